@@ -1,0 +1,164 @@
+//! Money as integers: an amount in the currency's minor unit (kobo for NGN, cents for USD) and
+//! an ISO 4217 currency code. Never floats: a float cannot hold 0.1 naira exactly, and a ledger
+//! that rounds is a ledger that drifts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// An amount in minor units. Gateways send it as a JSON integer, and some Paystack events as a
+/// string of digits; both are read, anything fractional or non-numeric is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
+pub struct MinorUnits(pub i64);
+
+impl MinorUnits {
+    pub const ZERO: MinorUnits = MinorUnits(0);
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    pub fn checked_add(self, other: MinorUnits) -> Option<MinorUnits> {
+        self.0.checked_add(other.0).map(MinorUnits)
+    }
+
+    pub fn checked_sub(self, other: MinorUnits) -> Option<MinorUnits> {
+        self.0.checked_sub(other.0).map(MinorUnits)
+    }
+
+    pub fn checked_neg(self) -> Option<MinorUnits> {
+        self.0.checked_neg().map(MinorUnits)
+    }
+}
+
+impl fmt::Display for MinorUnits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for MinorUnits {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl Visitor<'_> for AmountVisitor {
+            type Value = MinorUnits;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer amount in minor units (a number or a string of digits)")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<MinorUnits, E> {
+                Ok(MinorUnits(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<MinorUnits, E> {
+                i64::try_from(v)
+                    .map(MinorUnits)
+                    .map_err(|_| E::custom("amount out of range"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<MinorUnits, E> {
+                Err(E::custom(format!(
+                    "amount {v} is not an integer number of minor units"
+                )))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<MinorUnits, E> {
+                v.trim()
+                    .parse::<i64>()
+                    .map(MinorUnits)
+                    .map_err(|_| E::custom(format!("amount {v:?} is not an integer")))
+            }
+        }
+        d.deserialize_any(AmountVisitor)
+    }
+}
+
+/// An ISO 4217 alphabetic code: three ASCII uppercase letters (`NGN`, `GHS`, `USD`, …).
+/// Lowercase input is upper-cased (Stripe sends `ngn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub const NGN: Currency = Currency(*b"NGN");
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+/// Not a three-letter currency code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an ISO 4217 currency code (three letters)")]
+pub struct InvalidCurrency(pub String);
+
+impl FromStr for Currency {
+    type Err = InvalidCurrency;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        if b.len() != 3 || !b.iter().all(u8::is_ascii_alphabetic) {
+            return Err(InvalidCurrency(s.to_owned()));
+        }
+        Ok(Currency([
+            b[0].to_ascii_uppercase(),
+            b[1].to_ascii_uppercase(),
+            b[2].to_ascii_uppercase(),
+        ]))
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = InvalidCurrency;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_integers_and_digit_strings_only() {
+        let read = |s: &str| serde_json::from_str::<MinorUnits>(s);
+        assert_eq!(read("500000").unwrap(), MinorUnits(500000));
+        assert_eq!(read("\"500000\"").unwrap(), MinorUnits(500000));
+        assert_eq!(read("-20").unwrap(), MinorUnits(-20));
+        assert!(read("5000.5").is_err());
+        assert!(read("\"5000.00\"").is_err());
+        assert!(read("\"abc\"").is_err());
+        assert!(read("18446744073709551615").is_err());
+        assert!(read("null").is_err());
+        assert_eq!(serde_json::to_string(&MinorUnits(7)).unwrap(), "7");
+    }
+
+    #[test]
+    fn currencies_are_three_letters_uppercased() {
+        assert_eq!("ngn".parse::<Currency>().unwrap(), Currency::NGN);
+        assert_eq!(Currency::NGN.to_string(), "NGN");
+        for bad in ["NG", "NGNN", "N1N", "", "₦"] {
+            assert!(bad.parse::<Currency>().is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&Currency::NGN).unwrap(), "\"NGN\"");
+        assert!(serde_json::from_str::<Currency>("\"US\"").is_err());
+    }
+
+    #[test]
+    fn arithmetic_is_checked() {
+        assert_eq!(MinorUnits(i64::MAX).checked_add(MinorUnits(1)), None);
+        assert_eq!(MinorUnits(5).checked_sub(MinorUnits(7)), Some(MinorUnits(-2)));
+        assert_eq!(MinorUnits(i64::MIN).checked_neg(), None);
+    }
+}

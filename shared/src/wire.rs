@@ -1,0 +1,198 @@
+//! The edge↔ledger pull protocol, version 1. Both sides use these types, so they cannot drift.
+//!
+//! The ledger is always the client (outbound only): it asks a shard for events after its
+//! cursor, applies them, commits, then acknowledges up to the last applied sequence. The edge
+//! keeps acknowledged rows as dedupe tombstones for the retention window.
+//!
+//! - `GET  /ledger/pull?shard=K&after=SEQ&limit=N` → [`PullResponse`]
+//! - `POST /ledger/ack` with [`AckRequest`] → [`AckResponse`]
+//! - any error → [`ErrorBody`] with a stable code
+//!
+//! Both routes require `Authorization: Bearer <pull token>`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Envelope;
+use crate::idempotency::IdempotencyKey;
+use crate::version::V1;
+
+pub const PULL_PATH: &str = "/ledger/pull";
+pub const ACK_PATH: &str = "/ledger/ack";
+/// Events per pull when the ledger does not say.
+pub const DEFAULT_PULL_LIMIT: u32 = 100;
+/// The most events one pull returns, whatever is asked: bounds the edge's response size.
+pub const MAX_PULL_LIMIT: u32 = 1000;
+
+/// Query of a pull: events of `shard` with sequence greater than `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    pub shard: u32,
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+impl PullQuery {
+    /// The limit the edge applies: the requested one clamped to 1‥=[`MAX_PULL_LIMIT`].
+    pub fn effective_limit(&self) -> u32 {
+        self.limit
+            .unwrap_or(DEFAULT_PULL_LIMIT)
+            .clamp(1, MAX_PULL_LIMIT)
+    }
+}
+
+/// One stored event and its position in the shard's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledEvent {
+    pub seq: u64,
+    pub envelope: Envelope,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub v: V1,
+    pub shard: u32,
+    /// In increasing `seq` order, all greater than the query's `after`.
+    pub events: Vec<PulledEvent>,
+    /// More events are waiting after the last one returned.
+    pub has_more: bool,
+    /// The highest sequence the shard has stored (0 when empty): the ledger's lag is
+    /// `head_seq - cursor`.
+    pub head_seq: u64,
+    /// When the oldest unacknowledged event was received (Unix ms), if any: lag in time.
+    pub oldest_unacked_ms: Option<i64>,
+}
+
+impl PullResponse {
+    /// The cursor after applying this batch: the last event's seq, or `after` if none.
+    pub fn last_seq(&self, after: u64) -> u64 {
+        self.events.last().map_or(after, |e| e.seq)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    pub v: V1,
+    pub shard: u32,
+    /// Every event with `seq <= upto` has been applied and committed by the ledger.
+    pub upto: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckResponse {
+    pub v: V1,
+    pub shard: u32,
+    /// The shard's acknowledged position after this ack (never moves backwards).
+    pub acked_upto: u64,
+}
+
+/// The JSON body of every HTTP error Keffi returns, at the edge and the ledger:
+/// `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable (`bad_signature`, `payload_too_large`, …).
+    pub code: String,
+    /// For humans; may change between releases.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// What the edge answers a provider for a stored delivery (Paystack ignores the body; a human
+/// with curl is helped by it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookAck {
+    pub status: HookOutcome,
+    pub key: IdempotencyKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookOutcome {
+    /// Stored now, durably, for the first time.
+    Accepted,
+    /// Already stored (or acknowledged within the dedupe window); nothing new stored.
+    Duplicate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_clamped() {
+        let q = |limit| PullQuery {
+            shard: 0,
+            after: 0,
+            limit,
+        };
+        assert_eq!(q(None).effective_limit(), DEFAULT_PULL_LIMIT);
+        assert_eq!(q(Some(0)).effective_limit(), 1);
+        assert_eq!(q(Some(1_000_000)).effective_limit(), MAX_PULL_LIMIT);
+    }
+
+    #[test]
+    fn ack_round_trips_and_refuses_unknown_fields_and_versions() {
+        let ack = AckRequest {
+            v: V1,
+            shard: 2,
+            upto: 41,
+        };
+        let json = serde_json::to_string(&ack).unwrap();
+        assert_eq!(json, r#"{"v":1,"shard":2,"upto":41}"#);
+        assert_eq!(serde_json::from_str::<AckRequest>(&json).unwrap(), ack);
+        assert!(serde_json::from_str::<AckRequest>(r#"{"v":1,"shard":2,"upto":41,"x":1}"#).is_err());
+        assert!(serde_json::from_str::<AckRequest>(r#"{"v":2,"shard":2,"upto":41}"#).is_err());
+    }
+
+    #[test]
+    fn error_body_shape_is_pinned() {
+        let e = ErrorBody::new("bad_signature", "signature does not match");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"error":{"code":"bad_signature","message":"signature does not match"}}"#
+        );
+    }
+
+    #[test]
+    fn hook_ack_shape() {
+        let a = HookAck {
+            status: HookOutcome::Duplicate,
+            key: IdempotencyKey::parse("paystack:charge.success:1").unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"status":"duplicate","key":"paystack:charge.success:1"}"#
+        );
+    }
+
+    #[test]
+    fn last_seq_defaults_to_after() {
+        let r = PullResponse {
+            v: V1,
+            shard: 0,
+            events: vec![],
+            has_more: false,
+            head_seq: 0,
+            oldest_unacked_ms: None,
+        };
+        assert_eq!(r.last_seq(17), 17);
+    }
+}
