@@ -28,7 +28,10 @@ pub struct Envelope {
     pub received_at_ms: i64,
     /// The selected request headers (lower-cased names), see [`Provider::audit_headers`].
     pub headers: BTreeMap<String, String>,
-    #[serde(serialize_with = "body_to_base64", deserialize_with = "body_from_base64")]
+    #[serde(
+        serialize_with = "body_to_base64",
+        deserialize_with = "body_from_base64"
+    )]
     pub body: Vec<u8>,
 }
 
@@ -46,7 +49,11 @@ impl Envelope {
         let headers = provider
             .audit_headers()
             .iter()
-            .filter_map(|&name| headers.header(name).map(|v| (name.to_owned(), v.to_owned())))
+            .filter_map(|&name| {
+                headers
+                    .header(name)
+                    .map(|v| (name.to_owned(), v.to_owned()))
+            })
             .collect();
         Envelope {
             v: V1,

@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn arithmetic_is_checked() {
         assert_eq!(MinorUnits(i64::MAX).checked_add(MinorUnits(1)), None);
-        assert_eq!(MinorUnits(5).checked_sub(MinorUnits(7)), Some(MinorUnits(-2)));
+        assert_eq!(
+            MinorUnits(5).checked_sub(MinorUnits(7)),
+            Some(MinorUnits(-2))
+        );
         assert_eq!(MinorUnits(i64::MIN).checked_neg(), None);
     }
 }

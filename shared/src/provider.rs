@@ -72,7 +72,9 @@ impl fmt::Display for Provider {
 
 /// The configured name matched no provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown provider `{0}` (expected one of: paystack, flutterwave, stripe, standard-webhooks)")]
+#[error(
+    "unknown provider `{0}` (expected one of: paystack, flutterwave, stripe, standard-webhooks)"
+)]
 pub struct UnknownProvider(pub String);
 
 impl FromStr for Provider {

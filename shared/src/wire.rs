@@ -158,7 +158,9 @@ mod tests {
         let json = serde_json::to_string(&ack).unwrap();
         assert_eq!(json, r#"{"v":1,"shard":2,"upto":41}"#);
         assert_eq!(serde_json::from_str::<AckRequest>(&json).unwrap(), ack);
-        assert!(serde_json::from_str::<AckRequest>(r#"{"v":1,"shard":2,"upto":41,"x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<AckRequest>(r#"{"v":1,"shard":2,"upto":41,"x":1}"#).is_err()
+        );
         assert!(serde_json::from_str::<AckRequest>(r#"{"v":2,"shard":2,"upto":41}"#).is_err());
     }
 

@@ -17,7 +17,10 @@ struct Delivery {
 
 impl Delivery {
     fn headers(&self) -> RequestHeaders {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.clone())).collect()
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect()
     }
 
     fn header_mut(&mut self, name: &str) -> &mut String {
@@ -74,7 +77,12 @@ fn configured(provider: Provider, text: &str) -> String {
     }
 }
 
-fn verify(provider: Provider, secrets: &[String], d: &Delivery, now: i64) -> Result<(), VerifyError> {
+fn verify(
+    provider: Provider,
+    secrets: &[String],
+    d: &Delivery,
+    now: i64,
+) -> Result<(), VerifyError> {
     Verifier::new(provider, secrets, TOLERANCE)
         .unwrap()
         .verify(&d.headers(), &d.body, now)
@@ -217,5 +225,8 @@ fn flutterwave_does_not_cover_the_body() {
         headers: d.headers.clone(),
         body: b"{\"tampered\":true}".to_vec(),
     };
-    assert_eq!(verify(Provider::Flutterwave, &["hash".into()], &tampered, 0), Ok(()));
+    assert_eq!(
+        verify(Provider::Flutterwave, &["hash".into()], &tampered, 0),
+        Ok(())
+    );
 }

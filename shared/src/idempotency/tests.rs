@@ -21,7 +21,8 @@ fn paystack_key_is_provider_event_and_transaction_id() {
 #[test]
 fn paystack_resent_identical_body_yields_the_same_key() {
     let a = derive(Provider::Paystack, PAYSTACK_CHARGE).unwrap();
-    let b = derive(Provider::Paystack, &PAYSTACK_CHARGE.to_vec()).unwrap();
+    let resent: Vec<u8> = PAYSTACK_CHARGE.into();
+    let b = derive(Provider::Paystack, &resent).unwrap();
     assert_eq!(a, b);
 }
 
@@ -50,10 +51,16 @@ fn another_event_for_the_same_transaction_yields_another_key() {
 #[test]
 fn paystack_refunds_use_the_refund_reference_or_the_body_hash() {
     let processed = derive(Provider::Paystack, PAYSTACK_REFUND_PROCESSED).unwrap();
-    assert_eq!(processed.key.as_str(), "paystack:refund.processed:132013318360");
+    assert_eq!(
+        processed.key.as_str(),
+        "paystack:refund.processed:132013318360"
+    );
     let pending = derive(Provider::Paystack, PAYSTACK_REFUND_PENDING).unwrap();
     let hash = hex::encode(Sha256::digest(PAYSTACK_REFUND_PENDING));
-    assert_eq!(pending.key.as_str(), format!("paystack:refund.pending:sha256:{hash}"));
+    assert_eq!(
+        pending.key.as_str(),
+        format!("paystack:refund.pending:sha256:{hash}")
+    );
 }
 
 #[test]
@@ -88,7 +95,11 @@ fn bodies_without_a_usable_id_fall_back_to_their_hash() {
     ] {
         let d = derive(Provider::Paystack, body).unwrap();
         let hash = hex::encode(Sha256::digest(body));
-        assert!(d.key.as_str().ends_with(&format!(":sha256:{hash}")), "{}", d.key);
+        assert!(
+            d.key.as_str().ends_with(&format!(":sha256:{hash}")),
+            "{}",
+            d.key
+        );
     }
     // Two different events without ids never share a key.
     let a = derive(Provider::Paystack, br#"{"event":"x","data":{"a":1}}"#).unwrap();
@@ -100,7 +111,11 @@ fn bodies_without_a_usable_id_fall_back_to_their_hash() {
 fn non_json_bodies_are_refused_for_body_keyed_providers() {
     for provider in [Provider::Paystack, Provider::Flutterwave, Provider::Stripe] {
         for body in [&b"not json"[..], b"[1,2]", b"", b"\"s\""] {
-            assert_eq!(derive(provider, body), Err(KeyError::NotJsonObject), "{provider}");
+            assert_eq!(
+                derive(provider, body),
+                Err(KeyError::NotJsonObject),
+                "{provider}"
+            );
         }
     }
 }
@@ -117,9 +132,17 @@ fn stripe_key_is_the_event_id() {
 fn standard_webhooks_key_is_the_message_id() {
     let h = RequestHeaders::new().with("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek");
     let d = derive_event(Provider::StandardWebhooks, &h, b"not even json").unwrap();
-    assert_eq!(d.key.as_str(), "standard-webhooks:msg_p5jXN8AQM9LWM0D4loKWxJek");
+    assert_eq!(
+        d.key.as_str(),
+        "standard-webhooks:msg_p5jXN8AQM9LWM0D4loKWxJek"
+    );
     assert_eq!(d.event_type, UNKNOWN_EVENT_TYPE);
-    let d = derive_event(Provider::StandardWebhooks, &h, br#"{"type":"invoice.paid"}"#).unwrap();
+    let d = derive_event(
+        Provider::StandardWebhooks,
+        &h,
+        br#"{"type":"invoice.paid"}"#,
+    )
+    .unwrap();
     assert_eq!(d.event_type, "invoice.paid");
     assert_eq!(
         derive(Provider::StandardWebhooks, b"{}"),
@@ -135,7 +158,11 @@ fn long_or_unprintable_components_are_hashed() {
     assert!(d.key.as_str().len() <= MAX_KEY_LEN);
     let spaced = br#"{"event":"charge success","data":{"id":"a b"}}"#;
     let d = derive(Provider::Paystack, spaced).unwrap();
-    assert!(d.key.as_str().bytes().all(|b| b.is_ascii_graphic()), "{}", d.key);
+    assert!(
+        d.key.as_str().bytes().all(|b| b.is_ascii_graphic()),
+        "{}",
+        d.key
+    );
 }
 
 #[test]

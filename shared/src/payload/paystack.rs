@@ -23,7 +23,10 @@ pub enum PaystackEvent {
     Dispute(DisputeEvent, Dispute),
     Transfer(TransferEvent, Transfer),
     /// Any other event type, kept whole for the audit trail.
-    Other { event: String, data: Value },
+    Other {
+        event: String,
+        data: Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +62,8 @@ impl PaystackEvent {
     /// Parses a webhook body. An unknown event type is `Other`; a known one whose data does not
     /// have the fields the ledger needs is an error naming the field.
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
-        let raw: RawEvent = serde_json::from_slice(body)
-            .map_err(|e| PayloadError::NotAnEvent(e.to_string()))?;
+        let raw: RawEvent =
+            serde_json::from_slice(body).map_err(|e| PayloadError::NotAnEvent(e.to_string()))?;
         let event = raw.event.as_str();
         Ok(match event {
             "charge.success" => PaystackEvent::ChargeSuccess(data(event, raw.data)?),

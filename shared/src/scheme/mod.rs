@@ -35,7 +35,9 @@ pub enum VerifyError {
     },
     #[error("signature does not match any configured secret")]
     BadSignature,
-    #[error("signed timestamp is {skew_seconds}s from now, outside the {tolerance_seconds}s tolerance")]
+    #[error(
+        "signed timestamp is {skew_seconds}s from now, outside the {tolerance_seconds}s tolerance"
+    )]
     TimestampOutsideTolerance {
         skew_seconds: i64,
         tolerance_seconds: u64,
@@ -124,10 +126,7 @@ impl SignatureScheme for Verifier {
 }
 
 /// Reads a required header, trimmed, refusing an empty value as missing.
-fn required<'h>(
-    headers: &'h dyn HeaderSource,
-    name: &'static str,
-) -> Result<&'h str, VerifyError> {
+fn required<'h>(headers: &'h dyn HeaderSource, name: &'static str) -> Result<&'h str, VerifyError> {
     headers
         .header(name)
         .map(str::trim)

@@ -50,9 +50,9 @@ impl StandardWebhooks {
 /// Decodes a `whsec_<base64>` (or bare base64) secret into its key bytes.
 pub fn parse_secret(s: &str) -> Result<Secret, SecretError> {
     let b64 = s.strip_prefix(SECRET_PREFIX).unwrap_or(s);
-    let bytes = SECRET_B64
-        .decode(b64)
-        .map_err(|_| SecretError::Invalid("a Standard Webhooks secret is base64, optionally prefixed `whsec_`"))?;
+    let bytes = SECRET_B64.decode(b64).map_err(|_| {
+        SecretError::Invalid("a Standard Webhooks secret is base64, optionally prefixed `whsec_`")
+    })?;
     Secret::from_bytes(bytes)
 }
 
@@ -89,10 +89,12 @@ impl SignatureScheme for StandardWebhooks {
         let id = header(headers, ID_HEADER)?;
         let t_raw = header(headers, TIMESTAMP_HEADER)?;
         let signatures = header(headers, SIGNATURE_HEADER)?;
-        let signed_at = t_raw.parse::<i64>().map_err(|_| VerifyError::MalformedHeader {
-            header: TIMESTAMP_HEADER,
-            reason: "not an integer number of seconds",
-        })?;
+        let signed_at = t_raw
+            .parse::<i64>()
+            .map_err(|_| VerifyError::MalformedHeader {
+                header: TIMESTAMP_HEADER,
+                reason: "not an integer number of seconds",
+            })?;
         let mut saw_v1 = false;
         let tags: Vec<Vec<u8>> = signatures
             .split_ascii_whitespace()

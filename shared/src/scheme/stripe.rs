@@ -4,7 +4,9 @@
 //! any match passes. Other schemes (`v0` is test-mode only) are ignored.
 
 use super::secret::{parse_all, Secret, SecretError};
-use super::{hmac_util, required, timestamp, SignatureScheme, VerifyError, DEFAULT_TOLERANCE_SECONDS};
+use super::{
+    hmac_util, required, timestamp, SignatureScheme, VerifyError, DEFAULT_TOLERANCE_SECONDS,
+};
 use crate::headers::HeaderSource;
 
 pub const SIGNATURE_HEADER: &str = "stripe-signature";

@@ -33,11 +33,36 @@ fn charge_success_examples_parse() {
 #[test]
 fn refund_amounts_parse_as_strings_or_integers() {
     let cases: [(&[u8], RefundEvent, i64, &str); 5] = [
-        (fixture!("refund-processed"), RefundEvent::Processed, 5000, "T2154954_412829_3be32076_6lcg3"),
-        (fixture!("refund-pending"), RefundEvent::Pending, 10000, "tvunjbbd_412829_4b18075d_c7had"),
-        (fixture!("refund-processing"), RefundEvent::Processing, 10000, "tvunjbbd_412829_4b18075d_c7had"),
-        (fixture!("refund-failed"), RefundEvent::Failed, 20000, "T9171231_412325_3be2736c_n6tml"),
-        (fixture!("refund-needs-attention"), RefundEvent::NeedsAttention, 5306, "88bfa94509eb96aa9785641c26cc57cc"),
+        (
+            fixture!("refund-processed"),
+            RefundEvent::Processed,
+            5000,
+            "T2154954_412829_3be32076_6lcg3",
+        ),
+        (
+            fixture!("refund-pending"),
+            RefundEvent::Pending,
+            10000,
+            "tvunjbbd_412829_4b18075d_c7had",
+        ),
+        (
+            fixture!("refund-processing"),
+            RefundEvent::Processing,
+            10000,
+            "tvunjbbd_412829_4b18075d_c7had",
+        ),
+        (
+            fixture!("refund-failed"),
+            RefundEvent::Failed,
+            20000,
+            "T9171231_412325_3be2736c_n6tml",
+        ),
+        (
+            fixture!("refund-needs-attention"),
+            RefundEvent::NeedsAttention,
+            5306,
+            "88bfa94509eb96aa9785641c26cc57cc",
+        ),
     ];
     for (body, kind, amount, reference) in cases {
         let event = PaystackEvent::parse(body).unwrap();
@@ -70,9 +95,17 @@ fn disputes_name_the_transaction_reference() {
 #[test]
 fn transfers_parse() {
     for (body, kind, amount) in [
-        (&fixture!("transfer-success")[..], TransferEvent::Success, 100000),
+        (
+            &fixture!("transfer-success")[..],
+            TransferEvent::Success,
+            100000,
+        ),
         (fixture!("transfer-failed"), TransferEvent::Failed, 200000),
-        (fixture!("transfer-reversed"), TransferEvent::Reversed, 10000),
+        (
+            fixture!("transfer-reversed"),
+            TransferEvent::Reversed,
+            10000,
+        ),
     ] {
         let PaystackEvent::Transfer(k, t) = PaystackEvent::parse(body).unwrap() else {
             panic!("not a transfer");
@@ -105,7 +138,10 @@ fn malformed_known_events_name_the_problem() {
     assert!(err.to_string().contains("not an integer"), "{err}");
 
     let missing = br#"{"event":"charge.success","data":{"id":1,"amount":100,"currency":"NGN","status":"success"}}"#;
-    assert!(PaystackEvent::parse(missing).unwrap_err().to_string().contains("reference"));
+    assert!(PaystackEvent::parse(missing)
+        .unwrap_err()
+        .to_string()
+        .contains("reference"));
 
     assert!(matches!(
         PaystackEvent::parse(b"[]"),
@@ -115,9 +151,10 @@ fn malformed_known_events_name_the_problem() {
 
 #[test]
 fn verify_response_parses() {
-    let v: VerifyResponse =
-        serde_json::from_slice(include_bytes!("../../../tests/fixtures/paystack/verify-success.json"))
-            .unwrap();
+    let v: VerifyResponse = serde_json::from_slice(include_bytes!(
+        "../../../tests/fixtures/paystack/verify-success.json"
+    ))
+    .unwrap();
     assert!(v.status);
     let data = v.data.unwrap();
     assert_eq!(data.id, 4099260516);

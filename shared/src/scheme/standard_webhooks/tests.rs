@@ -32,21 +32,40 @@ fn published_vectors_sign_and_verify() {
     assert_eq!(sign(&key(SW1_SECRET), SW1_ID, SW1_T, SW1_BODY), SW1_SIG);
     assert_eq!(sign(&key(SW2_SECRET), SW2_ID, SW2_T, SW2_BODY), SW2_SIG);
     let sw1 = StandardWebhooks::new(&[SW1_SECRET]).unwrap();
-    assert_eq!(sw1.verify(&headers(SW1_ID, SW1_T, SW1_SIG), SW1_BODY, SW1_T), Ok(()));
+    assert_eq!(
+        sw1.verify(&headers(SW1_ID, SW1_T, SW1_SIG), SW1_BODY, SW1_T),
+        Ok(())
+    );
     let sw2 = StandardWebhooks::new(&[SW2_SECRET]).unwrap();
-    assert_eq!(sw2.verify(&headers(SW2_ID, SW2_T, SW2_SIG), SW2_BODY, SW2_T), Ok(()));
+    assert_eq!(
+        sw2.verify(&headers(SW2_ID, SW2_T, SW2_SIG), SW2_BODY, SW2_T),
+        Ok(())
+    );
 }
 
 /// Svix's C# tests sign large payloads of `a`s with the SW1 key, id and timestamp.
 #[test]
 fn published_large_payload_vectors() {
     for (n, expected) in [
-        (1024 * 1024, "v1,txpEUxqWZJ5nteTnymUVa+7C4NHpBeXJ6CsBAW0c3/A="),
-        (256 * 1024, "v1,Mw4Pe2WgApuT7NSqnSq0PQPV9gbLdggCl9B865x5Xh0="),
-        (256 * 1024 - 1, "v1,NTItnqyWMoFhk2Bbe5V/BMdcFRWgcSQaTgqLHX7FC7c="),
+        (
+            1024 * 1024,
+            "v1,txpEUxqWZJ5nteTnymUVa+7C4NHpBeXJ6CsBAW0c3/A=",
+        ),
+        (
+            256 * 1024,
+            "v1,Mw4Pe2WgApuT7NSqnSq0PQPV9gbLdggCl9B865x5Xh0=",
+        ),
+        (
+            256 * 1024 - 1,
+            "v1,NTItnqyWMoFhk2Bbe5V/BMdcFRWgcSQaTgqLHX7FC7c=",
+        ),
     ] {
         let body = vec![b'a'; n];
-        assert_eq!(sign(&key(SW1_SECRET), SW1_ID, SW1_T, &body), expected, "{n}");
+        assert_eq!(
+            sign(&key(SW1_SECRET), SW1_ID, SW1_T, &body),
+            expected,
+            "{n}"
+        );
     }
 }
 
@@ -57,7 +76,10 @@ fn published_decoys_around_the_valid_signature() {
     let decoy_v2 = "v2,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=";
     let sw1 = StandardWebhooks::new(&[SW1_SECRET]).unwrap();
     let list = format!("{decoy_v1} {decoy_v2} {SW1_SIG} {decoy_v1}");
-    assert_eq!(sw1.verify(&headers(SW1_ID, SW1_T, &list), SW1_BODY, SW1_T), Ok(()));
+    assert_eq!(
+        sw1.verify(&headers(SW1_ID, SW1_T, &list), SW1_BODY, SW1_T),
+        Ok(())
+    );
     let without = format!("{decoy_v1} {decoy_v2} {decoy_v1}");
     assert_eq!(
         sw1.verify(&headers(SW1_ID, SW1_T, &without), SW1_BODY, SW1_T),
@@ -84,7 +106,11 @@ fn published_wrong_signatures_fail() {
     let sw2 = StandardWebhooks::new(&[SW2_SECRET]).unwrap();
     assert_eq!(
         sw2.verify(
-            &headers(SW2_ID, SW2_T, "v1,R3PTzyfHASBKHH98a7yexTwaJ4yNIcGhFQc1yuN+BPU="),
+            &headers(
+                SW2_ID,
+                SW2_T,
+                "v1,R3PTzyfHASBKHH98a7yexTwaJ4yNIcGhFQc1yuN+BPU="
+            ),
             SW2_BODY,
             SW2_T
         ),

@@ -8,7 +8,8 @@ fn headers(value: &str) -> RequestHeaders {
 /// stripe-dotnet's fixed vector (`src/StripeTests/Services/Events/EventUtilityTest.cs`):
 /// secret `webhook_secret`, t=1533204620, over its `event_test_signature.json` fixture,
 /// trailing newline included. Its `v0` entry is a decoy that must be ignored.
-const DOTNET_PAYLOAD: &[u8] = include_bytes!("../../../tests/fixtures/stripe/event_test_signature.json");
+const DOTNET_PAYLOAD: &[u8] =
+    include_bytes!("../../../tests/fixtures/stripe/event_test_signature.json");
 const DOTNET_HEADER: &str = "t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7,v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef";
 const DOTNET_T: i64 = 1533204620;
 
@@ -33,7 +34,10 @@ fn stripe_dotnet_vector_verifies() {
 fn stripe_dotnet_vector_rejects_outdated_timestamp() {
     assert!(matches!(
         dotnet().verify(&headers(DOTNET_HEADER), DOTNET_PAYLOAD, DOTNET_T + 400),
-        Err(VerifyError::TimestampOutsideTolerance { skew_seconds: 400, .. })
+        Err(VerifyError::TimestampOutsideTolerance {
+            skew_seconds: 400,
+            ..
+        })
     ));
 }
 
@@ -90,7 +94,10 @@ fn any_v1_entry_may_match_and_extra_schemes_are_ignored() {
     assert_eq!(s.verify(&headers(&header), body, 10), Ok(()));
     assert!(matches!(
         s.verify(&headers(&format!("t=10,v0={good}")), body, 10),
-        Err(VerifyError::MalformedHeader { reason: "no v1 signature", .. })
+        Err(VerifyError::MalformedHeader {
+            reason: "no v1 signature",
+            ..
+        })
     ));
 }
 
@@ -108,7 +115,10 @@ fn rolled_secrets_verify_either_way() {
         assert_eq!(s.verify(&headers(&header), body, 10), Ok(()));
     }
     let s = Stripe::new(&["whsec_other", "whsec_new"]).unwrap();
-    assert_eq!(s.verify(&headers(&sign(b"whsec_new", 10, body)), body, 10), Ok(()));
+    assert_eq!(
+        s.verify(&headers(&sign(b"whsec_new", 10, body)), body, 10),
+        Ok(())
+    );
 }
 
 #[test]

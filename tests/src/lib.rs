@@ -1,0 +1,12 @@
+//! The end-to-end harness: starts the real edge (the built Worker under `wrangler dev`, i.e.
+//! workerd) and the real `keffi-ledger` binary on free loopback ports, waits until each answers,
+//! and always stops them. Nothing of ours is mocked; only outside gateways may be played by
+//! local servers.
+//!
+//! The harness never builds anything: `scripts/test` builds the Worker and the ledger once,
+//! and a missing artefact is a clear error naming the command to run.
+
+pub mod edge;
+pub mod ledger;
+pub mod process;
+pub mod workspace;
