@@ -1,0 +1,127 @@
+//! Bearer-token authentication, shared by the edge's pull API and the ledger's admin API.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The accepted tokens (several at once, so a token can be rotated without downtime), held as
+/// SHA-256 digests: comparing fixed-size digests in constant time hides each token's length
+/// as well as its content, and a heap dump shows no token.
+#[derive(Clone, Default)]
+pub struct BearerTokens {
+    digests: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for BearerTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BearerTokens(<{} redacted>)", self.digests.len())
+    }
+}
+
+/// Why a request was not authenticated. Both map to 401; the code tells which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing `Authorization: Bearer <token>` header")]
+    Missing,
+    #[error("the bearer token is not valid")]
+    Invalid,
+}
+
+impl AuthError {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_token",
+            AuthError::Invalid => "invalid_token",
+        }
+    }
+}
+
+impl BearerTokens {
+    /// Tokens from a configured list separated by commas or whitespace; empty entries skipped.
+    pub fn parse_list(list: &str) -> Self {
+        Self::new(list.split([',', ' ', '\n', '\t']).filter(|t| !t.is_empty()))
+    }
+
+    pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Self {
+        BearerTokens {
+            digests: tokens.into_iter().map(digest).collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// Checks an `Authorization` header value. With no tokens configured nothing passes.
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), AuthError> {
+        let value = authorization.map(str::trim).ok_or(AuthError::Missing)?;
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let presented = digest(token);
+        let matched = self
+            .digests
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&presented));
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(AuthError::Invalid)
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_configured_token_passes() {
+        let t = BearerTokens::parse_list("old-token, new-token");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.authorize(Some("Bearer old-token")), Ok(()));
+        assert_eq!(t.authorize(Some("bearer new-token")), Ok(()));
+        assert_eq!(t.authorize(Some("Bearer other")), Err(AuthError::Invalid));
+        assert_eq!(
+            t.authorize(Some("Bearer new-token2")),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_missing_tokens() {
+        let t = BearerTokens::parse_list("tok");
+        for h in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer   "),
+            Some("Basic tok"),
+            Some("tok"),
+        ] {
+            assert_eq!(t.authorize(h), Err(AuthError::Missing), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn no_tokens_means_nothing_passes() {
+        let t = BearerTokens::parse_list(" , ");
+        assert!(t.is_empty());
+        assert_eq!(t.authorize(Some("Bearer x")), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn debug_redacts() {
+        assert!(!format!("{:?}", BearerTokens::parse_list("secret-token")).contains("secret"));
+    }
+}

@@ -1,0 +1,81 @@
+//! The edge's routes, decided from method and path alone.
+
+/// What a request is for. The method is checked by the handler, so a wrong method on a known
+/// path is a 405, not a 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    /// `/hooks/{source}`: a provider delivery for the named source.
+    Hook(String),
+    Pull,
+    Ack,
+    Shards,
+    Stats,
+    NotFound,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Route {
+        match path.trim_end_matches('/') {
+            "/healthz" => Route::Health,
+            "/ledger/pull" => Route::Pull,
+            "/ledger/ack" => Route::Ack,
+            "/ledger/shards" => Route::Shards,
+            "/stats" => Route::Stats,
+            p => match p.strip_prefix("/hooks/") {
+                Some(source) if !source.is_empty() && !source.contains('/') => {
+                    Route::Hook(source.to_owned())
+                }
+                _ => Route::NotFound,
+            },
+        }
+    }
+
+    /// The one method the route answers; anything else is 405.
+    pub fn method(&self) -> Option<&'static str> {
+        match self {
+            Route::Health | Route::Pull | Route::Shards | Route::Stats => Some("GET"),
+            Route::Hook(_) | Route::Ack => Some("POST"),
+            Route::NotFound => None,
+        }
+    }
+
+    /// Routes only the ledger (holding a pull token) may call.
+    pub fn requires_pull_token(&self) -> bool {
+        matches!(
+            self,
+            Route::Pull | Route::Ack | Route::Shards | Route::Stats
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_routes() {
+        assert_eq!(Route::of("/healthz"), Route::Health);
+        assert_eq!(Route::of("/hooks/paystack"), Route::Hook("paystack".into()));
+        assert_eq!(
+            Route::of("/hooks/paystack/"),
+            Route::Hook("paystack".into())
+        );
+        assert_eq!(Route::of("/hooks/"), Route::NotFound);
+        assert_eq!(Route::of("/hooks/a/b"), Route::NotFound);
+        assert_eq!(Route::of("/ledger/pull"), Route::Pull);
+        assert_eq!(Route::of("/ledger/ack"), Route::Ack);
+        assert_eq!(Route::of("/ledger/shards"), Route::Shards);
+        assert_eq!(Route::of("/stats"), Route::Stats);
+        assert_eq!(Route::of("/"), Route::NotFound);
+    }
+
+    #[test]
+    fn only_ledger_routes_need_a_token() {
+        assert!(Route::Pull.requires_pull_token());
+        assert!(Route::Stats.requires_pull_token());
+        assert!(!Route::Health.requires_pull_token());
+        assert!(!Route::Hook("x".into()).requires_pull_token());
+        assert_eq!(Route::Ack.method(), Some("POST"));
+    }
+}
