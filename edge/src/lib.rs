@@ -2,12 +2,25 @@
 //! them durably in the Inbox and serves the ledger's pull/ack API.
 //!
 //! The entry point is a router and nothing else. Every decision that can be a pure function
-//! lives in `keffi-shared`, where it is tested natively; this crate must never answer 200 for a
-//! delivery it has not durably stored.
+//! (settings, routes, the order of checks, error mapping, shard choice) lives in
+//! `keffi_shared::edge` and is tested natively; this crate does the I/O around them. It must
+//! never answer 200 for a delivery it has not durably stored.
 
-use keffi_shared::wire::ErrorBody;
+mod counters;
+mod env;
+mod hooks;
+mod inbox;
+mod ledger_api;
+mod protocol;
+mod respond;
+mod shards;
+
+use keffi_shared::edge::{Rejection, Route};
 use serde::Serialize;
-use worker::{event, Context, Env, Request, Response, Result, RouteContext, Router};
+use worker::{event, Context, Env, Request, Response, Result};
+
+pub use counters::Counters;
+pub use inbox::Inbox;
 
 #[derive(Serialize)]
 struct Health {
@@ -17,23 +30,28 @@ struct Health {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/healthz", healthz)
-        .or_else_any_method("/*path", not_found)
-        .run(req, env)
-        .await
-}
-
-fn healthz(_req: Request, _ctx: RouteContext<()>) -> Result<Response> {
-    Response::from_json(&Health {
-        status: "ok",
-        service: "keffi-edge",
-        version: env!("CARGO_PKG_VERSION"),
-    })
-}
-
-fn not_found(req: Request, _ctx: RouteContext<()>) -> Result<Response> {
-    let body = ErrorBody::new("not_found", format!("no route for {}", req.path()));
-    Ok(Response::from_json(&body)?.with_status(404))
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let route = Route::of(&req.path());
+    let method = req.method();
+    if let Some(allowed) = route.method() {
+        if method.as_ref() != allowed {
+            // Counted against the source for hooks, like every other delivery rejection.
+            if let Route::Hook(source) = &route {
+                let rejection = Rejection::MethodNotAllowed { allowed: "POST" };
+                let known = env::settings(&env).is_ok_and(|s| s.source(source).is_some());
+                counters::count_rejection(&env, &ctx, source, rejection.code(), known);
+            }
+            return respond::method_not_allowed(allowed);
+        }
+    }
+    match route {
+        Route::Health => Response::from_json(&Health {
+            status: "ok",
+            service: "keffi-edge",
+            version: env!("CARGO_PKG_VERSION"),
+        }),
+        Route::Hook(source) => hooks::receive(req, &env, &ctx, &source).await,
+        Route::NotFound => respond::rejection(&Rejection::NotFound),
+        ledger_route => ledger_api::handle(req, &env, ledger_route).await,
+    }
 }

@@ -4,11 +4,14 @@
 //! cursor, applies them, commits, then acknowledges up to the last applied sequence. The edge
 //! keeps acknowledged rows as dedupe tombstones for the retention window.
 //!
-//! - `GET  /ledger/pull?shard=K&after=SEQ&limit=N` → [`PullResponse`]
+//! - `GET  /ledger/pull?shard=K&after=SEQ&limit=N&wait_ms=W` → [`PullResponse`]
 //! - `POST /ledger/ack` with [`AckRequest`] → [`AckResponse`]
+//! - `GET  /ledger/shards` → [`ShardsResponse`]; `GET /stats` → [`StatsResponse`]
 //! - any error → [`ErrorBody`] with a stable code
 //!
 //! Both routes require `Authorization: Bearer <pull token>`.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +26,9 @@ pub const DEFAULT_PULL_LIMIT: u32 = 100;
 /// The most events one pull returns, whatever is asked: bounds the edge's response size.
 pub const MAX_PULL_LIMIT: u32 = 1000;
 
-/// Query of a pull: events of `shard` with sequence greater than `after`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Query of a pull: events of `shard` with sequence greater than `after`. With `wait_ms`, an
+/// empty shard holds the request until an event arrives or the wait ends (long-poll).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     pub shard: u32,
@@ -32,9 +36,49 @@ pub struct PullQuery {
     pub after: u64,
     #[serde(default)]
     pub limit: Option<u32>,
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
 }
 
 impl PullQuery {
+    /// Parses `shard=K&after=SEQ&limit=N&wait_ms=W` (only `shard` is required). Unknown or
+    /// repeated parameters and non-numbers are errors naming the parameter.
+    pub fn from_query(query: &str) -> Result<Self, String> {
+        let mut q = PullQuery::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if seen.contains(&name) {
+                return Err(format!("query parameter `{name}` is repeated"));
+            }
+            seen.push(name);
+            let bad = || format!("query parameter `{name}` must be a non-negative integer");
+            match name {
+                "shard" => q.shard = value.parse().map_err(|_| bad())?,
+                "after" => q.after = value.parse().map_err(|_| bad())?,
+                "limit" => q.limit = Some(value.parse().map_err(|_| bad())?),
+                "wait_ms" => q.wait_ms = Some(value.parse().map_err(|_| bad())?),
+                other => return Err(format!("unknown query parameter `{other}`")),
+            }
+        }
+        if !seen.contains(&"shard") {
+            return Err("query parameter `shard` is required".into());
+        }
+        Ok(q)
+    }
+
+    /// The query string for this pull (the ledger's side of [`PullQuery::from_query`]).
+    pub fn to_query(&self) -> String {
+        let mut s = format!("shard={}&after={}", self.shard, self.after);
+        if let Some(l) = self.limit {
+            s.push_str(&format!("&limit={l}"));
+        }
+        if let Some(w) = self.wait_ms {
+            s.push_str(&format!("&wait_ms={w}"));
+        }
+        s
+    }
+
     /// The limit the edge applies: the requested one clamped to 1‥=[`MAX_PULL_LIMIT`].
     pub fn effective_limit(&self) -> u32 {
         self.limit
@@ -89,6 +133,43 @@ pub struct AckResponse {
     pub acked_upto: u64,
 }
 
+/// One shard's backlog, as `/ledger/shards` and `/stats` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardBacklog {
+    pub shard: u32,
+    /// Stored and not yet acknowledged.
+    pub unacked: u64,
+    /// When the oldest unacknowledged event was received (Unix ms).
+    pub oldest_unacked_ms: Option<i64>,
+    pub head_seq: u64,
+    pub acked_upto: u64,
+    /// Acknowledged keys still kept to dedupe late retries.
+    pub tombstones: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardsResponse {
+    pub v: V1,
+    pub shards: u32,
+    pub backlog: Vec<ShardBacklog>,
+}
+
+/// Per-source delivery counts since the edge's storage was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStats {
+    pub accepted: u64,
+    pub duplicate: u64,
+    /// Rejections by stable code (`bad_signature`, `payload_too_large`, …).
+    pub rejected: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsResponse {
+    pub v: V1,
+    pub sources: BTreeMap<String, SourceStats>,
+    pub shards: Vec<ShardBacklog>,
+}
+
 /// The JSON body of every HTTP error Keffi returns, at the edge and the ledger:
 /// `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,13 +220,38 @@ mod tests {
     #[test]
     fn limits_are_clamped() {
         let q = |limit| PullQuery {
-            shard: 0,
-            after: 0,
             limit,
+            ..PullQuery::default()
         };
         assert_eq!(q(None).effective_limit(), DEFAULT_PULL_LIMIT);
         assert_eq!(q(Some(0)).effective_limit(), 1);
         assert_eq!(q(Some(1_000_000)).effective_limit(), MAX_PULL_LIMIT);
+    }
+
+    #[test]
+    fn pull_queries_parse_strictly_and_round_trip() {
+        let q = PullQuery::from_query("shard=2&after=10&limit=50&wait_ms=2000").unwrap();
+        assert_eq!(
+            q,
+            PullQuery {
+                shard: 2,
+                after: 10,
+                limit: Some(50),
+                wait_ms: Some(2000)
+            }
+        );
+        assert_eq!(PullQuery::from_query(&q.to_query()).unwrap(), q);
+        assert_eq!(PullQuery::from_query("shard=1").unwrap().after, 0);
+        for bad in [
+            "",
+            "after=1",
+            "shard=-1",
+            "shard=1&shard=2",
+            "shard=1&x=2",
+            "shard=1&limit=a",
+        ] {
+            assert!(PullQuery::from_query(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

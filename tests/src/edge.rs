@@ -7,9 +7,23 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use keffi_shared::shard::shard_for;
+use keffi_shared::version::V1;
+use keffi_shared::wire::{
+    AckRequest, AckResponse, PullQuery, PullResponse, PulledEvent, ShardsResponse, StatsResponse,
+};
+use keffi_shared::IdempotencyKey;
 
+use crate::gateway::Delivery;
 use crate::process::{free_port, Service};
 use crate::workspace;
+
+pub const PAYSTACK_SECRET: &str = "sk_test_e2e_paystack";
+pub const STRIPE_SECRET: &str = "whsec_e2e_stripe";
+pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const PULL_TOKEN: &str = "e2e-pull-token";
+/// An address no test request comes from: the `paystack-ip` source only accepts it.
+pub const PAYSTACK_IP: &str = "52.31.139.75";
 
 /// How long a cold `wrangler dev` may take to answer (it is 2–5 s when the wasm is built).
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -21,6 +35,55 @@ pub struct EdgeConfig {
     pub secrets: Vec<(String, String)>,
 }
 
+impl EdgeConfig {
+    /// Four sources (Paystack, Paystack behind an IP allow-list, Stripe, Standard Webhooks),
+    /// four shards and a pull token.
+    pub fn standard() -> Self {
+        let sources = format!(
+            r#"[{{"name":"paystack","provider":"paystack"}},
+                {{"name":"paystack-ip","provider":"paystack","allow_ips":["{PAYSTACK_IP}"]}},
+                {{"name":"stripe","provider":"stripe"}},
+                {{"name":"svix","provider":"standard-webhooks"}}]"#
+        );
+        EdgeConfig {
+            vars: vec![
+                ("KEFFI_SOURCES".into(), sources),
+                ("KEFFI_SHARDS".into(), "4".into()),
+            ],
+            secrets: vec![
+                ("KEFFI_SECRET_PAYSTACK".into(), PAYSTACK_SECRET.into()),
+                ("KEFFI_SECRET_PAYSTACK_IP".into(), PAYSTACK_SECRET.into()),
+                ("KEFFI_SECRET_STRIPE".into(), STRIPE_SECRET.into()),
+                ("KEFFI_SECRET_SVIX".into(), SVIX_SECRET.into()),
+                (
+                    "KEFFI_PULL_TOKENS".into(),
+                    format!("old-token,{PULL_TOKEN}"),
+                ),
+            ],
+        }
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.retain(|(n, _)| n != name);
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.retain(|(n, _)| n != name);
+        self.secrets.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.vars
+            .iter()
+            .find(|(n, _)| n == "KEFFI_SHARDS")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(4)
+    }
+}
+
 /// A running edge. Its persisted Durable Object state lives in a temp folder that outlives
 /// restarts of the process and is removed with the value.
 pub struct TestEdge {
@@ -28,6 +91,7 @@ pub struct TestEdge {
     port: u16,
     dir: tempfile::TempDir,
     config: EdgeConfig,
+    http: reqwest::Client,
 }
 
 impl TestEdge {
@@ -38,6 +102,9 @@ impl TestEdge {
             port: free_port(),
             dir,
             config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
         };
         edge.launch().await?;
         Ok(edge)
@@ -45,6 +112,120 @@ impl TestEdge {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.config.shards()
+    }
+
+    /// The shard an idempotency key is stored in.
+    pub fn shard_of(&self, key: &str) -> u32 {
+        shard_for(
+            &IdempotencyKey::parse(key).expect("valid key"),
+            self.shards(),
+        )
+    }
+
+    /// POSTs `delivery` to `/hooks/{source}`; returns the status and the JSON body.
+    pub async fn deliver(
+        &self,
+        source: &str,
+        delivery: &Delivery,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/hooks/{source}")))
+            .body(delivery.body.clone());
+        for (name, value) in &delivery.headers {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.context("the edge answered non-JSON")?;
+        Ok((status, body))
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.bearer_auth(PULL_TOKEN)
+    }
+
+    pub async fn pull(&self, query: PullQuery) -> anyhow::Result<PullResponse> {
+        let url = self.url(&format!("/ledger/pull?{}", query.to_query()));
+        let resp = self.authed(self.http.get(url)).send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("pull answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Acks `upto` on `shard`; returns the status and body (errors are data here).
+    pub async fn ack(&self, shard: u32, upto: u64) -> anyhow::Result<(u16, serde_json::Value)> {
+        let resp = self
+            .authed(self.http.post(self.url("/ledger/ack")))
+            .json(&AckRequest { v: V1, shard, upto })
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.json().await?))
+    }
+
+    pub async fn shards_report(&self) -> anyhow::Result<ShardsResponse> {
+        let resp = self
+            .authed(self.http.get(self.url("/ledger/shards")))
+            .send()
+            .await?;
+        Ok(resp.error_for_status()?.json().await?)
+    }
+
+    pub async fn stats(&self) -> anyhow::Result<StatsResponse> {
+        let resp = self
+            .authed(self.http.get(self.url("/stats")))
+            .send()
+            .await?;
+        Ok(resp.error_for_status()?.json().await?)
+    }
+
+    /// Every unacknowledged event of every shard, paging with `limit`, without acking.
+    pub async fn pull_all(&self, limit: u32) -> anyhow::Result<Vec<PulledEvent>> {
+        let mut all = Vec::new();
+        for shard in 0..self.shards() {
+            let mut after = 0;
+            loop {
+                let page = self
+                    .pull(PullQuery {
+                        shard,
+                        after,
+                        limit: Some(limit),
+                        wait_ms: None,
+                    })
+                    .await?;
+                after = page.last_seq(after);
+                let more = page.has_more;
+                all.extend(page.events);
+                if !more {
+                    break;
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Acks every shard up to its head.
+    pub async fn ack_all(&self) -> anyhow::Result<Vec<AckResponse>> {
+        let mut acks = Vec::new();
+        for b in self.shards_report().await?.backlog {
+            let (status, body) = self.ack(b.shard, b.head_seq).await?;
+            if status != 200 {
+                bail!("ack of shard {} answered {status}: {body}", b.shard);
+            }
+            acks.push(serde_json::from_value(body)?);
+        }
+        Ok(acks)
     }
 
     /// Stops the edge and starts it again on the same port with the same persisted state.

@@ -1,0 +1,104 @@
+//! Signed deliveries built the way each provider builds them, with `keffi-shared`'s signers.
+
+use keffi_shared::scheme::{paystack, standard_webhooks, stripe};
+
+/// An HTTP delivery: the headers a provider sends and the exact body bytes.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+}
+
+fn json_headers(extra: Vec<(&str, String)>) -> Vec<(String, String)> {
+    let mut h = vec![("content-type".to_owned(), "application/json".to_owned())];
+    h.extend(extra.into_iter().map(|(n, v)| (n.to_owned(), v)));
+    h
+}
+
+/// A Paystack `charge.success` for transaction `id` / `reference` of `amount` kobo.
+pub fn paystack_charge_success(secret: &str, id: u64, reference: &str, amount: i64) -> Delivery {
+    let body = serde_json::json!({
+        "event": "charge.success",
+        "data": {
+            "id": id,
+            "domain": "test",
+            "status": "success",
+            "reference": reference,
+            "amount": amount,
+            "gateway_response": "Successful",
+            "paid_at": "2026-11-25T10:00:00.000Z",
+            "channel": "card",
+            "currency": "NGN",
+            "fees": 7500,
+            "customer": {"email": "ada@example.com", "customer_code": "CUS_1"},
+            "metadata": {}
+        }
+    });
+    paystack_body(secret, serde_json::to_vec(&body).expect("json"))
+}
+
+/// Any body, signed as Paystack signs it.
+pub fn paystack_body(secret: &str, body: Vec<u8>) -> Delivery {
+    Delivery {
+        headers: json_headers(vec![(
+            "x-paystack-signature",
+            paystack::sign(secret.as_bytes(), &body),
+        )]),
+        body,
+    }
+}
+
+/// A Stripe event `id` of `kind`, signed at `t`.
+pub fn stripe_event(secret: &str, id: &str, kind: &str, t: i64) -> Delivery {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": id, "object": "event", "type": kind, "data": {"object": {}}
+    }))
+    .expect("json");
+    Delivery {
+        headers: json_headers(vec![(
+            "stripe-signature",
+            stripe::sign(secret.as_bytes(), t, &body),
+        )]),
+        body,
+    }
+}
+
+/// A Standard Webhooks message `msg_id`, signed at `t` with a `whsec_` secret.
+pub fn standard_webhook(secret: &str, msg_id: &str, t: i64, body: &[u8]) -> Delivery {
+    let key = standard_webhooks::parse_secret(secret).expect("a valid whsec_ secret");
+    Delivery {
+        headers: json_headers(vec![
+            ("webhook-id", msg_id.to_owned()),
+            ("webhook-timestamp", t.to_string()),
+            (
+                "webhook-signature",
+                standard_webhooks::sign(key.expose(), msg_id, t, body),
+            ),
+        ]),
+        body: body.to_vec(),
+    }
+}
+
+pub fn now_unix() -> i64 {
+    now_ms() / 1000
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
