@@ -225,3 +225,34 @@ async fn bad_pull_and_ack_requests_are_400_with_json() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn tombstones_are_purged_by_an_alarm_after_the_window() -> anyhow::Result<()> {
+    let edge = TestEdge::start(EdgeConfig::standard().var("KEFFI_TOMBSTONE_SECONDS", "2")).await?;
+    deliver_charges(&edge, 1..=5).await?;
+    edge.ack_all().await?;
+    let tombstones = |r: &keffi_shared::wire::ShardsResponse| {
+        r.backlog.iter().map(|b| b.tombstones).sum::<u64>()
+    };
+    assert_eq!(tombstones(&edge.shards_report().await?), 5);
+
+    // Within the window a retry is a duplicate; after it, the alarm has purged the key.
+    let retry = gateway::paystack_charge_success(PAYSTACK_SECRET, 1, "ord_1", 1000);
+    assert_eq!(
+        edge.deliver("paystack", &retry).await?.1["status"],
+        "duplicate"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut report = edge.shards_report().await?;
+    while tombstones(&report) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        report = edge.shards_report().await?;
+    }
+    assert_eq!(tombstones(&report), 0, "{report:?}");
+    // Storage stays bounded: the purged shard keeps its sequence (never reused).
+    for b in &report.backlog {
+        assert_eq!(b.acked_upto, b.head_seq);
+        assert_eq!(b.unacked, 0);
+    }
+    Ok(())
+}

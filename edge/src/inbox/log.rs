@@ -139,7 +139,7 @@ pub fn ack(sql: &SqlStorage, upto: u64, now_ms: i64) -> Result<Acked> {
 /// tombstone was acknowledged, if any (the next purge is due a window after it).
 pub fn purge(sql: &SqlStorage, cutoff_ms: i64) -> Result<Option<i64>> {
     sql.exec(
-        "DELETE FROM events WHERE acked_at_ms IS NOT NULL AND acked_at_ms < ?",
+        "DELETE FROM events WHERE acked_at_ms IS NOT NULL AND acked_at_ms <= ?",
         vec![V::from(cutoff_ms)],
     )?;
     #[derive(Deserialize)]

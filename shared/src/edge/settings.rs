@@ -8,7 +8,7 @@
 //! | `KEFFI_PULL_TOKENS` | secret | none | the ledger's bearer token(s), comma-separated for rotation; without one every ledger route is 401 |
 //! | `KEFFI_SHARDS` | var | 4 | Inbox shard count; changing it moves keys, so it is fixed once deployed |
 //! | `KEFFI_MAX_BODY_BYTES` | var | 1048576 | larger deliveries are 413 |
-//! | `KEFFI_TOMBSTONE_HOURS` | var | 168 | how long acked keys keep deduping (Paystack retries for 72 h) |
+//! | `KEFFI_TOMBSTONE_SECONDS` | var | 604800 (7 days) | how long acked keys keep deduping (Paystack retries for 72 h) |
 //! | `KEFFI_LOCATION_HINT` | var | none | Durable Object location hint for the shards (`weur`, `afr`, …) |
 //! | `KEFFI_APPEND_TIMEOUT_MS` | var | 5000 | an append slower than this answers 503 (the provider retries) |
 //! | `KEFFI_LONG_POLL_MAX_MS` | var | 20000 | cap on a pull's `wait_ms` |
@@ -132,9 +132,9 @@ impl EdgeSettings {
             max_body_bytes: number(lookup, "KEFFI_MAX_BODY_BYTES", 1024 * 1024u64, |n| {
                 (1..=100 * 1024 * 1024).contains(n)
             })?,
-            tombstone_ms: number(lookup, "KEFFI_TOMBSTONE_HOURS", 168i64, |n| {
-                (1..=24 * 365).contains(n)
-            })? * 3_600_000,
+            tombstone_ms: number(lookup, "KEFFI_TOMBSTONE_SECONDS", 7 * 24 * 3600i64, |n| {
+                (1..=366 * 24 * 3600).contains(n)
+            })? * 1000,
             location_hint: lookup("KEFFI_LOCATION_HINT")
                 .map(|h| h.trim().to_owned())
                 .filter(|h| !h.is_empty()),
