@@ -6,6 +6,7 @@
 //! including "now", is an argument, so every decision here is unit-tested natively and behaves
 //! identically in the Worker.
 
+pub mod digest_set;
 pub mod edge;
 pub mod envelope;
 pub mod headers;

@@ -2,11 +2,9 @@
 //! dashboard, verbatim. Nothing about the body is signed, so this proves only that the sender
 //! knows the hash; pair it with the source IP allow-list and the ledger's re-verification.
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
 use super::secret::{parse_all, Secret, SecretError};
 use super::{required, SignatureScheme, VerifyError};
+use crate::digest_set::DigestSet;
 use crate::headers::HeaderSource;
 
 pub const SIGNATURE_HEADER: &str = "verif-hash";
@@ -14,22 +12,16 @@ pub const SIGNATURE_HEADER: &str = "verif-hash";
 /// Flutterwave's scheme with one or more secret hashes.
 #[derive(Debug, Clone)]
 pub struct Flutterwave {
-    /// SHA-256 digests of the configured hashes: comparing fixed-size digests in constant
-    /// time hides the secret's length as well as its content.
-    digests: Vec<[u8; 32]>,
+    hashes: DigestSet,
 }
 
 impl Flutterwave {
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Result<Self, SecretError> {
         let secrets = parse_all(secrets, |s| Secret::from_bytes(s.as_bytes().to_vec()))?;
         Ok(Flutterwave {
-            digests: secrets.iter().map(|s| digest(s.expose())).collect(),
+            hashes: DigestSet::new(secrets.iter().map(Secret::expose)),
         })
     }
-}
-
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
 }
 
 /// The `verif-hash` value Flutterwave sends: the secret hash itself (the body plays no part).
@@ -44,12 +36,8 @@ impl SignatureScheme for Flutterwave {
         _body: &[u8],
         _now_unix: i64,
     ) -> Result<(), VerifyError> {
-        let presented = digest(required(headers, SIGNATURE_HEADER)?.as_bytes());
-        let matched = self
-            .digests
-            .iter()
-            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&presented));
-        if bool::from(matched) {
+        let presented = required(headers, SIGNATURE_HEADER)?;
+        if self.hashes.contains(presented.as_bytes()) {
             Ok(())
         } else {
             Err(VerifyError::BadSignature)
