@@ -6,6 +6,7 @@
 //! It never trusts an envelope it has not re-checked, and never holds money as a float.
 
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod shutdown;
 pub mod telemetry;

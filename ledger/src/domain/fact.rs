@@ -1,0 +1,164 @@
+//! What an event says, in the ledger's terms, whatever route it came by (a provider webhook, or
+//! the reconciler's call to the gateway's verify API).
+
+use keffi_shared::payload::paystack::{
+    Charge, DisputeEvent, PaystackEvent, RefundEvent, TransferEvent,
+};
+use keffi_shared::{Currency, Envelope, MinorUnits, Provider};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// The gateway captured money for `reference`.
+    ChargeSucceeded {
+        reference: String,
+        gateway: String,
+        gateway_id: String,
+        amount: MinorUnits,
+        currency: Currency,
+        fees: MinorUnits,
+        channel: Option<String>,
+        paid_at: Option<String>,
+    },
+    /// The gateway reports the charge did not happen (`failed`, `abandoned`).
+    ChargeFailed {
+        reference: String,
+        gateway: String,
+        abandoned: bool,
+        reason: String,
+    },
+    /// Money went back to the customer.
+    RefundProcessed {
+        reference: String,
+        amount: MinorUnits,
+        currency: Currency,
+    },
+    DisputeOpened {
+        reference: String,
+        amount: MinorUnits,
+        currency: Currency,
+    },
+    DisputeResolved {
+        reference: String,
+        amount: MinorUnits,
+        currency: Currency,
+        merchant_won: bool,
+    },
+    /// An event the ledger records but does not act on, and why.
+    Noted {
+        reference: Option<String>,
+        why: String,
+    },
+}
+
+impl Fact {
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Fact::ChargeSucceeded { reference, .. }
+            | Fact::ChargeFailed { reference, .. }
+            | Fact::RefundProcessed { reference, .. }
+            | Fact::DisputeOpened { reference, .. }
+            | Fact::DisputeResolved { reference, .. } => Some(reference),
+            Fact::Noted { reference, .. } => reference.as_deref(),
+        }
+    }
+
+    /// The fact a stored envelope states, or why it cannot be read (the event goes `dead`).
+    pub fn from_envelope(envelope: &Envelope) -> Result<Fact, String> {
+        match envelope.provider {
+            Provider::Paystack => {
+                let event = PaystackEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
+                Ok(from_paystack(event))
+            }
+            other => Ok(Fact::Noted {
+                reference: None,
+                why: format!("{other} events are recorded; applying them is not supported yet"),
+            }),
+        }
+    }
+
+    /// The fact a Paystack Verify Transaction answer states about a charge.
+    pub fn from_paystack_charge(charge: &Charge) -> Fact {
+        match charge.status.as_str() {
+            "success" => charge_succeeded(charge),
+            "failed" | "abandoned" | "reversed" => Fact::ChargeFailed {
+                reference: charge.reference.clone(),
+                gateway: "paystack".into(),
+                abandoned: charge.status == "abandoned",
+                reason: format!(
+                    "gateway reports `{}`{}",
+                    charge.status,
+                    charge
+                        .gateway_response
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+            },
+            other => Fact::Noted {
+                reference: Some(charge.reference.clone()),
+                why: format!("gateway reports `{other}`: not final yet"),
+            },
+        }
+    }
+}
+
+fn charge_succeeded(c: &Charge) -> Fact {
+    Fact::ChargeSucceeded {
+        reference: c.reference.clone(),
+        gateway: "paystack".into(),
+        gateway_id: c.id.to_string(),
+        amount: c.amount,
+        currency: c.currency,
+        fees: c.fees.unwrap_or_default(),
+        channel: c.channel.clone(),
+        paid_at: c.paid_at().map(str::to_owned),
+    }
+}
+
+fn from_paystack(event: PaystackEvent) -> Fact {
+    match event {
+        PaystackEvent::ChargeSuccess(c) => charge_succeeded(&c),
+        PaystackEvent::Refund(RefundEvent::Processed, r) => Fact::RefundProcessed {
+            reference: r.transaction_reference,
+            amount: r.amount,
+            currency: r.currency,
+        },
+        PaystackEvent::Refund(kind, r) => Fact::Noted {
+            reference: Some(r.transaction_reference),
+            why: format!("refund {kind:?} is not final; money moves when the refund is processed")
+                .to_lowercase(),
+        },
+        PaystackEvent::Dispute(DisputeEvent::Create, d) => Fact::DisputeOpened {
+            reference: d.transaction.reference,
+            amount: d.refund_amount,
+            currency: d.currency,
+        },
+        PaystackEvent::Dispute(DisputeEvent::Resolve, d) => Fact::DisputeResolved {
+            reference: d.transaction.reference,
+            amount: d.refund_amount,
+            currency: d.currency,
+            // Paystack's resolutions: `merchant-accepted` and `auto-accepted` refund the
+            // customer; `declined` means the merchant's evidence won.
+            merchant_won: d.resolution.as_deref() == Some("declined"),
+        },
+        PaystackEvent::Dispute(DisputeEvent::Remind, d) => Fact::Noted {
+            reference: Some(d.transaction.reference),
+            why: "dispute reminder: nothing changes".into(),
+        },
+        PaystackEvent::Transfer(kind, t) => Fact::Noted {
+            reference: Some(t.reference),
+            why: format!(
+                "transfer {}: payouts are not tracked by the ledger yet",
+                match kind {
+                    TransferEvent::Success => "success",
+                    TransferEvent::Failed => "failed",
+                    TransferEvent::Reversed => "reversed",
+                }
+            ),
+        },
+        PaystackEvent::Other { event, .. } => Fact::Noted {
+            reference: None,
+            why: format!("`{event}` is not an event the ledger acts on"),
+        },
+    }
+}
