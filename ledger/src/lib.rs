@@ -3,12 +3,15 @@
 //! admin API. The library holds everything; `main.rs` only parses flags and calls it, so tests
 //! build the same application the binary runs.
 //!
-//! It never trusts an envelope it has not re-checked, and never holds money as a float.
+//! It never applies an event twice (the inbox key is unique forever), never updates or deletes a
+//! journal entry, and never holds money as a float.
 
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod pipeline;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 
 use anyhow::Context as _;

@@ -9,5 +9,6 @@
 pub mod edge;
 pub mod gateway;
 pub mod ledger;
+pub mod pg;
 pub mod process;
 pub mod workspace;

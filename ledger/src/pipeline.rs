@@ -1,0 +1,219 @@
+//! The apply pipeline, the heart of the ledger: a batch of envelopes is applied in ONE
+//! database transaction. Per event: record it in the inbox (a known key is a duplicate and is
+//! skipped), read what it states, lock the payment and order it touches, decide, write the
+//! payment, order and journal, then — if it unblocked anything — re-evaluate events parked on
+//! the same reference. Each event runs inside a savepoint: an event that fails is rolled back
+//! alone and recorded `dead` with the reason, and the batch goes on. Last, the shard's cursor
+//! moves to the batch's end, and everything commits together: a crash leaves all or nothing.
+
+use keffi_shared::Envelope;
+use serde::Serialize;
+
+use crate::domain::{decide, Decision, Fact, Outcome};
+use crate::store::{InboxStatus, NewInboxEvent, Store, StoreError, Tx};
+
+/// One event to apply and where it came from.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub envelope: Envelope,
+    /// The edge shard and sequence, for events pulled from the edge.
+    pub origin: Option<(u32, u64)>,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub ignored: u64,
+    pub parked: u64,
+    pub dead: u64,
+    /// Parked events this batch unblocked and applied.
+    pub unparked: u64,
+}
+
+impl BatchReport {
+    fn count(&mut self, status: InboxStatus) {
+        match status {
+            InboxStatus::Applied => self.applied += 1,
+            InboxStatus::Ignored => self.ignored += 1,
+            InboxStatus::Parked => self.parked += 1,
+            InboxStatus::Dead => self.dead += 1,
+        }
+    }
+}
+
+/// Applies `events` in one transaction and, for a pulled batch, moves the shard's cursor to
+/// `cursor` in the same transaction.
+pub async fn apply_batch(
+    store: &Store,
+    events: &[Incoming],
+    cursor: Option<(u32, u64)>,
+) -> Result<BatchReport, StoreError> {
+    let mut tx = store.begin().await?;
+    let report = apply_events(&mut tx, events).await?;
+    if let Some((shard, seq)) = cursor {
+        tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Applies `events` inside `tx` without committing: the caller decides (tests use this to
+/// show that an uncommitted batch leaves nothing behind).
+pub async fn apply_events(tx: &mut Tx, events: &[Incoming]) -> Result<BatchReport, StoreError> {
+    let mut report = BatchReport::default();
+    for incoming in events {
+        apply_in_savepoint(tx, incoming, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn apply_in_savepoint(
+    tx: &mut Tx,
+    incoming: &Incoming,
+    report: &mut BatchReport,
+) -> Result<(), StoreError> {
+    let envelope = &incoming.envelope;
+    let new = NewInboxEvent {
+        key: envelope.key.to_string(),
+        source: envelope.source.clone(),
+        provider: envelope.provider.to_string(),
+        event_type: envelope.event_type.clone(),
+        received_at_ms: envelope.received_at_ms,
+        shard: incoming.origin.map(|(s, _)| i64::from(s)),
+        seq: incoming.origin.map(|(_, q)| q as i64),
+        envelope_json: envelope.to_json(),
+    };
+    tx.savepoint().await?;
+    let Some(id) = tx.insert_inbox(&new).await? else {
+        tx.release_savepoint().await?;
+        report.duplicates += 1;
+        return Ok(());
+    };
+    match apply_event(tx, id, envelope, report).await {
+        Ok(status) => {
+            tx.release_savepoint().await?;
+            report.count(status);
+        }
+        Err(e) => {
+            // Undo whatever this event half-wrote, then record it dead so it never blocks
+            // the events behind it. If even that fails, the database itself is failing and
+            // the whole batch rolls back.
+            tracing::warn!(key = %envelope.key, error = %e, "event failed; recorded as dead");
+            tx.rollback_to_savepoint().await?;
+            let id = tx
+                .insert_inbox(&new)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("inbox row reappeared after rollback".into()))?;
+            let reason = format!("failed while applying: {e}");
+            tx.set_outcome(
+                id,
+                InboxStatus::Dead,
+                Some(&reason),
+                None,
+                crate::store::now_ms(),
+            )
+            .await?;
+            tx.release_savepoint().await?;
+            report.dead += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one recorded event (inbox row `id`) and, if it changed state, the events parked on
+/// its reference. Returns the event's own status.
+async fn apply_event(
+    tx: &mut Tx,
+    id: i64,
+    envelope: &Envelope,
+    report: &mut BatchReport,
+) -> Result<InboxStatus, StoreError> {
+    let now = crate::store::now_ms();
+    let fact = match Fact::from_envelope(envelope) {
+        Ok(f) => f,
+        Err(reason) => {
+            tx.set_outcome(id, InboxStatus::Dead, Some(&reason), None, now)
+                .await?;
+            return Ok(InboxStatus::Dead);
+        }
+    };
+    let status = decide_and_write(tx, id, envelope.key.as_str(), &fact, now).await?;
+    if status == InboxStatus::Applied {
+        if let Some(reference) = fact.reference() {
+            report.unparked += unpark(tx, reference).await?;
+        }
+    }
+    Ok(status)
+}
+
+/// Locks the reference's payment and order, decides, writes, records the outcome.
+pub async fn decide_and_write(
+    tx: &mut Tx,
+    id: i64,
+    key: &str,
+    fact: &Fact,
+    now: i64,
+) -> Result<InboxStatus, StoreError> {
+    let reference = fact.reference();
+    let decision = match reference {
+        // Payment before order, always: one lock order for every path, so no deadlock.
+        Some(r) => {
+            let payment = tx.payment_for_update(r).await?;
+            let order = tx.order_for_update(r).await?;
+            decide(fact, payment.as_ref(), order.as_ref())
+        }
+        None => decide(fact, None, None),
+    };
+    write(tx, key, &decision, now).await?;
+    let (status, reason) = match &decision.outcome {
+        Outcome::Applied => (InboxStatus::Applied, None),
+        Outcome::Ignored(r) => (InboxStatus::Ignored, Some(r.as_str())),
+        Outcome::Parked(r) => (InboxStatus::Parked, Some(r.as_str())),
+        Outcome::Dead(r) => (InboxStatus::Dead, Some(r.as_str())),
+    };
+    tx.set_outcome(id, status, reason, reference, now).await?;
+    Ok(status)
+}
+
+async fn write(tx: &mut Tx, key: &str, d: &Decision, now: i64) -> Result<(), StoreError> {
+    if let Some(p) = &d.payment {
+        tx.save_payment(p, now).await?;
+    }
+    if let Some(o) = &d.order {
+        tx.save_order(o, now).await?;
+    }
+    if let Some(j) = &d.journal {
+        tx.post_journal(j, key, now).await?;
+    }
+    Ok(())
+}
+
+/// Re-evaluates events parked on `reference`, oldest first, until a pass changes nothing (a
+/// dispute resolution may need the dispute's opening, parked before it). Returns how many left
+/// the parked state.
+async fn unpark(tx: &mut Tx, reference: &str) -> Result<u64, StoreError> {
+    let mut unparked = 0;
+    loop {
+        let mut progress = false;
+        for event in tx.parked_for(reference).await? {
+            let envelope = Envelope::from_json(&event.envelope)
+                .map_err(|e| StoreError::Corrupt(format!("inbox event {}: {e}", event.id)))?;
+            let fact = match Fact::from_envelope(&envelope) {
+                Ok(f) => f,
+                Err(_) => continue,
+            };
+            let now = crate::store::now_ms();
+            let status = decide_and_write(tx, event.id, &event.idempotency_key, &fact, now).await?;
+            if status != InboxStatus::Parked {
+                unparked += 1;
+                progress = true;
+            }
+        }
+        if !progress {
+            return Ok(unparked);
+        }
+    }
+}

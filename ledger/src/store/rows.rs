@@ -1,0 +1,143 @@
+//! Rows as stored, and their conversion to and from the domain's types.
+
+use std::str::FromStr;
+
+use keffi_shared::{Currency, MinorUnits};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::domain::{Order, OrderStatus, Payment, PaymentStatus};
+
+/// What became of an inbox event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxStatus {
+    Applied,
+    Ignored,
+    Parked,
+    Dead,
+}
+
+impl InboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Applied => "applied",
+            InboxStatus::Ignored => "ignored",
+            InboxStatus::Parked => "parked",
+            InboxStatus::Dead => "dead",
+        }
+    }
+}
+
+impl FromStr for InboxStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "applied" => InboxStatus::Applied,
+            "ignored" => InboxStatus::Ignored,
+            "parked" => InboxStatus::Parked,
+            "dead" => InboxStatus::Dead,
+            other => return Err(StoreError::Corrupt(format!("inbox status `{other}`"))),
+        })
+    }
+}
+
+/// An event to record in the inbox.
+#[derive(Debug, Clone)]
+pub struct NewInboxEvent {
+    pub key: String,
+    pub source: String,
+    pub provider: String,
+    pub event_type: String,
+    pub received_at_ms: i64,
+    pub shard: Option<i64>,
+    pub seq: Option<i64>,
+    pub envelope_json: String,
+}
+
+/// An inbox event as stored.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct InboxEvent {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub source: String,
+    pub provider: String,
+    pub event_type: String,
+    pub reference: Option<String>,
+    pub received_at_ms: i64,
+    pub applied_at_ms: Option<i64>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub shard: Option<i64>,
+    pub seq: Option<i64>,
+    #[serde(skip)]
+    pub envelope: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PaymentRow {
+    pub reference: String,
+    pub gateway: String,
+    pub gateway_id: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub fees: i64,
+    pub channel: Option<String>,
+    pub status: String,
+    pub refunded: i64,
+    pub disputed_from: Option<String>,
+    pub paid_at: Option<String>,
+    pub review_reason: Option<String>,
+}
+
+fn currency(s: &str) -> Result<Currency, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("currency `{s}`")))
+}
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = StoreError;
+    fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
+        Ok(Payment {
+            currency: currency(&r.currency)?,
+            status: r.status.parse().map_err(StoreError::Corrupt)?,
+            disputed_from: r
+                .disputed_from
+                .as_deref()
+                .map(PaymentStatus::from_str)
+                .transpose()
+                .map_err(StoreError::Corrupt)?,
+            reference: r.reference,
+            gateway: r.gateway,
+            gateway_id: r.gateway_id,
+            amount: MinorUnits(r.amount),
+            fees: MinorUnits(r.fees),
+            channel: r.channel,
+            refunded: MinorUnits(r.refunded),
+            paid_at: r.paid_at,
+            review_reason: r.review_reason,
+        })
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub review_reason: Option<String>,
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = StoreError;
+    fn try_from(r: OrderRow) -> Result<Self, StoreError> {
+        Ok(Order {
+            currency: currency(&r.currency)?,
+            status: OrderStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
+            reference: r.reference,
+            amount: MinorUnits(r.amount),
+            review_reason: r.review_reason,
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! Helpers shared by the ledger's integration tests: a store on each backend and envelopes as
+//! the edge would deliver them.
+#![allow(dead_code)]
+
+use keffi_ledger::pipeline::Incoming;
+use keffi_ledger::store::{ConnectOptions, Store};
+use keffi_shared::headers::RequestHeaders;
+use keffi_shared::{derive_event, Envelope, Provider};
+use keffi_tests::pg::TestDatabase;
+
+/// A migrated store and whatever keeps its database alive.
+pub struct TestStore {
+    pub store: Store,
+    _sqlite: Option<tempfile::TempDir>,
+    _pg: Option<TestDatabase>,
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let store = Store::connect(&url, &ConnectOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    TestStore {
+        store,
+        _sqlite: Some(dir),
+        _pg: None,
+    }
+}
+
+pub async fn postgres() -> TestStore {
+    let db = TestDatabase::create()
+        .await
+        .expect("a fresh Postgres database");
+    let store = Store::connect(db.url(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    TestStore {
+        store,
+        _sqlite: None,
+        _pg: Some(db),
+    }
+}
+
+/// Runs an async check against both backends, as `<name>_sqlite` and `<name>_postgres` tests.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let s = $crate::common::sqlite().await;
+                super::$name(&s.store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let s = $crate::common::postgres().await;
+                super::$name(&s.store).await;
+            }
+        }
+    };
+}
+
+/// A Paystack webhook body, as an envelope the edge would have stored.
+pub fn paystack(body: serde_json::Value) -> Incoming {
+    let body = serde_json::to_vec(&body).unwrap();
+    let headers = RequestHeaders::new().with("content-type", "application/json");
+    let derived = derive_event(Provider::Paystack, &headers, &body).unwrap();
+    Incoming {
+        envelope: Envelope::new(
+            "paystack",
+            Provider::Paystack,
+            derived.key,
+            derived.event_type,
+            1_764_000_000_000,
+            &headers,
+            body,
+        ),
+        origin: None,
+    }
+}
+
+pub fn charge(id: u64, reference: &str, amount: i64, fees: i64) -> Incoming {
+    paystack(serde_json::json!({
+        "event": "charge.success",
+        "data": {
+            "id": id, "reference": reference, "amount": amount, "currency": "NGN",
+            "status": "success", "fees": fees, "channel": "card",
+            "paid_at": "2026-11-25T10:00:00.000Z"
+        }
+    }))
+}
+
+pub fn refund(reference: &str, refund_reference: &str, amount: i64) -> Incoming {
+    paystack(serde_json::json!({
+        "event": "refund.processed",
+        "data": {
+            "status": "processed", "transaction_reference": reference,
+            "refund_reference": refund_reference, "amount": amount.to_string(), "currency": "NGN"
+        }
+    }))
+}

@@ -1,0 +1,332 @@
+//! The store contract and the apply pipeline, on both backends (SQLite in a temp file, a fresh
+//! Postgres database on 127.0.0.1:5432).
+
+mod common;
+
+use common::{charge, paystack, refund};
+use keffi_ledger::domain::{OrderStatus, PaymentStatus};
+use keffi_ledger::pipeline::{apply_batch, apply_events, BatchReport};
+use keffi_ledger::store::queries::CreateOrderError;
+use keffi_ledger::store::{now_ms, Store};
+use keffi_shared::{Currency, MinorUnits};
+
+const NGN: Currency = Currency::NGN;
+
+async fn order(store: &Store, reference: &str, amount: i64) {
+    store
+        .create_order(reference, MinorUnits(amount), NGN, None, now_ms())
+        .await
+        .unwrap();
+}
+
+async fn journal_count(store: &Store, reference: &str) -> usize {
+    store.journal_for(reference).await.unwrap().len()
+}
+
+async fn migrations_are_idempotent_and_orders_unique(store: &Store) {
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    order(store, "ord_1", 500_000).await;
+    let o = store.order("ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (o.status, o.amount),
+        (OrderStatus::Pending, MinorUnits(500_000))
+    );
+    let p = store.payment("ord_1").await.unwrap().unwrap();
+    assert_eq!(p.status, PaymentStatus::Pending);
+    let again = store
+        .create_order("ord_1", MinorUnits(1), NGN, None, now_ms())
+        .await;
+    assert!(matches!(again, Err(CreateOrderError::Exists(_))));
+    assert!(store.order("nope").await.unwrap().is_none());
+}
+on_both_stores!(migrations_are_idempotent_and_orders_unique);
+
+async fn a_matching_charge_pays_the_order_with_one_balanced_transaction(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    let report = apply_batch(store, &[charge(42, "ord_1", 500_000, 7_500)], None)
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    let p = store.payment("ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.fees),
+        (PaymentStatus::Success, MinorUnits(7_500))
+    );
+    let journal = store.journal_for("ord_1").await.unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].entries.iter().map(|e| e.amount).sum::<i64>(), 0);
+    let balances = store.balances().await.unwrap();
+    let balance = |account: &str| {
+        balances
+            .iter()
+            .find(|b| b.account == account)
+            .map(|b| b.balance)
+    };
+    assert_eq!(balance("merchant_balance:paystack"), Some(492_500));
+    assert_eq!(balance("fees:paystack"), Some(7_500));
+    assert_eq!(balance("sales"), Some(-500_000));
+    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+    let event = store
+        .inbox_by_key("paystack:charge.success:42")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.status, "applied");
+    assert_eq!(event.reference.as_deref(), Some("ord_1"));
+}
+on_both_stores!(a_matching_charge_pays_the_order_with_one_balanced_transaction);
+
+async fn a_duplicate_storm_applies_once(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    let storm: Vec<_> = (0..10).map(|_| charge(42, "ord_1", 500_000, 0)).collect();
+    let first = apply_batch(store, &storm, None).await.unwrap();
+    assert_eq!((first.applied, first.duplicates), (1, 9));
+    let second = apply_batch(store, &storm, None).await.unwrap();
+    assert_eq!((second.applied, second.duplicates), (0, 10));
+    assert_eq!(journal_count(store, "ord_1").await, 1);
+}
+on_both_stores!(a_duplicate_storm_applies_once);
+
+async fn the_same_fact_by_another_route_is_a_recorded_no_op(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    // The same charge with a byte-different body reaches the ledger under another key (as the
+    // reconciler's verify answer will): recorded, not applied again.
+    let mut other = charge(42, "ord_1", 500_000, 0);
+    other.envelope.key = keffi_shared::IdempotencyKey::parse("reconciler:verify:ord_1").unwrap();
+    let report = apply_batch(store, &[other], None).await.unwrap();
+    assert_eq!(report.ignored, 1);
+    assert_eq!(journal_count(store, "ord_1").await, 1);
+    let noted = store
+        .inbox_by_key("reconciler:verify:ord_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(noted.status, "ignored");
+    assert!(noted.reason.unwrap().contains("already success"));
+}
+on_both_stores!(the_same_fact_by_another_route_is_a_recorded_no_op);
+
+async fn a_dead_event_never_blocks_the_events_behind_it(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    let malformed = paystack(serde_json::json!({
+        "event": "charge.success",
+        "data": {"id": 1, "reference": "ord_x", "amount": "lots", "currency": "NGN", "status": "success"}
+    }));
+    let report = apply_batch(store, &[malformed, charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    assert_eq!((report.dead, report.applied), (1, 1));
+    let dead = store
+        .inbox_by_key("paystack:charge.success:1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.status, "dead");
+    assert!(dead.reason.unwrap().contains("amount"));
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+}
+on_both_stores!(a_dead_event_never_blocks_the_events_behind_it);
+
+async fn an_uncommitted_batch_leaves_nothing(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    store.ensure_cursors(1, now_ms()).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let report = apply_events(&mut tx, &[charge(42, "ord_1", 500_000, 0)])
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    tx.advance_cursor(0, 7, now_ms()).await.unwrap();
+    // The process dies here: the transaction never commits.
+    tx.rollback().await.unwrap();
+    assert!(store
+        .inbox_by_key("paystack:charge.success:42")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(journal_count(store, "ord_1").await, 0);
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::Pending
+    );
+    assert_eq!(store.cursors().await.unwrap()[0].last_seq, 0);
+    // Pulled again after the restart, it applies once.
+    let again = apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], Some((0, 7)))
+        .await
+        .unwrap();
+    assert_eq!(again.applied, 1);
+    assert_eq!(store.cursors().await.unwrap()[0].last_seq, 7);
+}
+on_both_stores!(an_uncommitted_batch_leaves_nothing);
+
+async fn a_refund_before_its_charge_is_parked_then_applied(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    let parked = apply_batch(store, &[refund("ord_1", "rf_1", 200_000)], None)
+        .await
+        .unwrap();
+    assert_eq!(parked.parked, 1);
+    assert_eq!(journal_count(store, "ord_1").await, 0);
+
+    let report = apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        BatchReport {
+            applied: 1,
+            unparked: 1,
+            ..BatchReport::default()
+        }
+    );
+    let p = store.payment("ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.refunded),
+        (PaymentStatus::PartiallyRefunded, MinorUnits(200_000))
+    );
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::PartiallyRefunded
+    );
+    assert_eq!(journal_count(store, "ord_1").await, 2);
+    let refund_event = store
+        .inbox_by_key("paystack:refund.processed:rf_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refund_event.status, "applied");
+    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+}
+on_both_stores!(a_refund_before_its_charge_is_parked_then_applied);
+
+async fn mismatches_and_unknown_references_need_review(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    apply_batch(
+        store,
+        &[
+            charge(1, "ord_1", 400_000, 0),
+            charge(2, "ord_unknown", 1_000, 0),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    let o = store.order("ord_1").await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::NeedsReview);
+    assert!(o.review_reason.unwrap().contains("400000"));
+    let orphan = store.payment("ord_unknown").await.unwrap().unwrap();
+    assert_eq!(orphan.status, PaymentStatus::Success);
+    assert!(orphan.review_reason.unwrap().contains("no order"));
+}
+on_both_stores!(mismatches_and_unknown_references_need_review);
+
+async fn the_journal_is_append_only(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let update = match &mut tx {
+        keffi_ledger::store::Tx::Postgres(t) => {
+            sqlx::query("UPDATE journal_entries SET amount = 1")
+                .execute(&mut **t)
+                .await
+                .map(|_| ())
+        }
+        keffi_ledger::store::Tx::Sqlite(t) => sqlx::query("DELETE FROM journal_entries")
+            .execute(&mut **t)
+            .await
+            .map(|_| ()),
+    };
+    let err = update.expect_err("the journal refuses changes").to_string();
+    assert!(err.contains("append-only"), "{err}");
+}
+on_both_stores!(the_journal_is_append_only);
+
+async fn leases_and_cursors(store: &Store) {
+    store.ensure_cursors(2, 0).await.unwrap();
+    store.ensure_cursors(2, 0).await.unwrap();
+    assert_eq!(store.cursors().await.unwrap().len(), 2);
+    assert!(store.try_lease(0, "a", 1_000, 10_000).await.unwrap());
+    assert!(
+        !store.try_lease(0, "b", 1_000, 10_500).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.try_lease(0, "a", 1_000, 10_900).await.unwrap(),
+        "a renews"
+    );
+    assert!(
+        store.try_lease(0, "b", 1_000, 12_000).await.unwrap(),
+        "expired: b takes over"
+    );
+    store.release_lease(0, "a").await.unwrap();
+    assert!(
+        !store.try_lease(0, "a", 1_000, 12_100).await.unwrap(),
+        "a no longer holds it"
+    );
+    store.release_lease(0, "b").await.unwrap();
+    assert!(store.try_lease(0, "a", 1_000, 12_200).await.unwrap());
+
+    let mut tx = store.begin().await.unwrap();
+    tx.advance_cursor(1, 10, 1).await.unwrap();
+    tx.advance_cursor(1, 4, 2).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.cursors().await.unwrap()[1].last_seq,
+        10,
+        "never backwards"
+    );
+}
+on_both_stores!(leases_and_cursors);
+
+/// Two ledger replicas applying overlapping batches at the same moment (Postgres, where
+/// replicas are supported): every event is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replicas_apply_each_event_once_on_postgres() {
+    let s = common::postgres().await;
+    let store = &s.store;
+    for i in 0..40 {
+        order(store, &format!("ord_{i}"), 1_000).await;
+    }
+    let events: Vec<_> = (0..40)
+        .map(|i| charge(i, &format!("ord_{i}"), 1_000, 10))
+        .collect();
+    let mut tasks = Vec::new();
+    for replica in 0..4 {
+        let store = store.clone();
+        // Each replica applies the same events in a different order, in batches of 8.
+        let mut mine = events.clone();
+        mine.rotate_left(replica * 10);
+        tasks.push(tokio::spawn(async move {
+            let mut total = BatchReport::default();
+            for batch in mine.chunks(8) {
+                let r = apply_batch(&store, batch, None).await.unwrap();
+                total.applied += r.applied;
+                total.duplicates += r.duplicates;
+            }
+            total
+        }));
+    }
+    let mut applied = 0;
+    let mut duplicates = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        applied += r.applied;
+        duplicates += r.duplicates;
+    }
+    assert_eq!((applied, duplicates), (40, 120));
+    for i in 0..40 {
+        assert_eq!(journal_count(store, &format!("ord_{i}")).await, 1);
+    }
+    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+}
