@@ -2,8 +2,11 @@
 //! default, in one place.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::puller::PullerConfig;
 
 #[derive(Debug, Parser)]
 #[command(name = "keffi-ledger", version, about = "Keffi's ledger service")]
@@ -16,15 +19,87 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP service.
+    /// Run the service: HTTP API, and the puller when an edge is configured.
     Serve(ServeConfig),
+    /// Apply database migrations and exit.
+    Migrate(DbConfig),
+    /// Create an order (until the admin API exists, this is how a merchant's order is made).
+    CreateOrder(CreateOrderArgs),
+    /// Show an order, its payment and its journal.
+    Status(StatusArgs),
+    /// Show journal balances per account and currency, and inbox counts.
+    Balances(DbConfig),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbConfig {
+    /// `sqlite://FILE` (created on first run) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "KEFFI_DATABASE_URL", default_value = "sqlite://keffi.db")]
+    pub database_url: String,
+    /// Postgres connections at most (SQLite uses one).
+    #[arg(long, env = "KEFFI_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
+    #[command(flatten)]
+    pub db: DbConfig,
     /// Address the HTTP API listens on.
     #[arg(long, env = "KEFFI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Do not run migrations at start (run `keffi-ledger migrate` yourself).
+    #[arg(long, env = "KEFFI_NO_MIGRATE")]
+    pub no_migrate: bool,
+    #[command(flatten)]
+    pub puller: PullerArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PullerArgs {
+    /// The edge's base URL; without it the puller does not run.
+    #[arg(long, env = "KEFFI_EDGE_URL")]
+    pub edge_url: Option<String>,
+    /// Bearer token for the edge's pull API (one of its KEFFI_PULL_TOKENS).
+    #[arg(long, env = "KEFFI_EDGE_TOKEN", hide_env_values = true)]
+    pub edge_token: Option<String>,
+    /// Events per pull.
+    #[arg(long, env = "KEFFI_PULL_BATCH", default_value_t = 200)]
+    pub pull_batch: u32,
+    /// Long-poll wait per pull, milliseconds.
+    #[arg(long, env = "KEFFI_PULL_WAIT_MS", default_value_t = 15_000)]
+    pub pull_wait_ms: u64,
+    /// Shard lease lifetime, milliseconds (a crashed replica's shards move after this).
+    #[arg(long, env = "KEFFI_LEASE_TTL_MS", default_value_t = 30_000)]
+    pub lease_ttl_ms: u64,
+    /// This replica's name in shard leases (default: host and process id).
+    #[arg(long, env = "KEFFI_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// Largest backoff between failed attempts, milliseconds.
+    #[arg(long, env = "KEFFI_BACKOFF_MAX_MS", default_value_t = 30_000)]
+    pub backoff_max_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateOrderArgs {
+    #[command(flatten)]
+    pub db: DbConfig,
+    /// The payment reference the merchant's checkout will use.
+    #[arg(long)]
+    pub reference: String,
+    /// Amount in minor units (kobo): 500000 is ₦5,000.00.
+    #[arg(long)]
+    pub amount: i64,
+    #[arg(long, default_value = "NGN")]
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbConfig,
+    /// The order's reference.
+    pub reference: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -35,4 +110,123 @@ pub struct LogConfig {
     /// Log filter, `tracing` syntax (e.g. `info,keffi_ledger=debug`).
     #[arg(long, env = "KEFFI_LOG", default_value = "info", global = true)]
     pub log: String,
+}
+
+/// A setting that cannot work, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl PullerArgs {
+    /// The puller's settings, `None` when no edge is configured.
+    pub fn resolve(&self) -> Result<Option<PullerConfig>, ConfigError> {
+        let Some(url) = self
+            .edge_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError {
+                setting: "KEFFI_EDGE_URL (--edge-url)",
+                problem: format!("`{url}` is not an http(s) URL"),
+            });
+        }
+        let token = self
+            .edge_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or(ConfigError {
+                setting: "KEFFI_EDGE_TOKEN (--edge-token)",
+                problem: "required when KEFFI_EDGE_URL is set".into(),
+            })?;
+        if self.pull_batch == 0 || self.lease_ttl_ms < 1000 {
+            return Err(ConfigError {
+                setting: "KEFFI_PULL_BATCH / KEFFI_LEASE_TTL_MS",
+                problem: "batch must be at least 1 and the lease at least 1000 ms".into(),
+            });
+        }
+        let lease_ttl = Duration::from_millis(self.lease_ttl_ms);
+        Ok(Some(PullerConfig {
+            edge_url: url.to_owned(),
+            edge_token: token.trim().to_owned(),
+            batch: self.pull_batch,
+            // The lease is renewed once per pull: a pull must end well within it.
+            wait: Duration::from_millis(self.pull_wait_ms).min(lease_ttl / 2),
+            lease_ttl,
+            replica: self.replica_id.clone().unwrap_or_else(default_replica),
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_millis(self.backoff_max_ms.max(200)),
+        }))
+    }
+}
+
+fn default_replica() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ledger".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: Option<&str>, token: Option<&str>) -> PullerArgs {
+        PullerArgs {
+            edge_url: url.map(String::from),
+            edge_token: token.map(String::from),
+            pull_batch: 100,
+            pull_wait_ms: 20_000,
+            lease_ttl_ms: 30_000,
+            replica_id: Some("r1".into()),
+            backoff_max_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn no_edge_no_puller_and_a_url_needs_a_token() {
+        assert!(args(None, None).resolve().unwrap().is_none());
+        let err = args(Some("http://edge"), None).resolve().unwrap_err();
+        assert!(err.to_string().starts_with("KEFFI_EDGE_TOKEN"), "{err}");
+        let err = args(Some("edge.example"), Some("t")).resolve().unwrap_err();
+        assert!(err.to_string().starts_with("KEFFI_EDGE_URL"), "{err}");
+        let cfg = args(Some("http://edge/"), Some("t"))
+            .resolve()
+            .unwrap()
+            .unwrap();
+        assert_eq!(cfg.edge_url, "http://edge");
+        assert_eq!(
+            cfg.wait,
+            Duration::from_secs(15),
+            "capped at half the lease"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://keffi:s3cret@db:5432/keffi"),
+            "postgres://keffi:***@db:5432/keffi"
+        );
+        assert_eq!(redact_url("sqlite://keffi.db"), "sqlite://keffi.db");
+        assert_eq!(redact_url("postgres://keffi@db/k"), "postgres://keffi@db/k");
+    }
 }

@@ -10,24 +10,89 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod pipeline;
+pub mod puller;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use keffi_shared::edge::EdgeSettings;
 use tokio::net::TcpListener;
 
-/// Runs the HTTP server until `shutdown` fires, then drains in-flight requests.
-pub async fn serve(cfg: config::ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
+use crate::config::{redact_url, DbConfig, ServeConfig};
+use crate::puller::status::PullerStatus;
+use crate::store::{ConnectOptions, Store};
+
+/// Connects to the configured database, with an error naming the setting.
+pub async fn connect(db: &DbConfig) -> anyhow::Result<Store> {
+    let options = ConnectOptions {
+        max_connections: db.db_max_connections.max(1),
+        ..ConnectOptions::default()
+    };
+    Store::connect(&db.database_url, &options)
+        .await
+        .with_context(|| {
+            format!(
+                "KEFFI_DATABASE_URL ({}) is not usable",
+                redact_url(&db.database_url)
+            )
+        })
+}
+
+/// Runs the service until `shutdown` fires: the HTTP API, and the puller if an edge is set.
+/// On shutdown the puller finishes the batch in flight and the server drains its requests.
+pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
+    let puller_cfg = cfg.puller.resolve()?;
+    let hooks = hook_settings()?;
+    let store = connect(&cfg.db).await?;
+    if !cfg.no_migrate {
+        store.migrate().await.context("migrating the database")?;
+    }
     let listener = TcpListener::bind(cfg.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (--listen / KEFFI_LISTEN)", cfg.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "keffi-ledger listening");
-    axum::serve(listener, http::router())
-        .with_graceful_shutdown(shutdown.wait())
+        .with_context(|| format!("KEFFI_LISTEN: cannot listen on {}", cfg.listen))?;
+    let status = Arc::new(match puller_cfg {
+        Some(_) => PullerStatus::enabled(),
+        None => PullerStatus::disabled(),
+    });
+    let puller = puller_cfg.map(|pc| {
+        tokio::spawn(puller::run(
+            store.clone(),
+            pc,
+            status.clone(),
+            shutdown.clone(),
+        ))
+    });
+    if puller.is_none() {
+        tracing::info!("no KEFFI_EDGE_URL: the puller is off");
+    }
+    let state = http::AppState {
+        store: store.clone(),
+        puller: status,
+        hooks,
+    };
+    tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "keffi-ledger listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().wait())
         .await
         .context("HTTP server failed")?;
+    if let Some(p) = puller {
+        p.await.context("puller task")??;
+    }
+    store.close().await;
     tracing::info!("keffi-ledger stopped");
     Ok(())
+}
+
+/// Sources for the ledger's own `/hooks/{source}`: the edge's format (`KEFFI_SOURCES` and
+/// `KEFFI_SECRET_<NAME>`), read from the environment. Absent: the route answers 404.
+fn hook_settings() -> anyhow::Result<Option<Arc<EdgeSettings>>> {
+    if std::env::var_os("KEFFI_SOURCES").is_none() {
+        return Ok(None);
+    }
+    let settings = EdgeSettings::from_lookup(&|name: &str| std::env::var(name).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(Arc::new(settings)))
 }

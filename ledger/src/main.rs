@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use keffi_ledger::config::{Cli, Command};
+use keffi_ledger::store::now_ms;
 use keffi_ledger::{shutdown, telemetry};
+use keffi_shared::{Currency, MinorUnits};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,6 +25,57 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (trigger, shutdown) = shutdown::channel();
             tokio::spawn(shutdown::on_signals(trigger));
             keffi_ledger::serve(cfg, shutdown).await
+        }
+        Command::Migrate(db) => {
+            let store = keffi_ledger::connect(&db).await?;
+            store.migrate().await?;
+            println!("migrated ({})", store.backend());
+            Ok(())
+        }
+        Command::CreateOrder(args) => {
+            let currency: Currency = args.currency.parse()?;
+            anyhow::ensure!(
+                args.amount > 0,
+                "--amount must be a positive number of minor units"
+            );
+            let store = keffi_ledger::connect(&args.db).await?;
+            store.migrate().await?;
+            let order = store
+                .create_order(
+                    &args.reference,
+                    MinorUnits(args.amount),
+                    currency,
+                    None,
+                    now_ms(),
+                )
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&order)?);
+            Ok(())
+        }
+        Command::Status(args) => {
+            let store = keffi_ledger::connect(&args.db).await?;
+            let order = store.order(&args.reference).await?;
+            let payment = store.payment(&args.reference).await?;
+            anyhow::ensure!(
+                order.is_some() || payment.is_some(),
+                "no order or payment with reference `{}`",
+                args.reference
+            );
+            let journal = store.journal_for(&args.reference).await?;
+            let view =
+                serde_json::json!({ "order": order, "payment": payment, "journal": journal });
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(())
+        }
+        Command::Balances(db) => {
+            let store = keffi_ledger::connect(&db).await?;
+            let view = serde_json::json!({
+                "balances": store.balances().await?,
+                "inbox": store.inbox_counts().await?,
+                "cursors": store.cursors().await?,
+            });
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(())
         }
     }
 }

@@ -42,12 +42,19 @@ pub fn paystack_charge_success(secret: &str, id: u64, reference: &str, amount: i
             "paid_at": "2026-11-25T10:00:00.000Z",
             "channel": "card",
             "currency": "NGN",
-            "fees": 7500,
+            "fees": paystack_local_fee(amount),
             "customer": {"email": "ada@example.com", "customer_code": "CUS_1"},
             "metadata": {}
         }
     });
     paystack_body(secret, serde_json::to_vec(&body).expect("json"))
+}
+
+/// Paystack's fee for a local card payment: 1.5% plus ₦100 (the ₦100 waived under ₦2,500),
+/// capped at ₦2,000; in kobo.
+pub fn paystack_local_fee(amount: i64) -> i64 {
+    let flat = if amount >= 250_000 { 10_000 } else { 0 };
+    (amount * 15 / 1000 + flat).min(200_000)
 }
 
 /// Any body, signed as Paystack signs it.

@@ -25,6 +25,45 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Runs a one-shot `keffi-ledger` subcommand (e.g. `create-order`, `status`) and parses its
+/// JSON output.
+pub fn cli(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(binary()?).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "keffi-ledger {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// A database for a test ledger: a SQLite file in a temp folder, or a fresh Postgres database.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres(crate::pg::TestDatabase),
+}
+
+impl TestDb {
+    pub async fn sqlite() -> anyhow::Result<Self> {
+        Ok(TestDb::Sqlite(
+            tempfile::Builder::new().prefix("keffi-db-").tempdir()?,
+        ))
+    }
+
+    pub async fn postgres() -> anyhow::Result<Self> {
+        Ok(TestDb::Postgres(crate::pg::TestDatabase::create().await?))
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(dir) => format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            TestDb::Postgres(db) => db.url().to_owned(),
+        }
+    }
+}
+
 pub struct TestLedger {
     service: Service,
     port: u16,
@@ -64,5 +103,17 @@ impl TestLedger {
 
     pub fn log_tail(&self, lines: usize) -> String {
         self.service.log_tail(lines)
+    }
+
+    /// Stops the process with SIGKILL: no graceful anything, as in a crash.
+    pub fn kill(&mut self) {
+        self.service.signal(libc::SIGKILL);
+        self.service.stop(Duration::from_secs(5));
+    }
+
+    /// Stops the process with SIGTERM and waits for it to exit.
+    pub fn terminate(&mut self) {
+        self.service.signal(libc::SIGTERM);
+        self.service.stop(Duration::from_secs(20));
     }
 }

@@ -1,0 +1,47 @@
+//! The HTTP surface. Every error is the shared `{"error": {"code", "message"}}` body.
+
+mod health;
+mod hooks;
+
+use std::sync::Arc;
+
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use keffi_shared::edge::EdgeSettings;
+use keffi_shared::wire::ErrorBody;
+
+use crate::puller::status::PullerStatus;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub puller: Arc<PullerStatus>,
+    /// Sources for direct `POST /hooks/{source}` (from `KEFFI_SOURCES`), if configured.
+    pub hooks: Option<Arc<EdgeSettings>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/hooks/{source}", any(hooks::receive))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// A JSON error response.
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(ErrorBody::new(code, message))).into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {}", uri.path()),
+    )
+}

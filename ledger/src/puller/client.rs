@@ -1,0 +1,104 @@
+//! The edge's pull API, from the ledger's side. Outbound only: the ledger needs no public
+//! address.
+
+use std::time::Duration;
+
+use keffi_shared::version::V1;
+use keffi_shared::wire::{
+    AckRequest, AckResponse, ErrorBody, PullQuery, PullResponse, ShardsResponse, ACK_PATH,
+    PULL_PATH,
+};
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("edge unreachable: {0}")]
+    Network(#[from] reqwest::Error),
+    #[error("edge answered {status} {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("edge answered {status} with an unreadable body: {detail}")]
+    Unreadable { status: u16, detail: String },
+}
+
+impl EdgeError {
+    /// A short, stable description for "state changed" logs (not the full message per retry).
+    pub fn kind(&self) -> String {
+        match self {
+            EdgeError::Network(_) => "network".into(),
+            EdgeError::Refused { status, code, .. } => format!("{status} {code}"),
+            EdgeError::Unreadable { status, .. } => format!("{status} unreadable"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EdgeClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl EdgeClient {
+    pub fn new(base: &str, token: &str) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(EdgeClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    pub async fn shards(&self) -> Result<ShardsResponse, EdgeError> {
+        let req = self.http.get(format!("{}/ledger/shards", self.base));
+        self.send(req, Duration::from_secs(15)).await
+    }
+
+    /// A pull; the request may be held up to `wait_ms` by the edge (long-poll).
+    pub async fn pull(&self, query: PullQuery) -> Result<PullResponse, EdgeError> {
+        let url = format!("{}{PULL_PATH}?{}", self.base, query.to_query());
+        let timeout = Duration::from_millis(query.wait_ms.unwrap_or(0)) + Duration::from_secs(15);
+        self.send(self.http.get(url), timeout).await
+    }
+
+    pub async fn ack(&self, shard: u32, upto: u64) -> Result<AckResponse, EdgeError> {
+        let req = self
+            .http
+            .post(format!("{}{ACK_PATH}", self.base))
+            .json(&AckRequest { v: V1, shard, upto });
+        self.send(req, Duration::from_secs(15)).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<T, EdgeError> {
+        let resp = req.bearer_auth(&self.token).timeout(timeout).send().await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| EdgeError::Unreadable {
+                status,
+                detail: e.to_string(),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(EdgeError::Refused {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+            }),
+            Err(e) => Err(EdgeError::Unreadable {
+                status,
+                detail: e.to_string(),
+            }),
+        }
+    }
+}

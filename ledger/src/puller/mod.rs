@@ -1,0 +1,276 @@
+//! The puller: for each edge shard, hold the shard's lease, pull (long-poll), apply the batch
+//! in one transaction that also moves the cursor, then ack. Errors of any kind back off with
+//! capped exponential delays and jitter; a shard's failure state is logged when it changes,
+//! not on every retry. Shutdown interrupts waiting, never a batch being applied or acked.
+
+pub mod backoff;
+pub mod client;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keffi_shared::wire::{PullQuery, PullResponse};
+use rand::Rng;
+
+use crate::pipeline::{apply_batch, Incoming};
+use crate::shutdown::Shutdown;
+use crate::store::{now_ms, Store};
+use backoff::Backoff;
+use client::EdgeClient;
+use status::{PullerStatus, ShardState};
+
+#[derive(Debug, Clone)]
+pub struct PullerConfig {
+    pub edge_url: String,
+    pub edge_token: String,
+    /// Events per pull.
+    pub batch: u32,
+    /// Long-poll wait per pull.
+    pub wait: Duration,
+    /// How long a shard's lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// This replica's name in the lease.
+    pub replica: String,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+/// Runs until `shutdown`: learns the edge's shard count, then drives every shard.
+pub async fn run(
+    store: Store,
+    cfg: PullerConfig,
+    status: Arc<PullerStatus>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let client = EdgeClient::new(&cfg.edge_url, &cfg.edge_token)?;
+    let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
+    let mut failing: Option<String> = None;
+    let shards = loop {
+        match client.shards().await {
+            Ok(r) => break r.shards,
+            Err(e) => {
+                if failing.as_deref() != Some(e.kind().as_str()) {
+                    tracing::warn!(edge = %cfg.edge_url, error = %e, "cannot read the edge's shards; retrying");
+                    failing = Some(e.kind());
+                }
+                let delay = backoff.next_delay(jitter());
+                if !sleep_or_shutdown(delay, &shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    store.ensure_cursors(shards, now_ms()).await?;
+    for shard in 0..shards {
+        status.update(shard, |_| {});
+    }
+    tracing::info!(shards, edge = %cfg.edge_url, replica = %cfg.replica, "puller started");
+    let tasks: Vec<_> = (0..shards)
+        .map(|shard| {
+            let worker = ShardPuller {
+                shard,
+                store: store.clone(),
+                client: client.clone(),
+                cfg: cfg.clone(),
+                status: status.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tokio::spawn(worker.run())
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    tracing::info!("puller stopped");
+    Ok(())
+}
+
+/// A random number in [0, 1) for backoff jitter.
+fn jitter() -> f64 {
+    rand::thread_rng().gen()
+}
+
+/// Sleeps for `d` unless shutdown comes first; false on shutdown.
+async fn sleep_or_shutdown(d: Duration, shutdown: &Shutdown) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = shutdown.clone().wait() => false,
+    }
+}
+
+struct ShardPuller {
+    shard: u32,
+    store: Store,
+    client: EdgeClient,
+    cfg: PullerConfig,
+    status: Arc<PullerStatus>,
+    shutdown: Shutdown,
+}
+
+/// Why one round failed, kept short for "state changed" logs.
+struct RoundError {
+    kind: String,
+    detail: String,
+}
+
+impl<E: std::fmt::Display> From<E> for RoundError {
+    fn from(e: E) -> Self {
+        let detail = e.to_string();
+        RoundError {
+            kind: detail.split(':').next().unwrap_or_default().to_owned(),
+            detail,
+        }
+    }
+}
+
+enum Round {
+    /// Pulled and applied (or nothing was waiting).
+    Done,
+    /// Another replica holds the lease.
+    Standby,
+    Shutdown,
+}
+
+impl ShardPuller {
+    async fn run(self) {
+        let mut backoff = Backoff::new(self.cfg.backoff_base, self.cfg.backoff_max);
+        let mut failing: Option<String> = None;
+        // After a restart the last committed batch may not have been acked: ack the cursor
+        // once first (acks are idempotent), so the edge's backlog drains to zero.
+        let mut pending_ack: Option<u64> = None;
+        let mut first = true;
+        while !self.shutdown.is_requested() {
+            let result = self.round(&mut pending_ack, &mut first).await;
+            match result {
+                Ok(Round::Shutdown) => break,
+                Ok(Round::Standby) => {
+                    self.status
+                        .update(self.shard, |s| s.state = ShardState::Standby);
+                    if !sleep_or_shutdown(self.cfg.lease_ttl / 3, &self.shutdown).await {
+                        break;
+                    }
+                }
+                Ok(Round::Done) => {
+                    if failing.take().is_some() {
+                        tracing::info!(shard = self.shard, "shard recovered");
+                    }
+                    backoff.reset();
+                }
+                Err(e) => {
+                    if failing.as_deref() != Some(e.kind.as_str()) {
+                        tracing::warn!(shard = self.shard, error = %e.detail, "shard failing; retrying with backoff");
+                        failing = Some(e.kind.clone());
+                    }
+                    let failures = backoff.failures() + 1;
+                    self.status.update(self.shard, |s| {
+                        s.state = ShardState::Failing;
+                        s.last_error = Some(e.detail.clone());
+                        s.consecutive_failures = failures;
+                    });
+                    let delay = backoff.next_delay(jitter());
+                    if !sleep_or_shutdown(delay, &self.shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self
+            .store
+            .release_lease(i64::from(self.shard), &self.cfg.replica)
+            .await
+        {
+            tracing::warn!(shard = self.shard, error = %e, "could not release the lease");
+        }
+    }
+
+    async fn round(
+        &self,
+        pending_ack: &mut Option<u64>,
+        first: &mut bool,
+    ) -> Result<Round, RoundError> {
+        let ttl_ms = self.cfg.lease_ttl.as_millis() as i64;
+        let shard = i64::from(self.shard);
+        if !self
+            .store
+            .try_lease(shard, &self.cfg.replica, ttl_ms, now_ms())
+            .await?
+        {
+            *first = true;
+            return Ok(Round::Standby);
+        }
+        let cursor = self
+            .store
+            .cursors()
+            .await?
+            .into_iter()
+            .find(|c| c.shard == shard)
+            .map_or(0, |c| c.last_seq.max(0) as u64);
+        if *first {
+            *first = false;
+            if cursor > 0 {
+                *pending_ack = Some(cursor);
+            }
+        }
+        if let Some(upto) = *pending_ack {
+            self.client.ack(self.shard, upto).await?;
+            *pending_ack = None;
+        }
+        let query = PullQuery {
+            shard: self.shard,
+            after: cursor,
+            limit: Some(self.cfg.batch),
+            wait_ms: Some(self.cfg.wait.as_millis() as u64),
+        };
+        let pulled = tokio::select! {
+            r = self.client.pull(query) => r?,
+            _ = self.shutdown.clone().wait() => return Ok(Round::Shutdown),
+        };
+        self.status.update(self.shard, |s| {
+            s.state = ShardState::Pulling;
+            s.cursor = cursor;
+        });
+        self.apply(pulled, cursor, pending_ack).await?;
+        Ok(Round::Done)
+    }
+
+    /// Applies a pulled batch (cursor moves in the same transaction), then acks it.
+    async fn apply(
+        &self,
+        pulled: PullResponse,
+        cursor: u64,
+        pending_ack: &mut Option<u64>,
+    ) -> Result<(), RoundError> {
+        let events: Vec<Incoming> = pulled
+            .events
+            .into_iter()
+            .filter(|e| e.seq > cursor)
+            .map(|e| Incoming {
+                origin: Some((self.shard, e.seq)),
+                envelope: e.envelope,
+            })
+            .collect();
+        let Some(last) = events.last().and_then(|e| e.origin).map(|(_, seq)| seq) else {
+            self.status.update(self.shard, |s| {
+                s.last_success_ms = Some(now_ms());
+                s.consecutive_failures = 0;
+            });
+            return Ok(());
+        };
+        let report = apply_batch(&self.store, &events, Some((self.shard, last))).await?;
+        tracing::debug!(shard = self.shard, upto = last, ?report, "batch applied");
+        self.status.update(self.shard, |s| {
+            s.cursor = last;
+            s.applied += report.applied;
+            s.duplicates += report.duplicates;
+            s.dead += report.dead;
+            s.last_success_ms = Some(now_ms());
+            s.consecutive_failures = 0;
+        });
+        // Committed: from here a failed ack only delays the edge's cleanup, never the ledger.
+        *pending_ack = Some(last);
+        self.client.ack(self.shard, last).await?;
+        *pending_ack = None;
+        Ok(())
+    }
+}
