@@ -153,7 +153,7 @@ impl PullerArgs {
         }
         let lease_ttl = Duration::from_millis(self.lease_ttl_ms);
         Ok(Some(PullerConfig {
-            edge_url: url.to_owned(),
+            edge_url: url.trim_end_matches('/').to_owned(),
             edge_token: token.trim().to_owned(),
             batch: self.pull_batch,
             // The lease is renewed once per pull: a pull must end well within it.

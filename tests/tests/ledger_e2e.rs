@@ -204,16 +204,36 @@ async fn killed_mid_backlog_and_restarted_applies_everything_once() -> anyhow::R
     // The same replica id across restarts: a restarted replica resumes its own leases at once.
     let n = 120u64;
     for i in 0..n {
-        let d = gateway::paystack_charge_success(PAYSTACK_SECRET, 5000 + i, &format!("orphan_{i}"), 1000);
+        let d = gateway::paystack_charge_success(
+            PAYSTACK_SECRET,
+            5000 + i,
+            &format!("orphan_{i}"),
+            1000,
+        );
         assert_eq!(edge.deliver("paystack", &d).await?.0, 200);
     }
-    let args = ["--database-url", url.as_str(), "--edge-url", &edge.url(""), "--pull-batch", "2", "--replica-id", "crashy"];
-    let env = [("KEFFI_EDGE_TOKEN", PULL_TOKEN), ("KEFFI_LEASE_TTL_MS", "1000")];
+    let args = [
+        "--database-url",
+        url.as_str(),
+        "--edge-url",
+        &edge.url(""),
+        "--pull-batch",
+        "2",
+        "--replica-id",
+        "crashy",
+    ];
+    let env = [
+        ("KEFFI_EDGE_TOKEN", PULL_TOKEN),
+        ("KEFFI_LEASE_TTL_MS", "1000"),
+    ];
     for round in 0..5u64 {
         let mut ledger = TestLedger::start(&args, &env).await?;
         tokio::time::sleep(Duration::from_millis(60 + 40 * round)).await;
         ledger.kill();
-        println!("round {round}: killed with {} events still unacked", backlog(&edge).await?);
+        println!(
+            "round {round}: killed with {} events still unacked",
+            backlog(&edge).await?
+        );
     }
     let _ledger = TestLedger::start(&args, &env).await?;
     let deadline = Instant::now() + Duration::from_secs(45);
@@ -228,7 +248,10 @@ async fn killed_mid_backlog_and_restarted_applies_everything_once() -> anyhow::R
         .iter()
         .map(|c| c["count"].as_i64().unwrap())
         .sum::<i64>();
-    assert_eq!(applied, n as i64, "one inbox row per accepted event: {balances}");
+    assert_eq!(
+        applied, n as i64,
+        "one inbox row per accepted event: {balances}"
+    );
     let sales = balances["balances"]
         .as_array()
         .unwrap()
@@ -248,15 +271,30 @@ async fn sigterm_shuts_down_gracefully_and_releases_leases() -> anyhow::Result<(
     let url = db.url();
     let edge = TestEdge::start(EdgeConfig::standard()).await?;
     let mut ledger = TestLedger::start(
-        &["--database-url", &url, "--edge-url", &edge.url(""), "--replica-id", "r1"],
+        &[
+            "--database-url",
+            &url,
+            "--edge-url",
+            &edge.url(""),
+            "--replica-id",
+            "r1",
+        ],
         &[("KEFFI_EDGE_TOKEN", PULL_TOKEN)],
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     ledger.terminate();
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    assert!(ledger.log_tail(5).contains("keffi-ledger stopped"), "{}", ledger.log_tail(20));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        ledger.log_tail(5).contains("keffi-ledger stopped"),
+        "{}",
+        ledger.log_tail(20)
+    );
     let cursors = cli(&["balances", "--database-url", &url])?["cursors"].clone();
     for c in cursors.as_array().unwrap() {
         assert!(c["lease_holder"].is_null(), "lease released: {c}");
@@ -270,11 +308,22 @@ async fn sigterm_shuts_down_gracefully_and_releases_leases() -> anyhow::Result<(
 async fn direct_hooks_on_the_ledger_verify_and_apply() -> anyhow::Result<()> {
     let db = TestDb::sqlite().await?;
     let url = db.url();
-    cli(&["create-order", "--database-url", &url, "--reference", "ord_d", "--amount", "500000"])?;
+    cli(&[
+        "create-order",
+        "--database-url",
+        &url,
+        "--reference",
+        "ord_d",
+        "--amount",
+        "500000",
+    ])?;
     let ledger = TestLedger::start(
         &["--database-url", &url],
         &[
-            ("KEFFI_SOURCES", r#"[{"name":"paystack","provider":"paystack"}]"#),
+            (
+                "KEFFI_SOURCES",
+                r#"[{"name":"paystack","provider":"paystack"}]"#,
+            ),
             ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
         ],
     )
