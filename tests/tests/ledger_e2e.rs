@@ -43,20 +43,9 @@ async fn webhook_to_paid_order(db: TestDb) -> anyhow::Result<()> {
         "--amount",
         "500000",
     ])?;
-    let ledger = TestLedger::start(
-        &[
-            "--database-url",
-            &url,
-            "--edge-url",
-            &edge.url(""),
-            "--pull-wait-ms",
-            "2000",
-        ],
-        &[("KEFFI_EDGE_TOKEN", PULL_TOKEN)],
-    )
-    .await?;
+    let ledger = pulling(&edge, &url, &["--pull-wait-ms", "2000"]).await?;
 
-    // The gateway retries the same webhook five times, and a second, unrelated order's charge.
+    // The gateway retries the same webhook five times.
     let charge = gateway::paystack_charge_success(PAYSTACK_SECRET, 4099260516, "ord_e2e", 500_000);
     for _ in 0..5 {
         let (status, _) = edge.deliver("paystack", &charge).await?;
@@ -83,11 +72,7 @@ async fn webhook_to_paid_order(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(sum, 0);
 
     // The edge's backlog drains: the ledger acked what it applied.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while backlog(&edge).await? > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(backlog(&edge).await?, 0);
+    drained(&edge).await?;
 
     let ready: serde_json::Value = reqwest::get(ledger.url("/readyz")).await?.json().await?;
     assert_eq!(ready["status"], "ready");
@@ -127,33 +112,13 @@ async fn a_ledger_that_was_down_drains_the_backlog() -> anyhow::Result<()> {
         assert_eq!(edge.deliver("paystack", &d).await?.0, 200);
     }
     assert_eq!(backlog(&edge).await?, 30);
-    let _ledger = TestLedger::start(
-        &[
-            "--database-url",
-            &url,
-            "--edge-url",
-            &edge.url(""),
-            "--pull-batch",
-            "7",
-        ],
-        &[("KEFFI_EDGE_TOKEN", PULL_TOKEN)],
-    )
-    .await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while backlog(&edge).await? > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(backlog(&edge).await?, 0);
-    let balances = cli(&["balances", "--database-url", &url])?;
-    let sales = balances["balances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["account"] == "sales")
-        .unwrap()["balance"]
-        .as_i64()
-        .unwrap();
-    assert_eq!(sales, -30_000, "thirty charges of 1000, each posted once");
+    let _ledger = pulling(&edge, &url, &["--pull-batch", "7"]).await?;
+    drained(&edge).await?;
+    assert_eq!(
+        sales_balance(&url)?,
+        -30_000,
+        "thirty charges of 1000, each posted once"
+    );
     Ok(())
 }
 
@@ -236,11 +201,7 @@ async fn killed_mid_backlog_and_restarted_applies_everything_once() -> anyhow::R
         );
     }
     let _ledger = TestLedger::start(&args, &env).await?;
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while backlog(&edge).await? > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(backlog(&edge).await?, 0);
+    drained(&edge).await?;
     let balances = cli(&["balances", "--database-url", &url])?;
     let applied = balances["inbox"]
         .as_array()
@@ -252,15 +213,11 @@ async fn killed_mid_backlog_and_restarted_applies_everything_once() -> anyhow::R
         applied, n as i64,
         "one inbox row per accepted event: {balances}"
     );
-    let sales = balances["balances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["account"] == "sales")
-        .unwrap()["balance"]
-        .as_i64()
-        .unwrap();
-    assert_eq!(sales, -(n as i64) * 1000, "each charge posted exactly once");
+    assert_eq!(
+        sales_balance(&url)?,
+        -(n as i64) * 1000,
+        "each charge posted exactly once"
+    );
     Ok(())
 }
 
