@@ -31,6 +31,34 @@ async fn backlog(edge: &TestEdge) -> anyhow::Result<u64> {
         .sum())
 }
 
+/// Waits until the ledger has acked everything the edge holds.
+async fn drained(edge: &TestEdge) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while backlog(edge).await? > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(backlog(edge).await?, 0, "the edge's backlog drains");
+    Ok(())
+}
+
+/// A ledger on `url` pulling from `edge`, with `extra` flags.
+async fn pulling(edge: &TestEdge, url: &str, extra: &[&str]) -> anyhow::Result<TestLedger> {
+    let edge_url = edge.url("");
+    let mut args = vec!["--database-url", url, "--edge-url", &edge_url];
+    args.extend_from_slice(extra);
+    TestLedger::start(&args, &[("KEFFI_EDGE_TOKEN", PULL_TOKEN)]).await
+}
+
+/// The `sales` account's balance (minus the sum of all charges) per `keffi-ledger balances`.
+fn sales_balance(url: &str) -> anyhow::Result<i64> {
+    let balances = cli(&["balances", "--database-url", url])?;
+    balances["balances"]
+        .as_array()
+        .and_then(|all| all.iter().find(|b| b["account"] == "sales"))
+        .and_then(|b| b["balance"].as_i64())
+        .ok_or_else(|| anyhow::anyhow!("no sales balance: {balances}"))
+}
+
 async fn webhook_to_paid_order(db: TestDb) -> anyhow::Result<()> {
     let url = db.url();
     let edge = TestEdge::start(EdgeConfig::standard()).await?;
