@@ -53,6 +53,31 @@ pub struct ServeConfig {
     pub no_migrate: bool,
     #[command(flatten)]
     pub puller: PullerArgs,
+    /// Bearer token(s) for the admin API, comma-separated for rotation.
+    #[arg(long, env = "KEFFI_ADMIN_TOKENS", hide_env_values = true)]
+    pub admin_tokens: Option<String>,
+    /// Serve the admin API without authentication. Local development only.
+    #[arg(long, env = "KEFFI_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+}
+
+impl ServeConfig {
+    /// Who may call the admin API; refuses to start open unless explicitly told to.
+    pub fn admin_auth(&self) -> Result<crate::api::auth::AdminAuth, ConfigError> {
+        use crate::api::auth::AdminAuth;
+        use keffi_shared::edge::BearerTokens;
+        let tokens = BearerTokens::parse_list(self.admin_tokens.as_deref().unwrap_or_default());
+        match (tokens.is_empty(), self.insecure_no_auth) {
+            (false, _) => Ok(AdminAuth::Tokens(std::sync::Arc::new(tokens))),
+            (true, true) => Ok(AdminAuth::Disabled),
+            (true, false) => Err(ConfigError {
+                setting: "KEFFI_ADMIN_TOKENS (--admin-tokens)",
+                problem: "required: the admin API never runs open (for local development only, \
+                          pass --insecure-no-auth)"
+                    .into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,8 @@
 //! It never applies an event twice (the inbox key is unique forever), never updates or deletes a
 //! journal entry, and never holds money as a float.
 
+pub mod api;
+pub mod changes;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -45,6 +47,10 @@ pub async fn connect(db: &DbConfig) -> anyhow::Result<Store> {
 /// On shutdown the puller finishes the batch in flight and the server drains its requests.
 pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let puller_cfg = cfg.puller.resolve()?;
+    let auth = cfg.admin_auth()?;
+    if matches!(auth, api::auth::AdminAuth::Disabled) {
+        tracing::warn!("--insecure-no-auth: the admin API is open to anyone who can reach it; local development only");
+    }
     let hooks = hook_settings()?;
     let store = connect(&cfg.db).await?;
     if !cfg.no_migrate {
@@ -57,11 +63,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         Some(_) => PullerStatus::enabled(),
         None => PullerStatus::disabled(),
     });
+    let changes = changes::Changes::default();
     let puller = puller_cfg.map(|pc| {
         tokio::spawn(puller::run(
             store.clone(),
             pc,
             status.clone(),
+            changes.clone(),
             shutdown.clone(),
         ))
     });
@@ -72,6 +80,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         store: store.clone(),
         puller: status,
         hooks,
+        changes,
+        auth,
+        shutdown: shutdown.clone(),
     };
     tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "keffi-ledger listening");
     axum::serve(listener, http::router(state))

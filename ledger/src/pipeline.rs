@@ -217,3 +217,79 @@ async fn unpark(tx: &mut Tx, reference: &str) -> Result<u64, StoreError> {
         }
     }
 }
+
+/// What replaying an inbox event did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    pub id: i64,
+    pub before: String,
+    pub after: String,
+    /// For humans: what happened, or why nothing did.
+    pub message: String,
+}
+
+/// Re-applies a `dead` or `parked` event through the same decision and writes, in one
+/// transaction (and then anything it unparks). Replaying an `applied` or `ignored` event
+/// changes nothing and says so. `None`: no such event.
+pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreError> {
+    let mut tx = store.begin().await?;
+    let Some(event) = tx.inbox_event_for_update(id).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let before = event.status.clone();
+    if before == "applied" || before == "ignored" {
+        tx.rollback().await?;
+        return Ok(Some(Replayed {
+            id,
+            after: before.clone(),
+            message: format!("already {before}: nothing to replay"),
+            before,
+        }));
+    }
+    let envelope = Envelope::from_json(&event.envelope)
+        .map_err(|e| StoreError::Corrupt(format!("inbox event {id}: {e}")))?;
+    let mut report = BatchReport::default();
+    tx.savepoint().await?;
+    let status = match apply_event(&mut tx, id, &envelope, &mut report).await {
+        Ok(s) => {
+            tx.release_savepoint().await?;
+            s
+        }
+        Err(e) => {
+            tx.rollback_to_savepoint().await?;
+            let reason = format!("failed while replaying: {e}");
+            tx.set_outcome(
+                id,
+                InboxStatus::Dead,
+                Some(&reason),
+                None,
+                crate::store::now_ms(),
+            )
+            .await?;
+            InboxStatus::Dead
+        }
+    };
+    tx.commit().await?;
+    let after = store
+        .inbox_event(id)
+        .await?
+        .map(|e| (e.status, e.reason))
+        .unwrap_or_else(|| (status.as_str().to_owned(), None));
+    Ok(Some(Replayed {
+        id,
+        before,
+        message: match (&after.1, status) {
+            (_, InboxStatus::Applied) if report.unparked > 0 => {
+                format!(
+                    "applied; {} parked event(s) applied after it",
+                    report.unparked
+                )
+            }
+            (_, InboxStatus::Applied) => "applied".into(),
+            (Some(reason), _) => reason.clone(),
+            (None, s) => s.as_str().into(),
+        },
+        after: after.0,
+    }))
+}

@@ -330,3 +330,50 @@ async fn concurrent_replicas_apply_each_event_once_on_postgres() {
     }
     assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
 }
+
+async fn idempotency_keys_claim_replay_and_expire(store: &Store) {
+    use keffi_ledger::store::idempotency::{Claim, KEY_TTL_MS};
+    let t = 1_000_000;
+    assert_eq!(
+        store.claim_idempotency_key("k", "h1", t).await.unwrap(),
+        Claim::Fresh
+    );
+    assert_eq!(
+        store.claim_idempotency_key("k", "h1", t + 1).await.unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        store.claim_idempotency_key("k", "h2", t + 1).await.unwrap(),
+        Claim::Mismatch
+    );
+    store
+        .complete_idempotency_key("k", 201, "{\"ok\":1}", t + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_idempotency_key("k", "h1", t + 3).await.unwrap(),
+        Claim::Replay {
+            status: 201,
+            body: "{\"ok\":1}".into()
+        }
+    );
+    // After 24 hours the key is forgotten and may be used again.
+    assert_eq!(
+        store
+            .claim_idempotency_key("k", "h2", t + KEY_TTL_MS + 1)
+            .await
+            .unwrap(),
+        Claim::Fresh
+    );
+    // A request that failed on our side releases its key for the retry.
+    assert_eq!(
+        store.claim_idempotency_key("j", "h", t).await.unwrap(),
+        Claim::Fresh
+    );
+    store.release_idempotency_key("j").await.unwrap();
+    assert_eq!(
+        store.claim_idempotency_key("j", "h", t).await.unwrap(),
+        Claim::Fresh
+    );
+}
+on_both_stores!(idempotency_keys_claim_replay_and_expire);

@@ -11,6 +11,9 @@ use crate::workspace;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The admin token every test ledger accepts (with `old-admin-token`, for rotation).
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
 /// The built binary: `KEFFI_LEDGER_BIN` if set, else `target/debug/keffi-ledger`.
 pub fn binary() -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("KEFFI_LEDGER_BIN")
@@ -80,6 +83,10 @@ impl TestLedger {
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(args)
+            .env(
+                "KEFFI_ADMIN_TOKENS",
+                format!("old-admin-token,{ADMIN_TOKEN}"),
+            )
             .envs(env.iter().copied());
         let log = dir.path().join("ledger.log");
         let mut service = Service::spawn("keffi-ledger", cmd, log)?;

@@ -71,6 +71,7 @@ pub async fn receive(
     }];
     match apply_batch(&state.store, &incoming, None).await {
         Ok(report) => {
+            state.changes.notify();
             let status = if report.duplicates > 0 {
                 HookOutcome::Duplicate
             } else {

@@ -12,6 +12,8 @@ use axum::{Json, Router};
 use keffi_shared::edge::EdgeSettings;
 use keffi_shared::wire::ErrorBody;
 
+use crate::api::auth::AdminAuth;
+use crate::changes::Changes;
 use crate::puller::status::PullerStatus;
 use crate::store::Store;
 
@@ -22,10 +24,18 @@ pub struct AppState {
     pub puller: Arc<PullerStatus>,
     /// Sources for direct `POST /hooks/{source}` (from `KEFFI_SOURCES`), if configured.
     pub hooks: Option<Arc<EdgeSettings>>,
+    /// Signalled after every commit that may have changed an order.
+    pub changes: Changes,
+    pub auth: AdminAuth,
+    /// Long-lived responses (status streams) end when this fires, so shutdown is not held
+    /// open by clients.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(crate::api::routes(state.clone()))
+        .route("/openapi.json", get(crate::api::openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/hooks/{source}", any(hooks::receive))

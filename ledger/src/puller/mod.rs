@@ -13,6 +13,7 @@ use std::time::Duration;
 use keffi_shared::wire::{PullQuery, PullResponse};
 use rand::Rng;
 
+use crate::changes::Changes;
 use crate::pipeline::{apply_batch, Incoming};
 use crate::shutdown::Shutdown;
 use crate::store::{now_ms, Store};
@@ -41,6 +42,7 @@ pub async fn run(
     store: Store,
     cfg: PullerConfig,
     status: Arc<PullerStatus>,
+    changes: Changes,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let client = EdgeClient::new(&cfg.edge_url, &cfg.edge_token)?;
@@ -74,6 +76,7 @@ pub async fn run(
                 client: client.clone(),
                 cfg: cfg.clone(),
                 status: status.clone(),
+                changes: changes.clone(),
                 shutdown: shutdown.clone(),
             };
             tokio::spawn(worker.run())
@@ -105,6 +108,7 @@ struct ShardPuller {
     client: EdgeClient,
     cfg: PullerConfig,
     status: Arc<PullerStatus>,
+    changes: Changes,
     shutdown: Shutdown,
 }
 
@@ -258,6 +262,7 @@ impl ShardPuller {
             return Ok(());
         };
         let report = apply_batch(&self.store, &events, Some((self.shard, last))).await?;
+        self.changes.notify();
         tracing::debug!(shard = self.shard, upto = last, ?report, "batch applied");
         self.status.update(self.shard, |s| {
             s.cursor = last;

@@ -8,6 +8,9 @@ mod conn;
 mod rows;
 mod tx;
 
+pub mod admin;
+pub mod idempotency;
+
 pub mod queries;
 
 use std::str::FromStr;

@@ -19,7 +19,7 @@ pub enum CreateOrderError {
 }
 
 /// One journal transaction with its entries, for reading.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PostedTransaction {
     pub id: i64,
     pub reference: String,
@@ -29,7 +29,7 @@ pub struct PostedTransaction {
     pub entries: Vec<PostedEntry>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PostedEntry {
     #[serde(skip)]
     pub transaction_id: i64,
@@ -47,7 +47,7 @@ struct TransactionRow {
     posted_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Balance {
     pub account: String,
     pub currency: String,
@@ -141,23 +141,47 @@ impl Store {
 
     /// The journal transactions for `reference`, oldest first, with their entries.
     pub async fn journal_for(&self, reference: &str) -> Result<Vec<PostedTransaction>, StoreError> {
-        let txs: Vec<TransactionRow> = on_pool!(self, c => sqlx::query_as(
+        let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT id FROM journal_transactions WHERE reference = $1 ORDER BY id",
+        )
+        .bind(reference)
+        .fetch_all(c)
+        .await)?;
+        self.journal_by_ids(&ids).await
+    }
+
+    /// The transactions with these ids, with their entries, in the order given.
+    pub async fn journal_by_ids(&self, ids: &[i64]) -> Result<Vec<PostedTransaction>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let list = placeholders.join(", ");
+        let tx_sql = format!(
             "SELECT id, reference, kind, event_key, posted_at_ms FROM journal_transactions
-             WHERE reference = $1 ORDER BY id",
-        )
-        .bind(reference)
-        .fetch_all(c)
-        .await)?;
-        let entries: Vec<PostedEntry> = on_pool!(self, c => sqlx::query_as(
-            "SELECT e.transaction_id, e.account, e.currency, e.amount
-             FROM journal_entries e JOIN journal_transactions t ON t.id = e.transaction_id
-             WHERE t.reference = $1 ORDER BY e.id",
-        )
-        .bind(reference)
-        .fetch_all(c)
-        .await)?;
-        Ok(txs
-            .into_iter()
+             WHERE id IN ({list})"
+        );
+        let entry_sql = format!(
+            "SELECT transaction_id, account, currency, amount FROM journal_entries
+             WHERE transaction_id IN ({list}) ORDER BY id"
+        );
+        let txs: Vec<TransactionRow> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&tx_sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        let entries: Vec<PostedEntry> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&entry_sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| txs.iter().find(|t| t.id == *id))
             .map(|t| PostedTransaction {
                 entries: entries
                     .iter()
@@ -165,9 +189,9 @@ impl Store {
                     .cloned()
                     .collect(),
                 id: t.id,
-                reference: t.reference,
-                kind: t.kind,
-                event_key: t.event_key,
+                reference: t.reference.clone(),
+                kind: t.kind.clone(),
+                event_key: t.event_key.clone(),
                 posted_at_ms: t.posted_at_ms,
             })
             .collect())

@@ -164,7 +164,8 @@ impl Tx {
 
     pub async fn save_order(&mut self, o: &Order, now_ms: i64) -> Result<(), StoreError> {
         on_tx!(self, c, _lock => sqlx::query(
-            "UPDATE orders SET status = $1, review_reason = $2, updated_at_ms = $3
+            "UPDATE orders SET status = $1, review_reason = $2, updated_at_ms = $3,
+                 version = version + 1
              WHERE reference = $4",
         )
         .bind(o.status.as_str())

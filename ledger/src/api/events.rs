@@ -1,0 +1,132 @@
+//! `/v1/events`: the inbox, for review (`?status=dead` / `parked`), and replay.
+
+use axum::extract::State;
+use axum::Json;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery};
+use super::page::{self, Page};
+use super::ApiState;
+use crate::pipeline::{self, Replayed};
+use crate::store::InboxEvent;
+
+/// An inbox event: what arrived, how, and what became of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub source: String,
+    pub provider: String,
+    pub event_type: String,
+    pub reference: Option<String>,
+    pub received_at_ms: i64,
+    pub applied_at_ms: Option<i64>,
+    /// `applied`, `ignored`, `parked` or `dead`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub shard: Option<i64>,
+    pub seq: Option<i64>,
+    /// The raw body as received (UTF-8 text; base64 if it is not text). Only on `GET /v1/events/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl EventView {
+    fn new(e: InboxEvent, with_body: bool) -> Self {
+        let body = with_body
+            .then(|| keffi_shared::Envelope::from_json(&e.envelope).ok())
+            .flatten()
+            .map(|env| match String::from_utf8(env.body) {
+                Ok(text) => text,
+                Err(raw) => base64::engine::general_purpose::STANDARD.encode(raw.into_bytes()),
+            });
+        EventView {
+            id: e.id,
+            idempotency_key: e.idempotency_key,
+            source: e.source,
+            provider: e.provider,
+            event_type: e.event_type,
+            reference: e.reference,
+            received_at_ms: e.received_at_ms,
+            applied_at_ms: e.applied_at_ms,
+            status: e.status,
+            reason: e.reason,
+            shard: e.shard,
+            seq: e.seq,
+            body,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListEvents {
+    /// `applied`, `ignored`, `parked` or `dead`.
+    pub status: Option<String>,
+    /// Only events about this payment reference.
+    pub reference: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// Inbox events, newest first.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(ListEvents),
+    responses((status = 200, body = Page<EventView>), (status = 400, body = super::error::ErrorSchema)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(q): ApiQuery<ListEvents>,
+) -> Result<Json<Page<EventView>>, ApiError> {
+    if let Some(s) = &q.status {
+        if !["applied", "ignored", "parked", "dead"].contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!("unknown event status `{s}`")));
+        }
+    }
+    let limit = page::limit(q.limit)?;
+    let before = page::decode_id(q.cursor.as_deref())?;
+    let rows = state
+        .store
+        .list_events(q.status.as_deref(), q.reference.as_deref(), before, limit)
+        .await?;
+    let next_cursor = page::next(&rows, limit, |e| e.id.to_string());
+    Ok(Json(Page {
+        data: rows.into_iter().map(|e| EventView::new(e, false)).collect(),
+        next_cursor,
+    }))
+}
+
+/// One inbox event, with its raw body.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", params(("id" = i64, Path)),
+    responses((status = 200, body = EventView), (status = 404, body = super::error::ErrorSchema)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<EventView>, ApiError> {
+    state
+        .store
+        .inbox_event(id)
+        .await?
+        .map(|e| Json(EventView::new(e, true)))
+        .ok_or_else(|| ApiError::not_found("event", &id.to_string()))
+}
+
+/// Re-apply a dead or parked event through the same pipeline (after a fix). Idempotent:
+/// replaying an applied event changes nothing and says so.
+#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "events", params(("id" = i64, Path)),
+    responses((status = 200, body = Replayed), (status = 404, body = super::error::ErrorSchema)),
+    security(("bearer" = [])))]
+pub async fn replay(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Replayed>, ApiError> {
+    let replayed = pipeline::replay(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event", &id.to_string()))?;
+    state.changes.notify();
+    Ok(Json(replayed))
+}

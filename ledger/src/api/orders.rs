@@ -1,0 +1,237 @@
+//! `/v1/orders`: create (with `Idempotency-Key`), get, list.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use keffi_shared::{Currency, MinorUnits};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::idempotency::{self, IdempotencyKey};
+use super::page::{self, Page};
+use super::ApiState;
+use crate::store::admin::{OrderRecord, PaymentRecord};
+use crate::store::now_ms;
+use crate::store::queries::CreateOrderError;
+
+/// Largest metadata object accepted, serialised.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    /// The payment reference the checkout will use with the gateway: 1 to 100 of
+    /// `A-Z a-z 0-9 . - _ =`.
+    pub reference: String,
+    /// Amount in minor units (kobo for NGN): 500000 is ₦5,000.00.
+    pub amount: i64,
+    /// ISO 4217 code, e.g. `NGN`.
+    pub currency: String,
+    /// Any JSON object (at most 8 KiB), returned as given.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// An order, with its payment when one exists.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    #[serde(flatten)]
+    pub order: OrderRecord,
+    pub metadata: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentRecord>,
+}
+
+impl OrderView {
+    pub fn new(order: OrderRecord, payment: Option<PaymentRecord>) -> Self {
+        let metadata = order
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok());
+        OrderView {
+            order,
+            metadata,
+            payment,
+        }
+    }
+}
+
+fn valid_reference(r: &str) -> bool {
+    (1..=100).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'='))
+}
+
+struct ValidOrder {
+    reference: String,
+    amount: MinorUnits,
+    currency: Currency,
+    metadata: Option<String>,
+}
+
+fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
+    if !valid_reference(&req.reference) {
+        return Err(ApiError::invalid(
+            "reference must be 1 to 100 of A-Z a-z 0-9 . - _ =",
+        ));
+    }
+    if req.amount <= 0 || req.amount > 1_000_000_000_000_000 {
+        return Err(ApiError::invalid(
+            "amount must be a positive integer number of minor units",
+        ));
+    }
+    let currency: Currency = req
+        .currency
+        .parse()
+        .map_err(|e: keffi_shared::money::InvalidCurrency| ApiError::invalid(e.to_string()))?;
+    let metadata = match &req.metadata {
+        None | Some(serde_json::Value::Null) => None,
+        Some(m @ serde_json::Value::Object(_)) => {
+            let text = m.to_string();
+            if text.len() > MAX_METADATA_BYTES {
+                return Err(ApiError::invalid("metadata is larger than 8 KiB"));
+            }
+            Some(text)
+        }
+        Some(_) => return Err(ApiError::invalid("metadata must be a JSON object")),
+    };
+    Ok(ValidOrder {
+        reference: req.reference.clone(),
+        amount: MinorUnits(req.amount),
+        currency,
+        metadata,
+    })
+}
+
+/// Create an order (and the pending payment it expects).
+///
+/// Send an `Idempotency-Key` (e.g. generated on the device) and retry freely: the first
+/// response is replayed for the same key and parameters.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    request_body = CreateOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (24 h)")),
+    responses(
+        (status = 201, description = "Created", body = OrderView),
+        (status = 409, description = "Reference exists, or the key is in flight", body = super::error::ErrorSchema),
+        (status = 422, description = "Invalid, or the key was used with other parameters", body = super::error::ErrorSchema),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateOrder>,
+) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
+    let params = serde_json::to_value(&req).unwrap_or_default();
+    let store = state.store.clone();
+    idempotency::once(
+        &state.store,
+        key,
+        "POST /v1/orders",
+        &params,
+        || async move {
+            let order = validate(&req)?;
+            let created = store
+                .create_order(
+                    &order.reference,
+                    order.amount,
+                    order.currency,
+                    order.metadata.as_deref(),
+                    now_ms(),
+                )
+                .await;
+            match created {
+                Ok(_) => {}
+                Err(CreateOrderError::Exists(r)) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "order_exists",
+                        format!("an order with reference `{r}` already exists"),
+                    ))
+                }
+                Err(CreateOrderError::Store(e)) => return Err(e.into()),
+            }
+            let record = store
+                .order_record(&order.reference)
+                .await?
+                .ok_or_else(|| ApiError::not_found("order", &order.reference))?;
+            let payment = store.payment_record(&order.reference).await?;
+            let view = OrderView::new(record, payment);
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(view).unwrap_or_default(),
+            ))
+        },
+    )
+    .await
+}
+
+/// An order and its payment.
+#[utoipa::path(get, path = "/v1/orders/{reference}", tag = "orders",
+    params(("reference" = String, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = super::error::ErrorSchema)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<ApiState>,
+    ApiPath(reference): ApiPath<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let order = state
+        .store
+        .order_record(&reference)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", &reference))?;
+    let payment = state.store.payment_record(&reference).await?;
+    Ok(Json(OrderView::new(order, payment)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListOrders {
+    /// Only orders with this status.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+const ORDER_STATUSES: [&str; 8] = [
+    "pending",
+    "paid",
+    "failed",
+    "abandoned",
+    "partially_refunded",
+    "refunded",
+    "disputed",
+    "needs_review",
+];
+
+/// Orders, newest first.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListOrders),
+    responses((status = 200, body = Page<OrderView>), (status = 400, body = super::error::ErrorSchema)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(q): ApiQuery<ListOrders>,
+) -> Result<Json<Page<OrderView>>, ApiError> {
+    if let Some(s) = &q.status {
+        if !ORDER_STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!("unknown order status `{s}`")));
+        }
+    }
+    let limit = page::limit(q.limit)?;
+    let after = page::decode_after(q.cursor.as_deref())?;
+    let rows = state
+        .store
+        .list_orders(q.status.as_deref(), after.as_ref(), limit)
+        .await?;
+    let next_cursor = page::next(&rows, limit, |o| {
+        page::encode_after(o.created_at_ms, &o.reference)
+    });
+    Ok(Json(Page {
+        data: rows.into_iter().map(|o| OrderView::new(o, None)).collect(),
+        next_cursor,
+    }))
+}

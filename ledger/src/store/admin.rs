@@ -1,0 +1,176 @@
+//! Reads for the admin API: keyset-paginated lists (stable under concurrent writes, unlike
+//! OFFSET) and the records it shows, with their timestamps and metadata.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::conn::on_pool;
+use super::rows::InboxEvent;
+use super::{Store, StoreError};
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct OrderRecord {
+    pub reference: String,
+    /// Minor units (kobo for NGN).
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `paid`, `failed`, `abandoned`, `partially_refunded`, `refunded`, `disputed`
+    /// or `needs_review`.
+    pub status: String,
+    pub review_reason: Option<String>,
+    /// The merchant's metadata, as a JSON text.
+    #[serde(skip)]
+    pub metadata: Option<String>,
+    /// Bumped on every change: the live stream's event id.
+    pub version: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A payment as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct PaymentRecord {
+    pub reference: String,
+    pub gateway: String,
+    pub gateway_id: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub fees: i64,
+    pub channel: Option<String>,
+    pub status: String,
+    pub refunded: i64,
+    pub paid_at: Option<String>,
+    pub review_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason, metadata, \
+     version, created_at_ms, updated_at_ms";
+const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, currency, fees, channel, \
+     status, refunded, paid_at, review_reason, created_at_ms, updated_at_ms";
+const INBOX_COLUMNS: &str = "id, idempotency_key, source, provider, event_type, reference, \
+     received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
+
+/// A position in a newest-first list: the last row's timestamp and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    pub at_ms: i64,
+    pub key: String,
+}
+
+impl Store {
+    pub async fn order_record(&self, reference: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1");
+        let row =
+            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        Ok(row)
+    }
+
+    /// Orders newest first, optionally with one status, after a cursor.
+    pub async fn list_orders(
+        &self,
+        status: Option<&str>,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE ($1 IS NULL OR status = $1)
+               AND ($2 IS NULL OR created_at_ms < $2 OR (created_at_ms = $2 AND reference < $3))
+             ORDER BY created_at_ms DESC, reference DESC LIMIT $4"
+        );
+        let rows = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(status)
+            .bind(after.map(|a| a.at_ms))
+            .bind(after.map(|a| a.key.as_str()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        Ok(rows)
+    }
+
+    pub async fn payment_record(
+        &self,
+        reference: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference = $1");
+        let row =
+            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        Ok(row)
+    }
+
+    /// Payments, most recently changed first.
+    pub async fn list_payments(
+        &self,
+        status: Option<&str>,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments
+             WHERE ($1 IS NULL OR status = $1)
+               AND ($2 IS NULL OR updated_at_ms < $2 OR (updated_at_ms = $2 AND reference < $3))
+             ORDER BY updated_at_ms DESC, reference DESC LIMIT $4"
+        );
+        let rows = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(status)
+            .bind(after.map(|a| a.at_ms))
+            .bind(after.map(|a| a.key.as_str()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        Ok(rows)
+    }
+
+    pub async fn inbox_event(&self, id: i64) -> Result<Option<InboxEvent>, StoreError> {
+        let sql = format!("SELECT {INBOX_COLUMNS} FROM inbox_events WHERE id = $1");
+        let row = on_pool!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+        Ok(row)
+    }
+
+    /// Inbox events newest first (by id), optionally one status and/or one reference.
+    pub async fn list_events(
+        &self,
+        status: Option<&str>,
+        reference: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox_events
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR reference = $2)
+               AND ($3 IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        );
+        let rows = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(status)
+            .bind(reference)
+            .bind(before_id)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Journal transactions newest first, with entries; optionally for one reference.
+    pub async fn list_journal(
+        &self,
+        reference: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<super::queries::PostedTransaction>, StoreError> {
+        let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT id FROM journal_transactions
+             WHERE ($1 IS NULL OR reference = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(reference)
+        .bind(before_id)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        self.journal_by_ids(&ids).await
+    }
+}
