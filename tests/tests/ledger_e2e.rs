@@ -153,18 +153,27 @@ async fn a_ledger_that_was_down_drains_the_backlog() -> anyhow::Result<()> {
 #[tokio::test]
 async fn misconfiguration_fails_at_start_with_one_line_naming_the_setting() -> anyhow::Result<()> {
     let bin = keffi_tests::ledger::binary()?;
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["serve", "--edge-url", "http://127.0.0.1:9"],
             "KEFFI_EDGE_TOKEN",
         ),
+        (&["serve"], "KEFFI_ADMIN_TOKENS"),
         (
-            &["serve", "--database-url", "mysql://x"],
+            &[
+                "serve",
+                "--admin-tokens",
+                "t",
+                "--database-url",
+                "mysql://x",
+            ],
             "KEFFI_DATABASE_URL",
         ),
         (
             &[
                 "serve",
+                "--admin-tokens",
+                "t",
                 "--database-url",
                 "postgres://nobody@127.0.0.1:1/none",
             ],
