@@ -16,6 +16,7 @@ pub mod puller;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod telemetry_metrics;
 
 use std::sync::Arc;
 
@@ -64,6 +65,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         None => PullerStatus::disabled(),
     });
     let changes = changes::Changes::default();
+    let metrics = telemetry_metrics::install();
     let puller = puller_cfg.map(|pc| {
         tokio::spawn(puller::run(
             store.clone(),
@@ -83,6 +85,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         changes,
         auth,
         shutdown: shutdown.clone(),
+        metrics,
     };
     tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "keffi-ledger listening");
     axum::serve(listener, http::router(state))

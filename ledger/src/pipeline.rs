@@ -21,7 +21,7 @@ pub struct Incoming {
 }
 
 /// What a batch did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     pub applied: u64,
     pub duplicates: u64,
@@ -30,6 +30,9 @@ pub struct BatchReport {
     pub dead: u64,
     /// Parked events this batch unblocked and applied.
     pub unparked: u64,
+    /// (source, outcome) per event, counted in metrics once the batch commits.
+    #[serde(skip)]
+    pub outcomes: Vec<(String, &'static str)>,
 }
 
 impl BatchReport {
@@ -50,6 +53,7 @@ pub async fn apply_batch(
     events: &[Incoming],
     cursor: Option<(u32, u64)>,
 ) -> Result<BatchReport, StoreError> {
+    let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
     let report = apply_events(&mut tx, events).await?;
     if let Some((shard, seq)) = cursor {
@@ -57,6 +61,10 @@ pub async fn apply_batch(
             .await?;
     }
     tx.commit().await?;
+    crate::telemetry_metrics::batch_applied(started);
+    for (source, outcome) in &report.outcomes {
+        crate::telemetry_metrics::event(source, outcome);
+    }
     Ok(report)
 }
 
@@ -90,12 +98,14 @@ async fn apply_in_savepoint(
     let Some(id) = tx.insert_inbox(&new).await? else {
         tx.release_savepoint().await?;
         report.duplicates += 1;
+        report.outcomes.push((new.source.clone(), "duplicate"));
         return Ok(());
     };
     match apply_event(tx, id, envelope, report).await {
         Ok(status) => {
             tx.release_savepoint().await?;
             report.count(status);
+            report.outcomes.push((new.source.clone(), status.as_str()));
         }
         Err(e) => {
             // Undo whatever this event half-wrote, then record it dead so it never blocks
@@ -118,6 +128,7 @@ async fn apply_in_savepoint(
             .await?;
             tx.release_savepoint().await?;
             report.dead += 1;
+            report.outcomes.push((new.source.clone(), "dead"));
         }
     }
     Ok(())

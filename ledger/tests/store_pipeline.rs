@@ -180,14 +180,7 @@ async fn a_refund_before_its_charge_is_parked_then_applied(store: &Store) {
     let report = apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
         .await
         .unwrap();
-    assert_eq!(
-        report,
-        BatchReport {
-            applied: 1,
-            unparked: 1,
-            ..BatchReport::default()
-        }
-    );
+    assert_eq!((report.applied, report.unparked, report.parked), (1, 1, 0));
     let p = store.payment("ord_1").await.unwrap().unwrap();
     assert_eq!(
         (p.status, p.refunded),

@@ -102,6 +102,29 @@ async fn webhook_to_paid_order(db: TestDb) -> anyhow::Result<()> {
     // The edge's backlog drains: the ledger acked what it applied.
     drained(&edge).await?;
 
+    let metrics = reqwest::Client::new()
+        .get(ledger.url("/metrics"))
+        .bearer_auth(keffi_tests::ledger::ADMIN_TOKEN)
+        .send()
+        .await?
+        .text()
+        .await?;
+    for expected in [
+        r#"keffi_events_total{source="paystack",outcome="applied"} 1"#,
+        "keffi_events_pulled_total",
+        "keffi_shard_lag_events",
+        "keffi_shard_lag_seconds",
+        "keffi_apply_batch_seconds_bucket",
+        "keffi_http_requests_total",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+    let unauthenticated = reqwest::get(ledger.url("/metrics")).await?;
+    assert_eq!(unauthenticated.status(), 401);
+
     let ready: serde_json::Value = reqwest::get(ledger.url("/readyz")).await?.json().await?;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["puller"]["enabled"], true);

@@ -30,17 +30,45 @@ pub struct AppState {
     /// Long-lived responses (status streams) end when this fires, so shutdown is not held
     /// open by clients.
     pub shutdown: crate::shutdown::Shutdown,
+    /// Renders `/metrics`; `None` if the recorder could not be installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::routes(state.clone()))
+        .merge(Router::new().route("/metrics", get(metrics)).route_layer(
+            axum::middleware::from_fn_with_state(
+                state.auth.clone(),
+                crate::api::auth::require_admin,
+            ),
+        ))
         .route("/openapi.json", get(crate::api::openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/hooks/{source}", any(hooks::receive))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::telemetry_metrics::http))
         .with_state(state)
+}
+
+/// `/metrics` in Prometheus text format (behind the admin token, like the rest of the API).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "the metrics recorder is not installed",
+        ),
+    }
 }
 
 /// A JSON error response.

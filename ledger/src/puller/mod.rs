@@ -162,6 +162,7 @@ impl ShardPuller {
                     backoff.reset();
                 }
                 Err(e) => {
+                    crate::telemetry_metrics::puller_error(self.shard);
                     if failing.as_deref() != Some(e.kind.as_str()) {
                         tracing::warn!(shard = self.shard, error = %e.detail, "shard failing; retrying with backoff");
                         failing = Some(e.kind.clone());
@@ -234,6 +235,16 @@ impl ShardPuller {
             s.state = ShardState::Pulling;
             s.cursor = cursor;
         });
+        let applied_to = pulled.last_seq(cursor);
+        let lag_seconds = pulled
+            .oldest_unacked_ms
+            .map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0);
+        crate::telemetry_metrics::pulled(self.shard, pulled.events.len());
+        crate::telemetry_metrics::lag(
+            self.shard,
+            pulled.head_seq.saturating_sub(applied_to),
+            lag_seconds,
+        );
         self.apply(pulled, cursor, pending_ack).await?;
         Ok(Round::Done)
     }

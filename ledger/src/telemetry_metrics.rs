@@ -1,0 +1,81 @@
+//! Prometheus metrics, recorded through the `metrics` facade and rendered at `/metrics`.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `keffi_events_total` | `source`, `outcome` | events by what became of them: `applied`, `ignored`, `parked`, `dead`, `duplicate` |
+//! | `keffi_events_pulled_total` | `shard` | events received from the edge |
+//! | `keffi_apply_batch_seconds` | — | time to apply and commit one batch (histogram) |
+//! | `keffi_shard_lag_events` | `shard` | events stored at the edge and not yet applied here |
+//! | `keffi_shard_lag_seconds` | `shard` | age of the oldest event the edge holds unacknowledged |
+//! | `keffi_puller_errors_total` | `shard` | failed pull / apply / ack rounds |
+//! | `keffi_http_requests_total` | `method`, `route`, `status` | HTTP requests served |
+//! | `keffi_http_request_seconds` | `method`, `route` | HTTP latency (histogram) |
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the process-wide recorder once; later calls return the same handle.
+pub fn install() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .ok()?
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .clone()
+}
+
+pub fn event(source: &str, outcome: &'static str) {
+    metrics::counter!("keffi_events_total", "source" => source.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+pub fn pulled(shard: u32, n: usize) {
+    metrics::counter!("keffi_events_pulled_total", "shard" => shard.to_string())
+        .increment(n as u64);
+}
+
+pub fn batch_applied(started: Instant) {
+    metrics::histogram!("keffi_apply_batch_seconds").record(started.elapsed().as_secs_f64());
+}
+
+pub fn lag(shard: u32, events: u64, seconds: f64) {
+    let shard = shard.to_string();
+    metrics::gauge!("keffi_shard_lag_events", "shard" => shard.clone()).set(events as f64);
+    metrics::gauge!("keffi_shard_lag_seconds", "shard" => shard).set(seconds);
+}
+
+pub fn puller_error(shard: u32) {
+    metrics::counter!("keffi_puller_errors_total", "shard" => shard.to_string()).increment(1);
+}
+
+/// Records every HTTP request by method, matched route (not the raw path: bounded labels)
+/// and status.
+pub async fn http(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("keffi_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("keffi_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
