@@ -48,6 +48,18 @@ ensure_node_modules() {
   fi
 }
 
+# Debian's Chromium for the dashboard's browser test (playwright-core drives it; no browser is
+# downloaded from anywhere else).
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    step "apt-get install chromium (once)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends chromium fonts-dejavu-core
+  fi
+}
+
 ensure_toolchain() {
   command -v cargo >/dev/null || die "Rust (cargo) is required: https://rustup.rs"
   ensure_wasm_target

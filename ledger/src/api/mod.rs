@@ -11,6 +11,7 @@ mod journal;
 mod orders;
 mod page;
 mod payments;
+mod shards;
 mod stream;
 
 use axum::middleware;
@@ -28,7 +29,7 @@ pub type ApiState = crate::http::AppState;
         orders::create, orders::get, orders::list, stream::order_events,
         payments::get, payments::list,
         events::list, events::get, events::replay,
-        journal::list, journal::balances,
+        journal::list, journal::balances, shards::list,
     ),
     components(schemas(error::ErrorSchema, error::ErrorDetailSchema)),
     modifiers(&BearerAuth),
@@ -66,6 +67,7 @@ pub fn routes(state: ApiState) -> Router<ApiState> {
         .route("/v1/events/{id}/replay", post(events::replay))
         .route("/v1/journal", get(journal::list))
         .route("/v1/balances", get(journal::balances))
+        .route("/v1/shards", get(shards::list))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_admin,

@@ -44,12 +44,29 @@ pub fn router(state: AppState) -> Router {
             ),
         ))
         .route("/openapi.json", get(crate::api::openapi))
+        .route("/", get(dashboard))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/hooks/{source}", any(hooks::receive))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry_metrics::http))
         .with_state(state)
+}
+
+/// The operator dashboard: one self-contained page embedded in the binary. It holds no data
+/// itself; after sign-in it reads the admin API with the operator's token.
+async fn dashboard() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+            ),
+        ],
+        include_str!("../../assets/dashboard.html"),
+    )
+        .into_response()
 }
 
 /// `/metrics` in Prometheus text format (behind the admin token, like the rest of the API).

@@ -240,11 +240,13 @@ impl ShardPuller {
             .oldest_unacked_ms
             .map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0);
         crate::telemetry_metrics::pulled(self.shard, pulled.events.len());
-        crate::telemetry_metrics::lag(
-            self.shard,
-            pulled.head_seq.saturating_sub(applied_to),
-            lag_seconds,
-        );
+        let lag_events = pulled.head_seq.saturating_sub(applied_to);
+        crate::telemetry_metrics::lag(self.shard, lag_events, lag_seconds);
+        self.status.update(self.shard, |s| {
+            s.head_seq = pulled.head_seq;
+            s.lag_events = lag_events;
+            s.lag_seconds = lag_seconds;
+        });
         self.apply(pulled, cursor, pending_ack).await?;
         Ok(Round::Done)
     }

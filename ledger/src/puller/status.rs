@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShardState {
     Starting,
@@ -16,11 +16,18 @@ pub enum ShardState {
     Failing,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShardStatus {
     pub shard: u32,
     pub state: ShardState,
+    /// The last sequence applied here.
     pub cursor: u64,
+    /// The last sequence the edge has stored, as of the last pull.
+    pub head_seq: u64,
+    /// Events stored at the edge and not yet applied here, as of the last pull.
+    pub lag_events: u64,
+    /// Age of the oldest event the edge holds unacknowledged, as of the last pull.
+    pub lag_seconds: f64,
     pub last_success_ms: Option<i64>,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
@@ -64,6 +71,9 @@ impl PullerStatus {
                     shard,
                     state: ShardState::Starting,
                     cursor: 0,
+                    head_seq: 0,
+                    lag_events: 0,
+                    lag_seconds: 0.0,
                     last_success_ms: None,
                     last_error: None,
                     consecutive_failures: 0,
