@@ -59,6 +59,14 @@ pub struct ServeConfig {
     /// Serve the admin API without authentication. Local development only.
     #[arg(long, env = "KEFFI_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    /// Seconds a live status stream lasts before the server ends it; clients reconnect with
+    /// Last-Event-ID and miss nothing.
+    #[arg(long, env = "KEFFI_SSE_MAX_SECONDS", default_value_t = 300)]
+    pub sse_max_seconds: u64,
+    /// Serve the demo checkout at /demo/checkout, the ledger playing the merchant's backend.
+    /// Local development only.
+    #[arg(long, env = "KEFFI_DEMO")]
+    pub demo: bool,
 }
 
 impl ServeConfig {

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod changes;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod pipeline;
@@ -85,10 +86,18 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         changes,
         auth,
         shutdown: shutdown.clone(),
+        sse_max_age: std::time::Duration::from_secs(cfg.sse_max_seconds.max(1)),
         metrics,
     };
     tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "keffi-ledger listening");
-    axum::serve(listener, http::router(state))
+    let mut app = http::router(state.clone());
+    if cfg.demo {
+        tracing::warn!(
+            "--demo: serving the demo checkout at /demo/checkout (local development only)"
+        );
+        app = app.merge(demo::routes().with_state(state));
+    }
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().wait())
         .await
         .context("HTTP server failed")?;

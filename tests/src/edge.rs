@@ -106,7 +106,17 @@ impl TestEdge {
                 .timeout(Duration::from_secs(60))
                 .build()?,
         };
-        edge.launch().await?;
+        // Ports are picked free and then released, so another test process can take one in
+        // between: on "address in use", try again on new ports.
+        for attempt in 1.. {
+            match edge.launch().await {
+                Ok(()) => break,
+                Err(e) if attempt < 4 && e.to_string().contains("Address already in use") => {
+                    edge.port = free_port();
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok(edge)
     }
 

@@ -77,27 +77,38 @@ impl TestLedger {
     /// Starts `keffi-ledger serve` with extra `args` and environment.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("keffi-ledger-").tempdir()?;
-        let port = free_port();
-        let mut cmd = Command::new(binary()?);
-        cmd.current_dir(dir.path())
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env(
-                "KEFFI_ADMIN_TOKENS",
-                format!("old-admin-token,{ADMIN_TOKEN}"),
-            )
-            .envs(env.iter().copied());
-        let log = dir.path().join("ledger.log");
-        let mut service = Service::spawn("keffi-ledger", cmd, log)?;
-        service
-            .wait_ready(&format!("http://127.0.0.1:{port}/healthz"), READY_TIMEOUT)
-            .await?;
-        Ok(TestLedger {
-            service,
-            port,
-            _dir: dir,
-        })
+        // A free port can be taken by another test process before we bind it: retry.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port();
+            let mut cmd = Command::new(binary()?);
+            cmd.current_dir(dir.path())
+                .arg("serve")
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(args)
+                .env(
+                    "KEFFI_ADMIN_TOKENS",
+                    format!("old-admin-token,{ADMIN_TOKEN}"),
+                )
+                .envs(env.iter().copied());
+            let log = dir.path().join(format!("ledger-{port}.log"));
+            let mut service = Service::spawn("keffi-ledger", cmd, log)?;
+            match service
+                .wait_ready(&format!("http://127.0.0.1:{port}/healthz"), READY_TIMEOUT)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(TestLedger {
+                        service,
+                        port,
+                        _dir: dir,
+                    })
+                }
+                Err(e) if attempt < 4 && e.to_string().contains("cannot listen") => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -242,8 +242,14 @@ async fn idempotency_keys_replay_refuse_and_serialise() -> anyhow::Result<()> {
         .await?;
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["idempotent-replayed"], "true");
-    let replayed: Value = resp.json().await?;
-    assert_eq!(replayed, first.1);
+    let mut replayed: Value = resp.json().await?;
+    // The client secret is stored only as a hash, so a replay carries a fresh one; the rest is
+    // the stored response.
+    let fresh_secret = replayed["client_secret"].take();
+    let mut original = first.1.clone();
+    let first_secret = original["client_secret"].take();
+    assert_eq!(replayed, original);
+    assert!(fresh_secret.is_string() && fresh_secret != first_secret);
     // Same key, other parameters: 422.
     assert_error(
         &api.create(order("ord_k", 1), Some("device-key-1")).await?,
@@ -266,6 +272,8 @@ async fn idempotency_keys_replay_refuse_and_serialise() -> anyhow::Result<()> {
         let (status, body) = a?;
         match status.as_u16() {
             201 => {
+                let mut body = body;
+                body["client_secret"].take();
                 bodies.insert(body.to_string());
             }
             409 => assert_eq!(body["error"]["code"], "idempotency_key_in_flight"),
@@ -494,6 +502,8 @@ async fn the_openapi_document_matches_the_running_server() -> anyhow::Result<()>
         "GET /v1/journal",
         "GET /v1/balances",
         "GET /v1/shards",
+        "GET /client/v1/orders/{reference}",
+        "GET /client/v1/orders/{reference}/events",
     ]
     .into_iter()
     .map(String::from)
@@ -568,5 +578,119 @@ async fn live_status_works_across_replicas_on_postgres() -> anyhow::Result<()> {
         "{:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_secret_opens_one_order_and_nothing_else() -> anyhow::Result<()> {
+    let api = Api::start().await?;
+    let (_, a) = api.create(order("ord_a", 500000), Some("k-a")).await?;
+    let (_, b) = api.create(order("ord_b", 1000), None).await?;
+    let secret_a = a["client_secret"].as_str().unwrap().to_owned();
+    let secret_b = b["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret_a.starts_with("kcs_"));
+    assert!(
+        api.get("/v1/orders/ord_a").await?.1["client_secret"].is_null(),
+        "shown once"
+    );
+
+    let client = |path: &str| api.http.get(api.ledger.url(path));
+    let status = |r: reqwest::Response| async move {
+        let code = r.status().as_u16();
+        (code, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let ok = status(
+        client(&format!("/client/v1/orders/ord_a?client_secret={secret_a}"))
+            .send()
+            .await?,
+    )
+    .await;
+    assert_eq!((ok.0, &ok.1["status"]), (200, &json!("pending")));
+    let header = status(
+        client("/client/v1/orders/ord_a")
+            .header("x-keffi-client-secret", &secret_a)
+            .send()
+            .await?,
+    )
+    .await;
+    assert_eq!(header.0, 200);
+
+    for (path, code) in [
+        (
+            "/client/v1/orders/ord_a".to_owned(),
+            "missing_client_secret",
+        ),
+        (
+            "/client/v1/orders/ord_a?client_secret=kcs_wrong".to_owned(),
+            "invalid_client_secret",
+        ),
+        (
+            format!("/client/v1/orders/ord_a?client_secret={secret_b}"),
+            "invalid_client_secret",
+        ),
+        (
+            format!("/client/v1/orders/nope?client_secret={secret_a}"),
+            "invalid_client_secret",
+        ),
+        (
+            format!("/client/v1/orders/ord_b/events?client_secret={secret_a}"),
+            "invalid_client_secret",
+        ),
+    ] {
+        let got = status(client(&path).send().await?).await;
+        assert_eq!(
+            (got.0, got.1["error"]["code"].as_str()),
+            (401, Some(code)),
+            "{path}"
+        );
+    }
+    // The secret is not an admin token.
+    let admin = api
+        .http
+        .get(api.ledger.url("/v1/orders/ord_a"))
+        .bearer_auth(&secret_a)
+        .send()
+        .await?;
+    assert_eq!(admin.status(), 401);
+
+    // A replayed creation issues a second secret; both open the order.
+    let (_, again) = api.create(order("ord_a", 500000), Some("k-a")).await?;
+    let secret_a2 = again["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(secret_a, secret_a2);
+    for s in [&secret_a, &secret_a2] {
+        let got = status(
+            client(&format!("/client/v1/orders/ord_a?client_secret={s}"))
+                .send()
+                .await?,
+        )
+        .await;
+        assert_eq!(got.0, 200);
+    }
+
+    // The secret opens the stream, with CORS for the merchant's page.
+    let mut stream = client(&format!(
+        "/client/v1/orders/ord_a/events?client_secret={secret_a}"
+    ))
+    .header("origin", "https://shop.example")
+    .send()
+    .await?;
+    assert_eq!(stream.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        sse_events(&mut stream, 1, Duration::from_secs(5)).await[0].1["status"],
+        "pending"
+    );
+
+    // The library is served, small and compressed.
+    let js = api
+        .http
+        .get(api.ledger.url("/client/keffi.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await?;
+    assert_eq!(js.status(), 200);
+    assert_eq!(js.headers()["content-encoding"], "gzip");
+    assert!(js.headers()["content-type"]
+        .to_str()?
+        .contains("javascript"));
     Ok(())
 }

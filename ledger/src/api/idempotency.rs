@@ -48,34 +48,53 @@ pub fn fingerprint(params: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(params.to_string().as_bytes()))
 }
 
-/// Runs `op` at most once per key: replays a completed response, refuses a mismatch or a key
-/// in flight, and stores what `op` answers (except our own 5xx failures, which release the key
-/// so the retry can succeed).
+/// What `once` produced: the status and JSON body to send, and whether it is a replay.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub replayed: bool,
+}
+
+impl Answer {
+    pub fn into_response(self) -> Response {
+        json(self.status, &self.body.to_string(), self.replayed)
+    }
+}
+
+/// Runs `op` at most once per key: replays a completed answer, refuses a mismatch or a key
+/// in flight, and stores what `op` answers — after `scrub` removed what must not be stored
+/// (a client secret) — except our own 5xx failures, which release the key so the retry can
+/// succeed.
 pub async fn once<F, Fut>(
     store: &Store,
     key: Option<IdempotencyKey>,
     route: &str,
     params: &serde_json::Value,
+    scrub: impl Fn(&mut serde_json::Value),
     op: F,
-) -> Result<Response, ApiError>
+) -> Result<Answer, ApiError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
 {
+    let fresh = |(status, body): (StatusCode, serde_json::Value)| Answer {
+        status,
+        body,
+        replayed: false,
+    };
     let Some(key) = key else {
-        return op()
-            .await
-            .map(|(s, body)| json(s, &body.to_string(), false));
+        return op().await.map(fresh);
     };
     let scoped = key.scoped(route);
     match store
         .claim_idempotency_key(&scoped, &fingerprint(params), now_ms())
         .await?
     {
-        Claim::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            Ok(json(status, &body, true))
-        }
+        Claim::Replay { status, body } => Ok(Answer {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            body: serde_json::from_str(&body).unwrap_or_default(),
+            replayed: true,
+        }),
         Claim::Mismatch => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
@@ -88,11 +107,17 @@ where
         )),
         Claim::Fresh => match op().await {
             Ok((status, body)) => {
-                let text = body.to_string();
+                let mut stored = body.clone();
+                scrub(&mut stored);
                 store
-                    .complete_idempotency_key(&scoped, status.as_u16(), &text, now_ms())
+                    .complete_idempotency_key(
+                        &scoped,
+                        status.as_u16(),
+                        &stored.to_string(),
+                        now_ms(),
+                    )
                     .await?;
-                Ok(json(status, &text, false))
+                Ok(fresh((status, body)))
             }
             Err(e) if e.status.is_server_error() => {
                 store.release_idempotency_key(&scoped).await?;

@@ -3,12 +3,14 @@
 //! router and the OpenAPI document (generated from the code, served at `/openapi.json`).
 
 pub mod auth;
+mod client;
+pub mod client_secret;
 pub mod error;
 mod events;
 mod extract;
 pub mod idempotency;
 mod journal;
-mod orders;
+pub mod orders;
 mod page;
 mod payments;
 mod shards;
@@ -17,7 +19,7 @@ mod stream;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub type ApiState = crate::http::AppState;
@@ -30,6 +32,7 @@ pub type ApiState = crate::http::AppState;
         payments::get, payments::list,
         events::list, events::get, events::replay,
         journal::list, journal::balances, shards::list,
+        client::status, client::events,
     ),
     components(schemas(error::ErrorSchema, error::ErrorDetailSchema)),
     modifiers(&BearerAuth),
@@ -38,6 +41,7 @@ pub type ApiState = crate::http::AppState;
         (name = "payments", description = "Payments by gateway reference"),
         (name = "events", description = "The inbox: every event received, for review and replay"),
         (name = "journal", description = "The double-entry journal and balances"),
+        (name = "client", description = "For browsers: one order's status, opened by its client secret"),
     )
 )]
 pub struct ApiDoc;
@@ -50,6 +54,10 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "client_secret",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("client_secret"))),
         );
     }
 }
@@ -72,6 +80,26 @@ pub fn routes(state: ApiState) -> Router<ApiState> {
             state.auth.clone(),
             auth::require_admin,
         ))
+}
+
+/// The browser's routes (client secret, CORS open) and the client library.
+pub fn client_routes() -> Router<ApiState> {
+    use tower_http::cors::{Any, CorsLayer};
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET])
+        .allow_headers([
+            axum::http::HeaderName::from_static("x-keffi-client-secret"),
+            axum::http::HeaderName::from_static("last-event-id"),
+        ]);
+    Router::new()
+        .route("/client/v1/orders/{reference}", get(client::status))
+        .route("/client/v1/orders/{reference}/events", get(client::events))
+        .route(
+            "/client/keffi.js",
+            get(client::library).layer(tower_http::compression::CompressionLayer::new()),
+        )
+        .layer(cors)
 }
 
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -12,10 +12,10 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::idempotency::{self, IdempotencyKey};
 use super::page::{self, Page};
-use super::ApiState;
+use super::{client_secret, ApiState};
 use crate::store::admin::{OrderRecord, PaymentRecord};
-use crate::store::now_ms;
 use crate::store::queries::CreateOrderError;
+use crate::store::{now_ms, Store};
 
 /// Largest metadata object accepted, serialised.
 const MAX_METADATA_BYTES: usize = 8 * 1024;
@@ -43,6 +43,10 @@ pub struct OrderView {
     pub metadata: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentRecord>,
+    /// Only in the answer to `POST /v1/orders`: the secret a browser uses to follow this one
+    /// order (`/client/v1/orders/{reference}…`). Shown once; stored only as a hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 impl OrderView {
@@ -55,6 +59,7 @@ impl OrderView {
             order,
             metadata,
             payment,
+            client_secret: None,
         }
     }
 }
@@ -125,48 +130,70 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateOrder>,
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
+    create_order(&state.store, key, "POST /v1/orders", req)
+        .await
+        .map(idempotency::Answer::into_response)
+}
+
+/// Creates an order once per idempotency key and answers with its client secret. Shared by
+/// the admin route and the demo's merchant backend.
+pub async fn create_order(
+    store: &Store,
+    key: Option<IdempotencyKey>,
+    route: &str,
+    req: CreateOrder,
+) -> Result<idempotency::Answer, ApiError> {
     let params = serde_json::to_value(&req).unwrap_or_default();
-    let store = state.store.clone();
-    idempotency::once(
-        &state.store,
-        key,
-        "POST /v1/orders",
-        &params,
-        || async move {
-            let order = validate(&req)?;
-            let created = store
-                .create_order(
-                    &order.reference,
-                    order.amount,
-                    order.currency,
-                    order.metadata.as_deref(),
-                    now_ms(),
-                )
-                .await;
-            match created {
-                Ok(_) => {}
-                Err(CreateOrderError::Exists(r)) => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "order_exists",
-                        format!("an order with reference `{r}` already exists"),
-                    ))
-                }
-                Err(CreateOrderError::Store(e)) => return Err(e.into()),
+    let op_store = store.clone();
+    // The secret is never kept in the replay record; a replayed creation gets a fresh one.
+    let scrub = |body: &mut serde_json::Value| {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("client_secret");
+        }
+    };
+    let mut answer = idempotency::once(store, key, route, &params, scrub, || async move {
+        let store = op_store;
+        let order = validate(&req)?;
+        let created = store
+            .create_order(
+                &order.reference,
+                order.amount,
+                order.currency,
+                order.metadata.as_deref(),
+                now_ms(),
+            )
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(CreateOrderError::Exists(r)) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "order_exists",
+                    format!("an order with reference `{r}` already exists"),
+                ))
             }
-            let record = store
-                .order_record(&order.reference)
-                .await?
-                .ok_or_else(|| ApiError::not_found("order", &order.reference))?;
-            let payment = store.payment_record(&order.reference).await?;
-            let view = OrderView::new(record, payment);
-            Ok((
-                StatusCode::CREATED,
-                serde_json::to_value(view).unwrap_or_default(),
-            ))
-        },
-    )
-    .await
+            Err(CreateOrderError::Store(e)) => return Err(e.into()),
+        }
+        let record = store
+            .order_record(&order.reference)
+            .await?
+            .ok_or_else(|| ApiError::not_found("order", &order.reference))?;
+        let payment = store.payment_record(&order.reference).await?;
+        let mut view = OrderView::new(record, payment);
+        view.client_secret = Some(client_secret::issue(&store, &order.reference).await?);
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(view).unwrap_or_default(),
+        ))
+    })
+    .await?;
+    if answer.replayed && answer.status == StatusCode::CREATED {
+        if let Some(reference) = answer.body["reference"].as_str().map(str::to_owned) {
+            let secret = client_secret::issue(store, &reference).await?;
+            answer.body["client_secret"] = serde_json::Value::String(secret);
+        }
+    }
+    Ok(answer)
 }
 
 /// An order and its payment.

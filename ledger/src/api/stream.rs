@@ -69,18 +69,23 @@ pub async fn order_events(
 
 struct Follow {
     state: ApiState,
+    /// When this stream ends on its own (the client reconnects with Last-Event-ID): a bounded
+    /// lifetime keeps half-dead connections from piling up behind proxies and mobile networks.
+    ends_at: tokio::time::Instant,
     reference: String,
     last_sent: Option<i64>,
     changes: tokio::sync::watch::Receiver<u64>,
 }
 
-fn status_stream(
+pub(crate) fn status_stream(
     state: ApiState,
     reference: String,
     last_seen: Option<i64>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let changes = state.changes.subscribe();
+    let ends_at = tokio::time::Instant::now() + state.sse_max_age;
     let follow = Follow {
+        ends_at,
         state,
         reference,
         last_sent: last_seen,
@@ -88,7 +93,7 @@ fn status_stream(
     };
     stream::unfold(follow, |mut f| async move {
         loop {
-            if f.state.shutdown.is_requested() {
+            if f.state.shutdown.is_requested() || tokio::time::Instant::now() >= f.ends_at {
                 return None;
             }
             if let Ok(Some(order)) = f.state.store.order_record(&f.reference).await {
@@ -109,6 +114,7 @@ fn status_stream(
                     }
                 }
                 _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep_until(f.ends_at) => {}
                 _ = f.state.shutdown.clone().wait() => return None,
             }
         }

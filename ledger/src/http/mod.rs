@@ -30,6 +30,8 @@ pub struct AppState {
     /// Long-lived responses (status streams) end when this fires, so shutdown is not held
     /// open by clients.
     pub shutdown: crate::shutdown::Shutdown,
+    /// How long one status stream lasts before the server ends it (clients resume).
+    pub sse_max_age: std::time::Duration,
     /// Renders `/metrics`; `None` if the recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -37,6 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::routes(state.clone()))
+        .merge(crate::api::client_routes())
         .merge(Router::new().route("/metrics", get(metrics)).route_layer(
             axum::middleware::from_fn_with_state(
                 state.auth.clone(),

@@ -9,6 +9,7 @@ mod rows;
 mod tx;
 
 pub mod admin;
+pub mod client_secrets;
 pub mod idempotency;
 
 pub mod queries;

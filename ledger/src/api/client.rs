@@ -1,0 +1,89 @@
+//! The browser's routes, opened by a per-order client secret instead of the admin token:
+//! `GET /client/v1/orders/{reference}` (status) and `…/events` (the live status stream), plus
+//! the client library itself at `/client/keffi.js`. CORS is open on these routes so a
+//! merchant's page on its own origin can use them; the secret is the only key.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::client_secret;
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery};
+use super::stream::{status_stream, OrderStatusEvent};
+use super::ApiState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SecretQuery {
+    /// The order's client secret (or send it as `X-Keffi-Client-Secret`).
+    pub client_secret: Option<String>,
+}
+
+fn secret<'a>(q: &'a SecretQuery, headers: &'a HeaderMap) -> Option<&'a str> {
+    q.client_secret.as_deref().or_else(|| {
+        headers
+            .get("x-keffi-client-secret")
+            .and_then(|v| v.to_str().ok())
+    })
+}
+
+/// An order's status, for the browser holding its client secret.
+#[utoipa::path(get, path = "/client/v1/orders/{reference}", tag = "client",
+    params(("reference" = String, Path), SecretQuery),
+    responses((status = 200, body = OrderStatusEvent), (status = 401, body = super::error::ErrorSchema)),
+    security(("client_secret" = [])))]
+pub async fn status(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SecretQuery>,
+) -> Result<Json<OrderStatusEvent>, ApiError> {
+    client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
+    let order = state
+        .store
+        .order_record(&reference)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", &reference))?;
+    Ok(Json(OrderStatusEvent::from(&order)))
+}
+
+/// An order's live status (Server-Sent Events), for the browser holding its client secret.
+/// Same events as the admin stream; `Last-Event-ID` resumes.
+#[utoipa::path(get, path = "/client/v1/orders/{reference}/events", tag = "client",
+    params(("reference" = String, Path), SecretQuery, ("Last-Event-ID" = Option<i64>, Header)),
+    responses((status = 200, description = "text/event-stream of `status` events", body = OrderStatusEvent, content_type = "text/event-stream"),
+              (status = 401, body = super::error::ErrorSchema)),
+    security(("client_secret" = [])))]
+pub async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SecretQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    Ok(Sse::new(status_stream(state, reference, last_seen)).keep_alive(KeepAlive::default()))
+}
+
+/// The client library: no build step, no framework.
+pub async fn library() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../assets/keffi.js"),
+    )
+        .into_response()
+}

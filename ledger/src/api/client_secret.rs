@@ -1,0 +1,75 @@
+//! Per-order client secrets (like Stripe's `client_secret`): random, shown once, stored only as
+//! a SHA-256 hash, and good for reading one order's status and stream — nothing else. A
+//! merchant's backend hands it to the page; the admin token never reaches a browser.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::store::{now_ms, Store};
+
+const PREFIX: &str = "kcs_";
+
+/// A new secret (to show once) and its hash (to store).
+pub fn generate() -> (String, String) {
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash(&secret);
+    (secret, hash)
+}
+
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Issues a secret for `reference` and stores its hash.
+pub async fn issue(store: &Store, reference: &str) -> Result<String, ApiError> {
+    let (secret, hash) = generate();
+    store.add_client_secret(reference, &hash, now_ms()).await?;
+    Ok(secret)
+}
+
+/// Checks that `secret` opens `reference`. The lookup is by hash (a unique index), so the
+/// comparison never touches the secret itself.
+pub async fn authorize(
+    store: &Store,
+    reference: &str,
+    secret: Option<&str>,
+) -> Result<(), ApiError> {
+    use axum::http::StatusCode;
+    let secret = secret.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_client_secret",
+            "pass the order's client secret (`client_secret` query parameter or `X-Keffi-Client-Secret` header)",
+        )
+    })?;
+    let opens = store.client_secret_reference(&hash(secret)).await?;
+    if opens.as_deref() == Some(reference) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client_secret",
+            "this client secret does not open this order",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_random_prefixed_and_hashed() {
+        let (a, ha) = generate();
+        let (b, _) = generate();
+        assert_ne!(a, b);
+        assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 32);
+        assert_eq!(hash(&a), ha);
+        assert_ne!(ha, a);
+    }
+}

@@ -1,0 +1,39 @@
+//! Per-order client secrets, stored as hashes.
+
+use super::conn::on_pool;
+use super::{Store, StoreError};
+
+impl Store {
+    pub async fn add_client_secret(
+        &self,
+        reference: &str,
+        secret_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, c => sqlx::query(
+            "INSERT INTO order_client_secrets (secret_hash, reference, created_at_ms)
+             VALUES ($1, $2, $3)",
+        )
+        .bind(secret_hash)
+        .bind(reference)
+        .bind(now_ms)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The order a secret hash opens, if any.
+    pub async fn client_secret_reference(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT reference FROM order_client_secrets WHERE secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(c)
+        .await)?;
+        Ok(r)
+    }
+}
