@@ -29,6 +29,89 @@ pub enum Command {
     Status(StatusArgs),
     /// Show journal balances per account and currency, and inbox counts.
     Balances(DbConfig),
+    /// Run one reconciler pass now: ask the gateway about stale pending payments.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcilerArgs {
+    /// Paystack secret key for the Verify Transaction API; without it the reconciler is off.
+    #[arg(long, env = "KEFFI_PAYSTACK_SECRET_KEY", hide_env_values = true)]
+    pub paystack_secret_key: Option<String>,
+    /// Paystack API base URL.
+    #[arg(long, env = "KEFFI_PAYSTACK_API_BASE", default_value = "https://api.paystack.co")]
+    pub paystack_api_base: String,
+    /// Time between background passes.
+    #[arg(long, env = "KEFFI_RECONCILE_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
+    /// Only payments pending at least this long are checked.
+    #[arg(long, env = "KEFFI_RECONCILE_MIN_AGE", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub reconcile_min_age: Duration,
+    /// A payment the gateway still does not know after this long is marked abandoned.
+    #[arg(long, env = "KEFFI_RECONCILE_GIVE_UP", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub reconcile_give_up: Duration,
+    /// Gateway calls per second at most.
+    #[arg(long, env = "KEFFI_RECONCILE_RPS", default_value_t = 5.0)]
+    pub reconcile_rps: f64,
+    /// Payments checked per pass at most.
+    #[arg(long, env = "KEFFI_RECONCILE_MAX_PER_RUN", default_value_t = 500)]
+    pub reconcile_max_per_run: u32,
+    /// Timeout of one gateway call.
+    #[arg(long, env = "KEFFI_RECONCILE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub reconcile_timeout: Duration,
+}
+
+impl ReconcilerArgs {
+    /// The reconciler's settings; `None` without a secret key.
+    pub fn resolve(&self) -> Result<Option<crate::reconciler::ReconcilerConfig>, ConfigError> {
+        let Some(key) = self
+            .paystack_secret_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        else {
+            return Ok(None);
+        };
+        if !(self.reconcile_rps > 0.0 && self.reconcile_rps.is_finite()) || self.reconcile_max_per_run == 0 {
+            return Err(ConfigError {
+                setting: "KEFFI_RECONCILE_RPS / KEFFI_RECONCILE_MAX_PER_RUN",
+                problem: "must be positive".into(),
+            });
+        }
+        if !self.paystack_api_base.starts_with("http") {
+            return Err(ConfigError {
+                setting: "KEFFI_PAYSTACK_API_BASE",
+                problem: format!("`{}` is not an http(s) URL", self.paystack_api_base),
+            });
+        }
+        Ok(Some(crate::reconciler::ReconcilerConfig {
+            api_base: self.paystack_api_base.clone(),
+            secret_key: key.to_owned(),
+            interval: self.reconcile_interval,
+            min_age: self.reconcile_min_age,
+            give_up_after: self.reconcile_give_up,
+            rate_per_second: self.reconcile_rps,
+            max_per_run: self.reconcile_max_per_run,
+            timeout: self.reconcile_timeout,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub db: DbConfig,
+    #[command(flatten)]
+    pub reconciler: ReconcilerArgs,
+    /// Check only this payment reference.
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Check payments pending at least this long (default: --reconcile-min-age), e.g. `10m`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<Duration>,
+    /// Ask the gateway and report, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -53,6 +136,8 @@ pub struct ServeConfig {
     pub no_migrate: bool,
     #[command(flatten)]
     pub puller: PullerArgs,
+    #[command(flatten)]
+    pub reconciler: ReconcilerArgs,
     /// Bearer token(s) for the admin API, comma-separated for rotation.
     #[arg(long, env = "KEFFI_ADMIN_TOKENS", hide_env_values = true)]
     pub admin_tokens: Option<String>,

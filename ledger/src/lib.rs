@@ -14,6 +14,7 @@ pub mod domain;
 pub mod http;
 pub mod pipeline;
 pub mod puller;
+pub mod reconciler;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
@@ -49,6 +50,7 @@ pub async fn connect(db: &DbConfig) -> anyhow::Result<Store> {
 /// On shutdown the puller finishes the batch in flight and the server drains its requests.
 pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let puller_cfg = cfg.puller.resolve()?;
+    let reconciler_cfg = cfg.reconciler.resolve()?;
     let auth = cfg.admin_auth()?;
     if matches!(auth, api::auth::AdminAuth::Disabled) {
         tracing::warn!("--insecure-no-auth: the admin API is open to anyone who can reach it; local development only");
@@ -79,6 +81,20 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
     if puller.is_none() {
         tracing::info!("no KEFFI_EDGE_URL: the puller is off");
     }
+    let last_reconcile = reconciler::LastRun::default();
+    let reconciler_task = match reconciler_cfg {
+        Some(rc) => Some(tokio::spawn(reconciler::run(
+            store.clone(),
+            rc,
+            changes.clone(),
+            last_reconcile.clone(),
+            shutdown.clone(),
+        ))),
+        None => {
+            tracing::info!("no KEFFI_PAYSTACK_SECRET_KEY: the reconciler is off");
+            None
+        }
+    };
     let state = http::AppState {
         store: store.clone(),
         puller: status,
@@ -86,6 +102,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         changes,
         auth,
         shutdown: shutdown.clone(),
+        last_reconcile,
         sse_max_age: std::time::Duration::from_secs(cfg.sse_max_seconds.max(1)),
         metrics,
     };
@@ -103,6 +120,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         .context("HTTP server failed")?;
     if let Some(p) = puller {
         p.await.context("puller task")??;
+    }
+    if let Some(r) = reconciler_task {
+        r.await.context("reconciler task")?;
     }
     store.close().await;
     tracing::info!("keffi-ledger stopped");

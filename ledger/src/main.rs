@@ -67,6 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(())
         }
+        Command::Reconcile(args) => reconcile(args).await,
         Command::Balances(db) => {
             let store = keffi_ledger::connect(&db).await?;
             let view = serde_json::json!({
@@ -78,4 +79,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// One reconciler pass from the command line: a progress bar on a terminal, a summary table.
+async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use keffi_ledger::reconciler::{self, decide::Outcome, PassOptions};
+    let cfg = args.reconciler.resolve()?.ok_or_else(|| {
+        anyhow::anyhow!("KEFFI_PAYSTACK_SECRET_KEY (--paystack-secret-key) is required to reconcile")
+    })?;
+    let store = keffi_ledger::connect(&args.db).await?;
+    store.migrate().await?;
+    let bar = indicatif::ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} checked {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let options = PassOptions {
+        reference: args.reference.clone(),
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+    };
+    let summary = reconciler::pass(&store, &cfg, &options, None, &progress).await?;
+    bar.finish_and_clear();
+    let rows = [
+        ("checked", summary.checked),
+        ("confirmed paid", summary.count(Outcome::Paid)),
+        ("failed", summary.count(Outcome::Failed)),
+        ("abandoned", summary.count(Outcome::Abandoned) + summary.count(Outcome::GaveUp)),
+        ("still pending", summary.count(Outcome::StillPending) + summary.count(Outcome::NotFound)),
+        ("errors", summary.count(Outcome::Error)),
+    ];
+    if args.dry_run {
+        println!("dry run: nothing was changed");
+    }
+    println!("{:<16} {:>8}", "outcome", "count");
+    for (name, n) in rows {
+        println!("{name:<16} {n:>8}");
+    }
+    for e in &summary.errors {
+        println!("error: {e}");
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@
 //! | `keffi_shard_lag_events` | `shard` | events stored at the edge and not yet applied here |
 //! | `keffi_shard_lag_seconds` | `shard` | age of the oldest event the edge holds unacknowledged |
 //! | `keffi_puller_errors_total` | `shard` | failed pull / apply / ack rounds |
+//! | `keffi_reconciler_checks_total` | `outcome` | verify calls by outcome |
+//! | `keffi_reconciler_errors_total` | — | verify calls that failed |
 //! | `keffi_http_requests_total` | `method`, `route`, `status` | HTTP requests served |
 //! | `keffi_http_request_seconds` | `method`, `route` | HTTP latency (histogram) |
 
@@ -78,4 +80,12 @@ pub async fn http(req: Request, next: Next) -> Response {
     metrics::histogram!("keffi_http_request_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     resp
+}
+
+pub fn reconciler_check(outcome: &'static str) {
+    metrics::counter!("keffi_reconciler_checks_total", "outcome" => outcome).increment(1);
+}
+
+pub fn reconciler_error() {
+    metrics::counter!("keffi_reconciler_errors_total").increment(1);
 }

@@ -9,6 +9,7 @@
 pub mod edge;
 pub mod gateway;
 pub mod ledger;
+pub mod paystack;
 pub mod pg;
 pub mod process;
 pub mod workspace;

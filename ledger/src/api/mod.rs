@@ -13,6 +13,7 @@ mod journal;
 pub mod orders;
 mod page;
 mod payments;
+mod reconciler;
 mod shards;
 mod stream;
 
@@ -31,7 +32,7 @@ pub type ApiState = crate::http::AppState;
         orders::create, orders::get, orders::list, stream::order_events,
         payments::get, payments::list,
         events::list, events::get, events::replay,
-        journal::list, journal::balances, shards::list,
+        journal::list, journal::balances, shards::list, reconciler::status,
         client::status, client::events,
     ),
     components(schemas(error::ErrorSchema, error::ErrorDetailSchema)),
@@ -76,6 +77,7 @@ pub fn routes(state: ApiState) -> Router<ApiState> {
         .route("/v1/journal", get(journal::list))
         .route("/v1/balances", get(journal::balances))
         .route("/v1/shards", get(shards::list))
+        .route("/v1/reconciler", get(reconciler::status))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_admin,

@@ -64,6 +64,9 @@ impl Fact {
 
     /// The fact a stored envelope states, or why it cannot be read (the event goes `dead`).
     pub fn from_envelope(envelope: &Envelope) -> Result<Fact, String> {
+        if envelope.source == crate::reconciler::SOURCE {
+            return from_verify_answer(envelope);
+        }
         match envelope.provider {
             Provider::Paystack => {
                 let event = PaystackEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
@@ -100,6 +103,34 @@ impl Fact {
             },
         }
     }
+}
+
+/// A fact the reconciler recorded from the gateway's Verify Transaction answer.
+fn from_verify_answer(envelope: &Envelope) -> Result<Fact, String> {
+    use keffi_shared::payload::paystack::VerifyResponse;
+    let reference = envelope
+        .headers
+        .get(crate::reconciler::REFERENCE_HEADER)
+        .cloned()
+        .ok_or("reconciler event without its reference")?;
+    if envelope.event_type == "verify.gave_up" {
+        return Ok(Fact::ChargeFailed {
+            reference,
+            gateway: "paystack".into(),
+            abandoned: true,
+            reason: "the gateway has no transaction for this reference; gave up waiting".into(),
+        });
+    }
+    let answer: VerifyResponse = serde_json::from_slice(&envelope.body)
+        .map_err(|e| format!("unreadable verify answer: {e}"))?;
+    let charge = answer.data.ok_or("verify answer without data")?;
+    if charge.reference != reference {
+        return Err(format!(
+            "verify answer names {} for {reference}",
+            charge.reference
+        ));
+    }
+    Ok(Fact::from_paystack_charge(&charge))
 }
 
 fn charge_succeeded(c: &Charge) -> Fact {

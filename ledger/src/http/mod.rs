@@ -30,6 +30,8 @@ pub struct AppState {
     /// Long-lived responses (status streams) end when this fires, so shutdown is not held
     /// open by clients.
     pub shutdown: crate::shutdown::Shutdown,
+    /// The reconciler's last background pass, for the dashboard.
+    pub last_reconcile: crate::reconciler::LastRun,
     /// How long one status stream lasts before the server ends it (clients resume).
     pub sse_max_age: std::time::Duration,
     /// Renders `/metrics`; `None` if the recorder could not be installed.

@@ -13,6 +13,7 @@ pub mod client_secrets;
 pub mod idempotency;
 
 pub mod queries;
+pub mod reconcile;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,24 @@
+//! `/v1/reconciler`: the reconciler's last background pass.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use crate::reconciler::Summary;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcilerStatus {
+    /// The last background pass, if one has run since this replica started.
+    pub last_run: Option<Summary>,
+}
+
+/// The reconciler's last pass: what it checked and what came of it.
+#[utoipa::path(get, path = "/v1/reconciler", tag = "events",
+    responses((status = 200, body = ReconcilerStatus)), security(("bearer" = [])))]
+pub async fn status(State(state): State<ApiState>) -> Json<ReconcilerStatus> {
+    Json(ReconcilerStatus {
+        last_run: state.last_reconcile.lock().ok().and_then(|l| l.clone()),
+    })
+}

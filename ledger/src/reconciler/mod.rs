@@ -1,0 +1,250 @@
+//! The reconciler: closes the "paid, but the webhook never came" gap. For payments still
+//! `pending` after a threshold, it asks the gateway's Verify Transaction API and applies the
+//! answer as a fact of its own (inbox source `reconciler`) through the same pipeline and state
+//! machine as webhooks, so a webhook arriving later is a recorded no-op and the journal holds
+//! one transaction. Rate-limited, bounded per run, respectful of 429 and `Retry-After`.
+
+pub mod decide;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use keffi_shared::version::V1;
+use keffi_shared::{Envelope, IdempotencyKey, Provider};
+use serde::Serialize;
+
+use crate::changes::Changes;
+use crate::pipeline::{apply_batch, Incoming};
+use crate::shutdown::Shutdown;
+use crate::store::{now_ms, Store};
+use decide::{Action, Outcome};
+use verify::{VerifyClient, VerifyError};
+
+/// The inbox source of the reconciler's facts.
+pub const SOURCE: &str = "reconciler";
+/// The envelope header naming the reference a verify answer is about (a not-found answer does
+/// not name it itself).
+pub const REFERENCE_HEADER: &str = "x-keffi-reference";
+
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    pub api_base: String,
+    pub secret_key: String,
+    /// Time between passes (background task).
+    pub interval: Duration,
+    /// Only payments pending at least this long are checked.
+    pub min_age: Duration,
+    /// A payment the gateway still does not know after this long is abandoned.
+    pub give_up_after: Duration,
+    /// Gateway calls per second at most.
+    pub rate_per_second: f64,
+    /// Payments checked per pass at most.
+    pub max_per_run: u32,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    pub dry_run: bool,
+    pub checked: u64,
+    /// Outcome name → count: `paid`, `failed`, `abandoned`, `still_pending`, `not_found`,
+    /// `gave_up`, `error`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// The first few errors, for humans.
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    pub fn count(&self, o: Outcome) -> u64 {
+        self.outcomes.get(o.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// The last pass, for the dashboard.
+pub type LastRun = Arc<Mutex<Option<Summary>>>;
+
+/// One pass's scope.
+#[derive(Debug, Clone, Default)]
+pub struct PassOptions {
+    /// Check only this reference (whatever its schedule).
+    pub reference: Option<String>,
+    /// Override the configured age threshold.
+    pub older_than: Option<Duration>,
+    /// Ask the gateway, change nothing.
+    pub dry_run: bool,
+}
+
+/// Spaces calls `1/rate` apart.
+struct Pace {
+    gap: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    fn new(rate_per_second: f64) -> Self {
+        Pace {
+            gap: Duration::from_secs_f64(1.0 / rate_per_second.max(0.01)),
+            next: Instant::now(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep(self.next - now).await;
+        }
+        self.next = Instant::now() + self.gap;
+    }
+
+    /// The gateway said slow down: no call before `d` has passed.
+    fn hold(&mut self, d: Duration) {
+        self.next = self.next.max(Instant::now() + d);
+    }
+}
+
+/// Runs one pass. `progress(done, total)` is called after each payment.
+pub async fn pass(
+    store: &Store,
+    cfg: &ReconcilerConfig,
+    options: &PassOptions,
+    changes: Option<&Changes>,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> anyhow::Result<Summary> {
+    let client = VerifyClient::new(&cfg.api_base, &cfg.secret_key, cfg.timeout)?;
+    let now = now_ms();
+    let min_age = options.older_than.unwrap_or(cfg.min_age);
+    let stale = store
+        .stale_payments(
+            now - min_age.as_millis() as i64,
+            now,
+            options.reference.as_deref(),
+            cfg.max_per_run,
+        )
+        .await?;
+    let mut summary = Summary {
+        started_at_ms: now,
+        dry_run: options.dry_run,
+        ..Summary::default()
+    };
+    let total = stale.len() as u64;
+    let mut pace = Pace::new(cfg.rate_per_second);
+    for payment in stale {
+        let outcome = match check(&client, &mut pace, &payment.reference).await {
+            Err(e) => {
+                tracing::warn!(reference = %payment.reference, error = %e, "verify failed");
+                if summary.errors.len() < 10 {
+                    summary.errors.push(format!("{}: {e}", payment.reference));
+                }
+                crate::telemetry_metrics::reconciler_error();
+                Outcome::Error
+            }
+            Ok(answer) => {
+                let age = Duration::from_millis((now - payment.created_at_ms).max(0) as u64);
+                let (action, outcome) = decide::decide(
+                    &answer,
+                    age,
+                    cfg.give_up_after,
+                    payment.reconcile_attempts,
+                );
+                if !options.dry_run {
+                    match action {
+                        Action::Apply { event_type } => {
+                            let envelope = envelope(&payment.reference, event_type, &answer)?;
+                            apply_batch(store, &[Incoming { envelope, origin: None }], None).await?;
+                            if let Some(c) = changes {
+                                c.notify();
+                            }
+                        }
+                        Action::Later { after } => {
+                            store
+                                .schedule_reconcile(&payment.reference, now_ms() + after.as_millis() as i64)
+                                .await?;
+                        }
+                    }
+                }
+                outcome
+            }
+        };
+        crate::telemetry_metrics::reconciler_check(outcome.as_str());
+        *summary.outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
+        summary.checked += 1;
+        progress(summary.checked, total);
+    }
+    summary.finished_at_ms = now_ms();
+    Ok(summary)
+}
+
+/// Asks about one reference, pacing calls and honouring 429s (three tries).
+async fn check(
+    client: &VerifyClient,
+    pace: &mut Pace,
+    reference: &str,
+) -> Result<verify::Verified, VerifyError> {
+    let mut tries = 0;
+    loop {
+        pace.wait().await;
+        match client.verify(reference).await {
+            Err(VerifyError::RateLimited { retry_after }) if tries < 2 => {
+                tries += 1;
+                let wait = retry_after.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(60));
+                tracing::info!(?wait, "gateway rate limit; waiting");
+                pace.hold(wait);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The verify answer as an inbox envelope of its own (source `reconciler`), so the audit trail
+/// shows how the payment was settled. The key is stable per reference and outcome.
+fn envelope(reference: &str, event_type: &str, answer: &verify::Verified) -> anyhow::Result<Envelope> {
+    let raw = match answer {
+        verify::Verified::Found { raw, .. } | verify::Verified::NotFound { raw } => raw.clone(),
+    };
+    let key = IdempotencyKey::parse(format!("{SOURCE}:{event_type}:{reference}"))
+        .or_else(|_| {
+            use sha2::Digest;
+            let h = hex::encode(sha2::Sha256::digest(reference.as_bytes()));
+            IdempotencyKey::parse(format!("{SOURCE}:{event_type}:sha256:{h}"))
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Envelope {
+        v: V1,
+        source: SOURCE.into(),
+        provider: Provider::Paystack,
+        key,
+        event_type: event_type.into(),
+        received_at_ms: now_ms(),
+        headers: [(REFERENCE_HEADER.to_owned(), reference.to_owned())].into(),
+        body: raw,
+    })
+}
+
+/// The background task: a pass every `interval` until shutdown.
+pub async fn run(store: Store, cfg: ReconcilerConfig, changes: Changes, last: LastRun, shutdown: Shutdown) {
+    tracing::info!(interval = ?cfg.interval, min_age = ?cfg.min_age, "reconciler started");
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.interval) => {}
+            _ = shutdown.clone().wait() => break,
+        }
+        match pass(&store, &cfg, &PassOptions::default(), Some(&changes), &|_, _| {}).await {
+            Ok(summary) => {
+                if summary.checked > 0 {
+                    tracing::info!(checked = summary.checked, outcomes = ?summary.outcomes, "reconciler pass");
+                }
+                if let Ok(mut l) = last.lock() {
+                    *l = Some(summary);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reconciler pass failed"),
+        }
+    }
+    tracing::info!("reconciler stopped");
+}

@@ -1,0 +1,54 @@
+//! What the reconciler reads and schedules.
+
+use super::conn::on_pool;
+use super::{Store, StoreError};
+
+/// A payment still pending, due for a check.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StalePayment {
+    pub reference: String,
+    pub created_at_ms: i64,
+    pub reconcile_attempts: i64,
+}
+
+impl Store {
+    /// Pending payments created before `created_before_ms` and due (`next_reconcile_at_ms`
+    /// passed or never set), oldest first, at most `limit`; or just `reference` if given.
+    pub async fn stale_payments(
+        &self,
+        created_before_ms: i64,
+        now_ms: i64,
+        reference: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StalePayment>, StoreError> {
+        let rows = on_pool!(self, c => sqlx::query_as(
+            "SELECT reference, created_at_ms, reconcile_attempts FROM payments
+             WHERE status = 'pending' AND created_at_ms <= $1
+               AND ($2 IS NULL OR reference = $2)
+               AND (next_reconcile_at_ms IS NULL OR next_reconcile_at_ms <= $3 OR $2 IS NOT NULL)
+             ORDER BY created_at_ms LIMIT $4",
+        )
+        .bind(created_before_ms)
+        .bind(reference)
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Records a check that found nothing final: try again at `next_at_ms`.
+    pub async fn schedule_reconcile(&self, reference: &str, next_at_ms: i64) -> Result<(), StoreError> {
+        on_pool!(self, c => sqlx::query(
+            "UPDATE payments SET reconcile_attempts = reconcile_attempts + 1,
+                 next_reconcile_at_ms = $1
+             WHERE reference = $2",
+        )
+        .bind(next_at_ms)
+        .bind(reference)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+}
