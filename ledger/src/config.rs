@@ -39,7 +39,11 @@ pub struct ReconcilerArgs {
     #[arg(long, env = "KEFFI_PAYSTACK_SECRET_KEY", hide_env_values = true)]
     pub paystack_secret_key: Option<String>,
     /// Paystack API base URL.
-    #[arg(long, env = "KEFFI_PAYSTACK_API_BASE", default_value = "https://api.paystack.co")]
+    #[arg(
+        long,
+        env = "KEFFI_PAYSTACK_API_BASE",
+        default_value = "https://api.paystack.co"
+    )]
     pub paystack_api_base: String,
     /// Time between background passes.
     #[arg(long, env = "KEFFI_RECONCILE_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -72,7 +76,9 @@ impl ReconcilerArgs {
         else {
             return Ok(None);
         };
-        if !(self.reconcile_rps > 0.0 && self.reconcile_rps.is_finite()) || self.reconcile_max_per_run == 0 {
+        if !(self.reconcile_rps > 0.0 && self.reconcile_rps.is_finite())
+            || self.reconcile_max_per_run == 0
+        {
             return Err(ConfigError {
                 setting: "KEFFI_RECONCILE_RPS / KEFFI_RECONCILE_MAX_PER_RUN",
                 problem: "must be positive".into(),

@@ -83,10 +83,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// One reconciler pass from the command line: a progress bar on a terminal, a summary table.
 async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
     use keffi_ledger::reconciler::{self, decide::Outcome, PassOptions};
+    use std::io::IsTerminal;
     let cfg = args.reconciler.resolve()?.ok_or_else(|| {
-        anyhow::anyhow!("KEFFI_PAYSTACK_SECRET_KEY (--paystack-secret-key) is required to reconcile")
+        anyhow::anyhow!(
+            "KEFFI_PAYSTACK_SECRET_KEY (--paystack-secret-key) is required to reconcile"
+        )
     })?;
     let store = keffi_ledger::connect(&args.db).await?;
     store.migrate().await?;
@@ -114,8 +116,14 @@ async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<
         ("checked", summary.checked),
         ("confirmed paid", summary.count(Outcome::Paid)),
         ("failed", summary.count(Outcome::Failed)),
-        ("abandoned", summary.count(Outcome::Abandoned) + summary.count(Outcome::GaveUp)),
-        ("still pending", summary.count(Outcome::StillPending) + summary.count(Outcome::NotFound)),
+        (
+            "abandoned",
+            summary.count(Outcome::Abandoned) + summary.count(Outcome::GaveUp),
+        ),
+        (
+            "still pending",
+            summary.count(Outcome::StillPending) + summary.count(Outcome::NotFound),
+        ),
         ("errors", summary.count(Outcome::Error)),
     ];
     if args.dry_run {

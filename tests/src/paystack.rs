@@ -13,16 +13,28 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Clone)]
 pub enum Behaviour {
-    Success { id: u64, amount: i64, currency: String, fees: i64 },
+    Success {
+        id: u64,
+        amount: i64,
+        currency: String,
+        fees: i64,
+    },
     Failed,
     Abandoned,
     /// `ongoing`: the customer has not finished.
     Ongoing,
     NotFound,
     /// 429 for the first `times` requests, then `then`.
-    RateLimited { times: u32, retry_after_s: u64, then: Box<Behaviour> },
+    RateLimited {
+        times: u32,
+        retry_after_s: u64,
+        then: Box<Behaviour>,
+    },
     /// Answers `then` after `delay`.
-    Slow { delay: Duration, then: Box<Behaviour> },
+    Slow {
+        delay: Duration,
+        then: Box<Behaviour>,
+    },
     /// Accepts the connection and resets it.
     Reset,
 }
@@ -96,7 +108,12 @@ impl Drop for FakePaystack {
     }
 }
 
-async fn serve(mut stream: TcpStream, behaviours: Behaviours, seen: Arc<Mutex<Vec<Seen>>>, key: String) {
+async fn serve(
+    mut stream: TcpStream,
+    behaviours: Behaviours,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    key: String,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -109,12 +126,26 @@ async fn serve(mut stream: TcpStream, behaviours: Behaviours, seen: Arc<Mutex<Ve
         }
     }
     let head = String::from_utf8_lossy(&buf).to_string();
-    let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
-    let authorized = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("authorization:") && l.trim_end().ends_with(&format!("Bearer {key}")));
-    let Some(reference) = path.strip_prefix("/transaction/verify/").map(|r| r.to_owned()) else {
-        let _ = respond(&mut stream, 404, &[], r#"{"status":false,"message":"Not found"}"#).await;
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let authorized = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("authorization:")
+            && l.trim_end().ends_with(&format!("Bearer {key}"))
+    });
+    let Some(reference) = path
+        .strip_prefix("/transaction/verify/")
+        .map(|r| r.to_owned())
+    else {
+        let _ = respond(
+            &mut stream,
+            404,
+            &[],
+            r#"{"status":false,"message":"Not found"}"#,
+        )
+        .await;
         return;
     };
     seen.lock().expect("not poisoned").push(Seen {
@@ -123,7 +154,13 @@ async fn serve(mut stream: TcpStream, behaviours: Behaviours, seen: Arc<Mutex<Ve
         authorized,
     });
     if !authorized {
-        let _ = respond(&mut stream, 401, &[], r#"{"status":false,"message":"Invalid key"}"#).await;
+        let _ = respond(
+            &mut stream,
+            401,
+            &[],
+            r#"{"status":false,"message":"Invalid key"}"#,
+        )
+        .await;
         return;
     }
     let mut behaviour = behaviours
@@ -134,11 +171,19 @@ async fn serve(mut stream: TcpStream, behaviours: Behaviours, seen: Arc<Mutex<Ve
         .unwrap_or(Behaviour::NotFound);
     loop {
         match behaviour {
-            Behaviour::RateLimited { times, retry_after_s, then } => {
+            Behaviour::RateLimited {
+                times,
+                retry_after_s,
+                then,
+            } => {
                 if times > 0 {
                     behaviours.lock().expect("not poisoned").insert(
                         reference.clone(),
-                        Behaviour::RateLimited { times: times - 1, retry_after_s, then },
+                        Behaviour::RateLimited {
+                            times: times - 1,
+                            retry_after_s,
+                            then,
+                        },
                     );
                     let retry = retry_after_s.to_string();
                     let _ = respond(
@@ -182,16 +227,47 @@ async fn serve(mut stream: TcpStream, behaviours: Behaviours, seen: Arc<Mutex<Ve
 /// A Verify Transaction answer in Paystack's documented shape.
 fn transaction(reference: &str, b: &Behaviour) -> String {
     let (status, id, amount, currency, fees, paid_at, gateway_response) = match b {
-        Behaviour::Success { id, amount, currency, fees } => (
-            "success", *id, *amount, currency.as_str(), serde_json::json!(fees),
-            serde_json::json!("2026-11-25T10:00:00.000Z"), "Successful",
+        Behaviour::Success {
+            id,
+            amount,
+            currency,
+            fees,
+        } => (
+            "success",
+            *id,
+            *amount,
+            currency.as_str(),
+            serde_json::json!(fees),
+            serde_json::json!("2026-11-25T10:00:00.000Z"),
+            "Successful",
         ),
-        Behaviour::Failed => ("failed", 1, 500_000, "NGN", serde_json::Value::Null, serde_json::Value::Null, "Declined"),
+        Behaviour::Failed => (
+            "failed",
+            1,
+            500_000,
+            "NGN",
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            "Declined",
+        ),
         Behaviour::Abandoned => (
-            "abandoned", 2, 500_000, "NGN", serde_json::Value::Null, serde_json::Value::Null,
+            "abandoned",
+            2,
+            500_000,
+            "NGN",
+            serde_json::Value::Null,
+            serde_json::Value::Null,
             "The transaction was not completed",
         ),
-        _ => ("ongoing", 3, 500_000, "NGN", serde_json::Value::Null, serde_json::Value::Null, "Pending"),
+        _ => (
+            "ongoing",
+            3,
+            500_000,
+            "NGN",
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            "Pending",
+        ),
     };
     serde_json::json!({
         "status": true,
@@ -213,7 +289,12 @@ fn transaction(reference: &str, b: &Behaviour) -> String {
     .to_string()
 }
 
-async fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &str) -> std::io::Result<()> {
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         401 => "Unauthorized",

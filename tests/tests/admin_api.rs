@@ -104,6 +104,7 @@ async fn every_admin_route_requires_a_valid_token() -> anyhow::Result<()> {
         (Method::GET, "/v1/journal"),
         (Method::GET, "/v1/balances"),
         (Method::GET, "/v1/shards"),
+        (Method::GET, "/v1/reconciler"),
         (Method::GET, "/metrics"),
     ];
     for (method, path) in &routes {
@@ -502,6 +503,7 @@ async fn the_openapi_document_matches_the_running_server() -> anyhow::Result<()>
         "GET /v1/journal",
         "GET /v1/balances",
         "GET /v1/shards",
+        "GET /v1/reconciler",
         "GET /client/v1/orders/{reference}",
         "GET /client/v1/orders/{reference}/events",
     ]

@@ -368,3 +368,185 @@ async fn direct_hooks_on_the_ledger_verify_and_apply() -> anyhow::Result<()> {
     assert_eq!(view["journal"].as_array().unwrap().len(), 1);
     Ok(())
 }
+
+/// The seed problem: the customer paid, the webhook never came. The reconciler running in
+/// `serve` asks the (local) gateway and the order ends paid; the webhook arriving late through
+/// the edge changes nothing.
+#[tokio::test]
+async fn a_lost_webhook_is_recovered_by_the_reconciler() -> anyhow::Result<()> {
+    use keffi_tests::paystack::FakePaystack;
+    let db = TestDb::sqlite().await?;
+    let url = db.url();
+    let edge = TestEdge::start(EdgeConfig::standard()).await?;
+    let gateway = FakePaystack::start(PAYSTACK_SECRET).await?;
+    gateway.set("ord_lost", FakePaystack::success(4242, 500_000));
+    cli(&[
+        "create-order",
+        "--database-url",
+        &url,
+        "--reference",
+        "ord_lost",
+        "--amount",
+        "500000",
+    ])?;
+    let ledger = TestLedger::start(
+        &[
+            "--database-url",
+            &url,
+            "--edge-url",
+            &edge.url(""),
+            "--paystack-api-base",
+            &gateway.url(),
+            "--reconcile-interval",
+            "500ms",
+            "--reconcile-min-age",
+            "0s",
+        ],
+        &[
+            ("KEFFI_EDGE_TOKEN", PULL_TOKEN),
+            ("KEFFI_PAYSTACK_SECRET_KEY", PAYSTACK_SECRET),
+        ],
+    )
+    .await?;
+    let status = || cli(&["status", "--database-url", &url, "ord_lost"]);
+    wait_for("the reconciler to confirm the payment", || {
+        Ok(status()?["order"]["status"] == "paid")
+    })
+    .await?;
+
+    // Now the webhook turns up after all.
+    let late = gateway::paystack_charge_success(PAYSTACK_SECRET, 4242, "ord_lost", 500_000);
+    assert_eq!(edge.deliver("paystack", &late).await?.0, 200);
+    drained(&edge).await?;
+    let view = status()?;
+    assert_eq!(
+        view["journal"].as_array().unwrap().len(),
+        1,
+        "posted once: {view}"
+    );
+
+    let http = reqwest::Client::new();
+    let events: serde_json::Value = http
+        .get(ledger.url("/v1/events?reference=ord_lost"))
+        .bearer_auth(keffi_tests::ledger::ADMIN_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let kinds: Vec<(String, String)> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["source"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("reconciler".into(), "applied".into())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("paystack".into(), "ignored".into())),
+        "{kinds:?}"
+    );
+    let last: serde_json::Value = http
+        .get(ledger.url("/v1/reconciler"))
+        .bearer_auth(keffi_tests::ledger::ADMIN_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(last["last_run"]["checked"].is_number(), "{last}");
+    Ok(())
+}
+
+/// `keffi-ledger reconcile`: a dry run reports and changes nothing; a real run applies.
+/// (Multi-threaded: the local gateway must answer while this thread waits on the command.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_command_dry_runs_and_runs() -> anyhow::Result<()> {
+    use keffi_tests::paystack::{Behaviour, FakePaystack};
+    let db = TestDb::sqlite().await?;
+    let url = db.url();
+    let gateway = FakePaystack::start(PAYSTACK_SECRET).await?;
+    for (r, b) in [
+        ("ord_a", FakePaystack::success(1, 1000)),
+        ("ord_b", Behaviour::Failed),
+        ("ord_c", Behaviour::Ongoing),
+    ] {
+        cli(&[
+            "create-order",
+            "--database-url",
+            &url,
+            "--reference",
+            r,
+            "--amount",
+            "1000",
+        ])?;
+        gateway.set(r, b);
+    }
+    let bin = keffi_tests::ledger::binary()?;
+    let api = gateway.url();
+    let reconcile = |extra: &[&str]| {
+        let mut args = vec![
+            "reconcile",
+            "--database-url",
+            &url,
+            "--paystack-api-base",
+            &api,
+            "--older-than",
+            "0s",
+        ];
+        args.extend_from_slice(extra);
+        std::process::Command::new(&bin)
+            .args(&args)
+            .env("KEFFI_PAYSTACK_SECRET_KEY", PAYSTACK_SECRET)
+            .output()
+    };
+    let dry = reconcile(&["--dry-run"])?;
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(text.contains("dry run: nothing was changed"), "{text}");
+    assert!(
+        text.contains("confirmed paid") && text.contains("checked"),
+        "{text}"
+    );
+    let line = |t: &str, name: &str| -> u64 {
+        t.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    assert_eq!(line(&text, "checked"), 3);
+    assert_eq!(line(&text, "confirmed paid"), 1);
+    assert_eq!(
+        cli(&["status", "--database-url", &url, "ord_a"])?["order"]["status"],
+        "pending"
+    );
+
+    let real = reconcile(&["--reference", "ord_a"])?;
+    let text = String::from_utf8_lossy(&real.stdout);
+    assert_eq!(line(&text, "checked"), 1, "{text}");
+    assert_eq!(
+        cli(&["status", "--database-url", &url, "ord_a"])?["order"]["status"],
+        "paid"
+    );
+    assert_eq!(
+        cli(&["status", "--database-url", &url, "ord_b"])?["order"]["status"],
+        "pending"
+    );
+
+    let missing = std::process::Command::new(&bin)
+        .args(["reconcile", "--database-url", &url])
+        .output()?;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("KEFFI_PAYSTACK_SECRET_KEY"));
+    Ok(())
+}

@@ -47,23 +47,42 @@ pub fn recheck_after(attempts: i64) -> Duration {
 }
 
 /// Decides for a payment `age` old that has been checked `attempts` times before.
-pub fn decide(answer: &Verified, age: Duration, give_up_after: Duration, attempts: i64) -> (Action, Outcome) {
+pub fn decide(
+    answer: &Verified,
+    age: Duration,
+    give_up_after: Duration,
+    attempts: i64,
+) -> (Action, Outcome) {
     let later = Action::Later {
         after: recheck_after(attempts),
     };
     match answer {
         Verified::Found { charge, .. } => match charge.status.as_str() {
-            "success" => (Action::Apply { event_type: "verify.success" }, Outcome::Paid),
-            "failed" | "reversed" => (Action::Apply { event_type: "verify.failed" }, Outcome::Failed),
+            "success" => (
+                Action::Apply {
+                    event_type: "verify.success",
+                },
+                Outcome::Paid,
+            ),
+            "failed" | "reversed" => (
+                Action::Apply {
+                    event_type: "verify.failed",
+                },
+                Outcome::Failed,
+            ),
             "abandoned" => (
-                Action::Apply { event_type: "verify.abandoned" },
+                Action::Apply {
+                    event_type: "verify.abandoned",
+                },
                 Outcome::Abandoned,
             ),
             // ongoing, pending, processing, queued: the customer may still be paying.
             _ => (later, Outcome::StillPending),
         },
         Verified::NotFound { .. } if age >= give_up_after => (
-            Action::Apply { event_type: "verify.gave_up" },
+            Action::Apply {
+                event_type: "verify.gave_up",
+            },
             Outcome::GaveUp,
         ),
         Verified::NotFound { .. } => (later, Outcome::NotFound),
@@ -80,7 +99,10 @@ mod tests {
             "id": 1, "reference": "r", "amount": 100, "currency": "NGN", "status": status
         }))
         .unwrap();
-        Verified::Found { charge, raw: vec![] }
+        Verified::Found {
+            charge: Box::new(charge),
+            raw: vec![],
+        }
     }
 
     const DAY: Duration = Duration::from_secs(86_400);

@@ -146,24 +146,31 @@ pub async fn pass(
             }
             Ok(answer) => {
                 let age = Duration::from_millis((now - payment.created_at_ms).max(0) as u64);
-                let (action, outcome) = decide::decide(
-                    &answer,
-                    age,
-                    cfg.give_up_after,
-                    payment.reconcile_attempts,
-                );
+                let (action, outcome) =
+                    decide::decide(&answer, age, cfg.give_up_after, payment.reconcile_attempts);
                 if !options.dry_run {
                     match action {
                         Action::Apply { event_type } => {
                             let envelope = envelope(&payment.reference, event_type, &answer)?;
-                            apply_batch(store, &[Incoming { envelope, origin: None }], None).await?;
+                            apply_batch(
+                                store,
+                                &[Incoming {
+                                    envelope,
+                                    origin: None,
+                                }],
+                                None,
+                            )
+                            .await?;
                             if let Some(c) = changes {
                                 c.notify();
                             }
                         }
                         Action::Later { after } => {
                             store
-                                .schedule_reconcile(&payment.reference, now_ms() + after.as_millis() as i64)
+                                .schedule_reconcile(
+                                    &payment.reference,
+                                    now_ms() + after.as_millis() as i64,
+                                )
                                 .await?;
                         }
                     }
@@ -172,7 +179,10 @@ pub async fn pass(
             }
         };
         crate::telemetry_metrics::reconciler_check(outcome.as_str());
-        *summary.outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
+        *summary
+            .outcomes
+            .entry(outcome.as_str().to_owned())
+            .or_default() += 1;
         summary.checked += 1;
         progress(summary.checked, total);
     }
@@ -192,7 +202,9 @@ async fn check(
         match client.verify(reference).await {
             Err(VerifyError::RateLimited { retry_after }) if tries < 2 => {
                 tries += 1;
-                let wait = retry_after.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(60));
+                let wait = retry_after
+                    .unwrap_or(Duration::from_secs(5))
+                    .min(Duration::from_secs(60));
                 tracing::info!(?wait, "gateway rate limit; waiting");
                 pace.hold(wait);
             }
@@ -203,7 +215,11 @@ async fn check(
 
 /// The verify answer as an inbox envelope of its own (source `reconciler`), so the audit trail
 /// shows how the payment was settled. The key is stable per reference and outcome.
-fn envelope(reference: &str, event_type: &str, answer: &verify::Verified) -> anyhow::Result<Envelope> {
+fn envelope(
+    reference: &str,
+    event_type: &str,
+    answer: &verify::Verified,
+) -> anyhow::Result<Envelope> {
     let raw = match answer {
         verify::Verified::Found { raw, .. } | verify::Verified::NotFound { raw } => raw.clone(),
     };
@@ -227,14 +243,28 @@ fn envelope(reference: &str, event_type: &str, answer: &verify::Verified) -> any
 }
 
 /// The background task: a pass every `interval` until shutdown.
-pub async fn run(store: Store, cfg: ReconcilerConfig, changes: Changes, last: LastRun, shutdown: Shutdown) {
+pub async fn run(
+    store: Store,
+    cfg: ReconcilerConfig,
+    changes: Changes,
+    last: LastRun,
+    shutdown: Shutdown,
+) {
     tracing::info!(interval = ?cfg.interval, min_age = ?cfg.min_age, "reconciler started");
     loop {
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
             _ = shutdown.clone().wait() => break,
         }
-        match pass(&store, &cfg, &PassOptions::default(), Some(&changes), &|_, _| {}).await {
+        match pass(
+            &store,
+            &cfg,
+            &PassOptions::default(),
+            Some(&changes),
+            &|_, _| {},
+        )
+        .await
+        {
             Ok(summary) => {
                 if summary.checked > 0 {
                     tracing::info!(checked = summary.checked, outcomes = ?summary.outcomes, "reconciler pass");

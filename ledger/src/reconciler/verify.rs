@@ -11,7 +11,7 @@ use keffi_shared::payload::paystack::{Charge, VerifyResponse};
 #[derive(Debug, Clone)]
 pub enum Verified {
     /// The gateway knows the transaction; `raw` is its exact answer, kept for the audit trail.
-    Found { charge: Charge, raw: Vec<u8> },
+    Found { charge: Box<Charge>, raw: Vec<u8> },
     /// The gateway has no transaction with this reference.
     NotFound { raw: Vec<u8> },
 }
@@ -47,7 +47,12 @@ impl VerifyClient {
 
     pub async fn verify(&self, reference: &str) -> Result<Verified, VerifyError> {
         let url = format!("{}/transaction/verify/{}", self.base, encode(reference));
-        let resp = self.http.get(url).bearer_auth(&self.secret_key).send().await?;
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await?;
         let status = resp.status().as_u16();
         if status == 429 {
             return Err(VerifyError::RateLimited {
@@ -57,9 +62,17 @@ impl VerifyClient {
         let raw = resp.bytes().await?.to_vec();
         let parsed: Result<VerifyResponse, _> = serde_json::from_slice(&raw);
         match (status, parsed) {
-            (200, Ok(VerifyResponse { status: true, data: Some(charge), .. })) => {
-                Ok(Verified::Found { charge, raw })
-            }
+            (
+                200,
+                Ok(VerifyResponse {
+                    status: true,
+                    data: Some(charge),
+                    ..
+                }),
+            ) => Ok(Verified::Found {
+                charge: Box::new(charge),
+                raw,
+            }),
             (400 | 404, Ok(VerifyResponse { status: false, .. })) => Ok(Verified::NotFound { raw }),
             (status, Ok(v)) => Err(VerifyError::Unexpected {
                 status,

@@ -38,7 +38,11 @@ impl Store {
     }
 
     /// Records a check that found nothing final: try again at `next_at_ms`.
-    pub async fn schedule_reconcile(&self, reference: &str, next_at_ms: i64) -> Result<(), StoreError> {
+    pub async fn schedule_reconcile(
+        &self,
+        reference: &str,
+        next_at_ms: i64,
+    ) -> Result<(), StoreError> {
         on_pool!(self, c => sqlx::query(
             "UPDATE payments SET reconcile_attempts = reconcile_attempts + 1,
                  next_reconcile_at_ms = $1
