@@ -6,10 +6,13 @@
 //! The harness never builds anything: `scripts/test` builds the Worker and the ledger once,
 //! and a missing artefact is a clear error naming the command to run.
 
+pub mod audit;
 pub mod edge;
 pub mod gateway;
 pub mod ledger;
 pub mod paystack;
 pub mod pg;
 pub mod process;
+pub mod proxy;
+pub mod sender;
 pub mod workspace;

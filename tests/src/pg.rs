@@ -42,6 +42,19 @@ impl TestDatabase {
         &self.url
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A pool to the server's admin database (to see or cut the test database's connections).
+    pub async fn admin_pool(&self) -> anyhow::Result<sqlx::PgPool> {
+        Ok(PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&admin_url())
+            .await?)
+    }
+
     /// A small pool to the test database, for assertions.
     pub async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
         Ok(PgPoolOptions::new()
