@@ -17,6 +17,9 @@ use crate::store::admin::{OrderRecord, PaymentRecord};
 use crate::store::queries::CreateOrderError;
 use crate::store::{now_ms, Store};
 
+/// The currencies Paystack settles; an order in any other could never be paid.
+const SETTLED_CURRENCIES: [&str; 8] = ["NGN", "GHS", "ZAR", "KES", "USD", "XOF", "EGP", "RWF"];
+
 /// Largest metadata object accepted, serialised.
 const MAX_METADATA_BYTES: usize = 8 * 1024;
 
@@ -92,6 +95,12 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
         .currency
         .parse()
         .map_err(|e: keffi_shared::money::InvalidCurrency| ApiError::invalid(e.to_string()))?;
+    if !SETTLED_CURRENCIES.contains(&currency.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "currency `{currency}` is not one the gateway settles ({})",
+            SETTLED_CURRENCIES.join(", ")
+        )));
+    }
     let metadata = match &req.metadata {
         None | Some(serde_json::Value::Null) => None,
         Some(m @ serde_json::Value::Object(_)) => {
