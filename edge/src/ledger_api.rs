@@ -105,7 +105,11 @@ async fn serve(
             };
             respond::json(200, &body).map_err(internal)
         }
-        Route::Health | Route::Hook(_) | Route::NotFound => {
+        Route::Health
+        | Route::Hook(_)
+        | Route::NotFound
+        | Route::BenchNoop
+        | Route::BenchAppend => {
             unreachable!("only ledger routes reach the ledger API")
         }
     }

@@ -6,6 +6,7 @@
 //! `keffi_shared::edge` and is tested natively; this crate does the I/O around them. It must
 //! never answer 200 for a delivery it has not durably stored.
 
+mod bench;
 mod counters;
 mod env;
 mod hooks;
@@ -51,6 +52,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             version: env!("CARGO_PKG_VERSION"),
         }),
         Route::Hook(source) => hooks::receive(req, &env, &ctx, &source).await,
+        Route::BenchNoop | Route::BenchAppend => bench::handle(req, &env, route).await,
         Route::NotFound => respond::rejection(&Rejection::NotFound),
         ledger_route => ledger_api::handle(req, &env, ledger_route).await,
     }

@@ -8,6 +8,7 @@ pub const APPEND: &str = "https://inbox/append";
 pub const PULL: &str = "https://inbox/pull";
 pub const ACK: &str = "https://inbox/ack";
 pub const BACKLOG: &str = "https://inbox/backlog";
+pub const BENCH_APPEND: &str = "https://inbox/bench-append";
 pub const COUNT_REJECTION: &str = "https://counters/reject";
 pub const REJECTIONS: &str = "https://counters/rejections";
 

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod edge;
 pub mod gateway;
 pub mod ledger;
+pub mod load;
 pub mod paystack;
 pub mod pg;
 pub mod process;

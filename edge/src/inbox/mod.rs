@@ -74,6 +74,19 @@ impl DurableObject for Inbox {
                     },
                 )
             }
+            "/bench-append" => {
+                // The benchmark floor: one insert of the raw body, nothing else.
+                let body = req.text().await?;
+                self.sql.exec(
+                    "CREATE TABLE IF NOT EXISTS bench_floor (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+                    None,
+                )?;
+                self.sql.exec(
+                    "INSERT INTO bench_floor (body) VALUES (?)",
+                    vec![worker::SqlStorageValue::from(body)],
+                )?;
+                respond::json(200, &serde_json::json!({}))
+            }
             other => respond::json(404, &ErrorBody::new("not_found", other)),
         };
         result.or_else(|e| {

@@ -225,6 +225,16 @@ impl Tx {
         Ok(rows)
     }
 
+    /// Whether any event is parked at all (a partial index makes this one cheap lookup).
+    pub async fn any_parked(&mut self) -> Result<bool, StoreError> {
+        let n: i64 = on_tx!(self, c, _lock => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM inbox_events WHERE status = 'parked' LIMIT 1) AS p",
+        )
+        .fetch_one(c)
+        .await)?;
+        Ok(n > 0)
+    }
+
     /// An inbox event by id, locked (Postgres): the replay path reads it through here.
     pub async fn inbox_event_for_update(
         &mut self,

@@ -11,6 +11,11 @@ pub enum Route {
     Ack,
     Shards,
     Stats,
+    /// Benchmark baseline: answers 200 and does nothing (only with `KEFFI_BENCH_ROUTES`).
+    BenchNoop,
+    /// Benchmark baseline: appends the raw body to one object's SQLite table, no checks (only
+    /// with `KEFFI_BENCH_ROUTES`): the durable-write floor.
+    BenchAppend,
     NotFound,
 }
 
@@ -22,6 +27,8 @@ impl Route {
             "/ledger/ack" => Route::Ack,
             "/ledger/shards" => Route::Shards,
             "/stats" => Route::Stats,
+            "/bench/noop" => Route::BenchNoop,
+            "/bench/append" => Route::BenchAppend,
             p => match p.strip_prefix("/hooks/") {
                 Some(source) if !source.is_empty() && !source.contains('/') => {
                     Route::Hook(source.to_owned())
@@ -35,7 +42,7 @@ impl Route {
     pub fn method(&self) -> Option<&'static str> {
         match self {
             Route::Health | Route::Pull | Route::Shards | Route::Stats => Some("GET"),
-            Route::Hook(_) | Route::Ack => Some("POST"),
+            Route::Hook(_) | Route::Ack | Route::BenchNoop | Route::BenchAppend => Some("POST"),
             Route::NotFound => None,
         }
     }

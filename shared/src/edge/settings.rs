@@ -12,6 +12,7 @@
 //! | `KEFFI_LOCATION_HINT` | var | none | Durable Object location hint for the shards (`weur`, `afr`, …) |
 //! | `KEFFI_APPEND_TIMEOUT_MS` | var | 5000 | an append slower than this answers 503 (the provider retries) |
 //! | `KEFFI_LONG_POLL_MAX_MS` | var | 20000 | cap on a pull's `wait_ms` |
+//! | `KEFFI_BENCH_ROUTES` | var | off | `1` serves the benchmark baselines `/bench/noop` and `/bench/append`; never set in a deployment |
 
 use std::net::IpAddr;
 
@@ -44,6 +45,8 @@ pub struct EdgeSettings {
     pub location_hint: Option<String>,
     pub append_timeout_ms: u64,
     pub long_poll_max_ms: u64,
+    /// Serve `/bench/*` baselines (benchmarks only).
+    pub bench_routes: bool,
 }
 
 /// A setting is missing or invalid. Always names the setting, never prints a secret.
@@ -144,6 +147,7 @@ impl EdgeSettings {
             long_poll_max_ms: number(lookup, "KEFFI_LONG_POLL_MAX_MS", 20_000u64, |n| {
                 *n <= 60_000
             })?,
+            bench_routes: lookup("KEFFI_BENCH_ROUTES").is_some_and(|v| v.trim() == "1"),
         })
     }
 

@@ -1,0 +1,166 @@
+//! The ledger's apply path, on SQLite and Postgres: events applied per second for batches of
+//! 1, 10, 100 and 1,000, unique and as 10× duplicates, against two baselines run on the same
+//! database in the same process: the naive design (one transaction and round trip per event —
+//! Keffi's own pipeline at batch 1) and the floor (a plain multi-row insert of the same rows into
+//! one table, no logic). Prints a Markdown table and writes `target/bench/ledger.json`.
+//!
+//! ```sh
+//! cargo bench -p keffi-ledger --bench apply              # small
+//! cargo bench -p keffi-ledger --bench apply -- --full    # ten times the events
+//! ```
+
+use std::time::Instant;
+
+use keffi_ledger::pipeline::{apply_batch, Incoming};
+use keffi_ledger::store::{ConnectOptions, Store};
+use keffi_shared::headers::RequestHeaders;
+use keffi_shared::{derive_event, Envelope, Provider};
+use serde_json::json;
+
+fn events(first_id: u64, n: usize) -> Vec<Incoming> {
+    (0..n as u64)
+        .map(|i| {
+            let id = first_id + i;
+            let body = serde_json::to_vec(&json!({
+                "event": "charge.success",
+                "data": { "id": id, "reference": format!("bench_{id}"), "amount": 500000,
+                          "currency": "NGN", "status": "success", "fees": 17500, "channel": "card",
+                          "paid_at": "2026-11-25T10:00:00.000Z" }
+            }))
+            .unwrap();
+            let headers = RequestHeaders::new().with("content-type", "application/json");
+            let d = derive_event(Provider::Paystack, &headers, &body).unwrap();
+            Incoming {
+                envelope: Envelope::new(
+                    "paystack",
+                    Provider::Paystack,
+                    d.key,
+                    d.event_type,
+                    0,
+                    &headers,
+                    body,
+                ),
+                origin: None,
+            }
+        })
+        .collect()
+}
+
+async fn keffi(store: &Store, events: &[Incoming], batch: usize) -> f64 {
+    let started = Instant::now();
+    for chunk in events.chunks(batch) {
+        apply_batch(store, chunk, None).await.unwrap();
+    }
+    events.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The floor: the same rows, one multi-row INSERT per 1,000, into a table with no logic.
+async fn floor(store: &Store, events: &[Incoming]) -> f64 {
+    let create = "CREATE TABLE IF NOT EXISTS bench_floor (key TEXT NOT NULL, source TEXT NOT NULL, envelope TEXT NOT NULL)";
+    let started_at;
+    match store {
+        Store::Postgres(pool) => {
+            sqlx::query(create).execute(pool).await.unwrap();
+            started_at = Instant::now();
+            for chunk in events.chunks(1000) {
+                let mut q =
+                    sqlx::QueryBuilder::new("INSERT INTO bench_floor (key, source, envelope) ");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.envelope.key.to_string())
+                        .push_bind(e.envelope.source.clone())
+                        .push_bind(e.envelope.to_json());
+                });
+                q.build().execute(pool).await.unwrap();
+            }
+        }
+        Store::Sqlite(pool) => {
+            sqlx::query(create).execute(pool).await.unwrap();
+            started_at = Instant::now();
+            for chunk in events.chunks(1000) {
+                let mut q =
+                    sqlx::QueryBuilder::new("INSERT INTO bench_floor (key, source, envelope) ");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.envelope.key.to_string())
+                        .push_bind(e.envelope.source.clone())
+                        .push_bind(e.envelope.to_json());
+                });
+                q.build().execute(pool).await.unwrap();
+            }
+        }
+    }
+    events.len() as f64 / started_at.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let full = std::env::args().any(|a| a == "--full");
+    // `cargo bench` passes `--bench`; under `cargo test` (the CI smoke run) it is absent.
+    let tiny = !std::env::args().any(|a| a == "--bench");
+    let n = if full {
+        20_000
+    } else if tiny {
+        200
+    } else {
+        2_000
+    };
+    let dir = tempfile::tempdir()?;
+    let pg = keffi_tests::pg::TestDatabase::create().await?;
+    let backends = [
+        (
+            "sqlite",
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+        ),
+        ("postgres", pg.url().to_owned()),
+    ];
+    let mut rows = Vec::new();
+    println!("| store | case | events/s | ÷ naive | ÷ floor |");
+    println!("|---|---|---|---|---|");
+    for (name, url) in &backends {
+        let store = Store::connect(url, &ConnectOptions::default()).await?;
+        store.migrate().await?;
+        let mut next = 7_000_000_000u64;
+        let mut take = |k: usize| {
+            next += k as u64 + 1;
+            events(next, k)
+        };
+        // The naive design is batch 1: fewer events keep its run short.
+        let naive = keffi(&store, &take(n / 4), 1).await;
+        let floor_rate = floor(&store, &take(n)).await;
+        let mut report = |case: String, rate: f64| {
+            println!(
+                "| {name} | {case} | {rate:.0} | {:.1}× | {:.0}% |",
+                rate / naive,
+                100.0 * rate / floor_rate
+            );
+            rows.push(json!({ "store": name, "case": case, "events_per_second": rate,
+                              "over_naive": rate / naive, "of_floor": rate / floor_rate, "events": n }));
+        };
+        report("naive: one transaction per event".into(), naive);
+        report("floor: multi-row insert, no logic".into(), floor_rate);
+        for batch in [1usize, 10, 100, 1000] {
+            let evs = take(if batch == 1 { n / 4 } else { n });
+            report(
+                format!("keffi, batch {batch}, unique"),
+                keffi(&store, &evs, batch).await,
+            );
+        }
+        // 10× duplicates: each event ten times in the stream, at batch 1,000.
+        let unique = take(n / 10);
+        let stream: Vec<Incoming> = unique
+            .iter()
+            .flat_map(|e| std::iter::repeat_n(e.clone(), 10))
+            .collect();
+        report(
+            "keffi, batch 1000, 10× duplicates".into(),
+            keffi(&store, &stream, 1000).await,
+        );
+        store.close().await;
+    }
+    let out = keffi_tests::workspace::target_dir().join("bench");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(
+        out.join("ledger.json"),
+        serde_json::to_vec_pretty(&json!({ "apply_path": rows }))?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `keffi-bench`: the edge's ack path under `wrangler dev`, against two baselines measured in
+//! the same run and the same worker — `/bench/noop` (answers 200, does nothing) and
+//! `/bench/append` (one durable SQLite insert of the raw body: the floor). Keffi's signed
+//! Paystack webhooks are measured unique and as 10× duplicates, at 1, 16 and 64 in flight;
+//! each cell is the median of several interleaved rounds. Prints a Markdown table and writes
+//! `target/bench/edge.json`.
+//!
+//! ```sh
+//! scripts/bench            # small: a few minutes
+//! scripts/bench --full     # more requests per cell
+//! ```
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+use keffi_tests::edge::{EdgeConfig, TestEdge, PAYSTACK_SECRET};
+use keffi_tests::gateway::{self, Delivery};
+use keffi_tests::load::{self, LoadResult};
+use keffi_tests::workspace;
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// Requests per cell and round.
+    #[arg(long, default_value_t = 300)]
+    requests: usize,
+    /// Interleaved rounds per cell (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let edge = TestEdge::start(EdgeConfig::standard().var("KEFFI_BENCH_ROUTES", "1")).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let mut next_id = 6_000_000_000u64;
+    let mut fresh = |n: usize| -> Vec<Delivery> {
+        (0..n)
+            .map(|_| {
+                next_id += 1;
+                gateway::paystack_charge_success(
+                    PAYSTACK_SECRET,
+                    next_id,
+                    &format!("b_{next_id}"),
+                    500_000,
+                )
+            })
+            .collect()
+    };
+    // Warm the isolate, the objects and the connection pool.
+    load::run(&http, &edge.url("/hooks/paystack"), &fresh(100), 8).await;
+    load::run(&http, &edge.url("/bench/append"), &fresh(100), 8).await;
+
+    let targets = ["noop", "append", "keffi-unique", "keffi-dup10"];
+    let mut cells: BTreeMap<(usize, &str), Vec<LoadResult>> = BTreeMap::new();
+    for &c in &args.concurrency {
+        for _ in 0..args.rounds {
+            for target in targets {
+                let (url, deliveries) = match target {
+                    "noop" => (edge.url("/bench/noop"), fresh(args.requests)),
+                    "append" => (edge.url("/bench/append"), fresh(args.requests)),
+                    "keffi-unique" => (edge.url("/hooks/paystack"), fresh(args.requests)),
+                    _ => {
+                        // Every event delivered 10 times: 1 accepted, 9 duplicates.
+                        let unique = fresh(args.requests.div_ceil(10));
+                        let mut all: Vec<Delivery> = unique
+                            .iter()
+                            .flat_map(|d| std::iter::repeat_n(d.clone(), 10))
+                            .collect();
+                        all.truncate(args.requests);
+                        (edge.url("/hooks/paystack"), all)
+                    }
+                };
+                let r = load::run(&http, &url, &deliveries, c).await;
+                anyhow::ensure!(
+                    r.non_2xx == 0,
+                    "{target} at {c}: {} non-2xx answers",
+                    r.non_2xx
+                );
+                cells.entry((c, target)).or_default().push(r);
+            }
+        }
+    }
+
+    let med =
+        |rs: &Vec<LoadResult>, f: fn(&LoadResult) -> f64| load::median(rs.iter().map(f).collect());
+    let mut rows = Vec::new();
+    println!("| in flight | route | p50 ms | p90 ms | p99 ms | req/s | p50 ÷ floor | p50 ÷ noop |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &c in &args.concurrency {
+        let noop = med(&cells[&(c, "noop")], |r| r.p50_ms);
+        let floor = med(&cells[&(c, "append")], |r| r.p50_ms);
+        for target in targets {
+            let rs = &cells[&(c, target)];
+            let (p50, p90, p99, rps) = (
+                med(rs, |r| r.p50_ms),
+                med(rs, |r| r.p90_ms),
+                med(rs, |r| r.p99_ms),
+                med(rs, |r| r.per_second),
+            );
+            println!(
+                "| {c} | {target} | {p50:.2} | {p90:.2} | {p99:.2} | {rps:.0} | {:.2}× | {:.2}× |",
+                p50 / floor,
+                p50 / noop
+            );
+            rows.push(json!({
+                "concurrency": c, "route": target, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
+                "per_second": rps, "p50_over_floor": p50 / floor, "p50_over_noop": p50 / noop,
+                "rounds": rs.len(), "requests_per_round": args.requests,
+            }));
+        }
+    }
+    let wasm = std::fs::metadata(workspace::root().join("edge/build/index_bg.wasm"))?.len();
+    let out = workspace::target_dir().join("bench");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(
+        out.join("edge.json"),
+        serde_json::to_vec_pretty(&json!({ "edge_ack_path": rows, "wasm_bytes": wasm }))?,
+    )?;
+    println!(
+        "\nwasm: {wasm} bytes; figures in {}",
+        out.join("edge.json").display()
+    );
+    Ok(())
+}

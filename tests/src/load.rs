@@ -1,0 +1,72 @@
+//! A small load generator: sends prepared requests with a fixed number in flight and reports
+//! latency percentiles and throughput. Used by the benchmark harness (`keffi-bench`).
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::gateway::Delivery;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadResult {
+    pub requests: usize,
+    pub concurrency: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub per_second: f64,
+    pub non_2xx: usize,
+}
+
+/// Sends every delivery to `url`, `concurrency` at a time.
+pub async fn run(
+    http: &reqwest::Client,
+    url: &str,
+    deliveries: &[Delivery],
+    concurrency: usize,
+) -> LoadResult {
+    let started = Instant::now();
+    let results: Vec<(Duration, bool)> = stream::iter(deliveries)
+        .map(|d| async move {
+            let mut req = http.post(url).body(d.body.clone());
+            for (n, v) in &d.headers {
+                req = req.header(n, v);
+            }
+            let t = Instant::now();
+            let ok = match req.send().await {
+                Ok(resp) => {
+                    let ok = resp.status().is_success();
+                    let _ = resp.bytes().await;
+                    ok
+                }
+                Err(_) => false,
+            };
+            (t.elapsed(), ok)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut latencies: Vec<f64> = results
+        .iter()
+        .map(|(d, _)| d.as_secs_f64() * 1000.0)
+        .collect();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    LoadResult {
+        requests: results.len(),
+        concurrency,
+        p50_ms: pick(0.50),
+        p90_ms: pick(0.90),
+        p99_ms: pick(0.99),
+        per_second: results.len() as f64 / elapsed.as_secs_f64(),
+        non_2xx: results.iter().filter(|(_, ok)| !ok).count(),
+    }
+}
+
+/// The median of a list (benchmarks report medians over repeated runs).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
