@@ -109,7 +109,8 @@ async fn serve(
         | Route::Hook(_)
         | Route::NotFound
         | Route::BenchNoop
-        | Route::BenchAppend => {
+        | Route::BenchAppend
+        | Route::BenchVerify => {
             unreachable!("only ledger routes reach the ledger API")
         }
     }

@@ -52,7 +52,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             version: env!("CARGO_PKG_VERSION"),
         }),
         Route::Hook(source) => hooks::receive(req, &env, &ctx, &source).await,
-        Route::BenchNoop | Route::BenchAppend => bench::handle(req, &env, route).await,
+        Route::BenchNoop | Route::BenchAppend | Route::BenchVerify => {
+            bench::handle(req, &env, route).await
+        }
         Route::NotFound => respond::rejection(&Rejection::NotFound),
         ledger_route => ledger_api::handle(req, &env, ledger_route).await,
     }

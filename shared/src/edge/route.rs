@@ -16,6 +16,9 @@ pub enum Route {
     /// Benchmark baseline: appends the raw body to one object's SQLite table, no checks (only
     /// with `KEFFI_BENCH_ROUTES`): the durable-write floor.
     BenchAppend,
+    /// Benchmark: runs `n` signature verifications of a `size`-byte body inside the Worker, so
+    /// the wasm build's cost can be measured from outside (only with `KEFFI_BENCH_ROUTES`).
+    BenchVerify,
     NotFound,
 }
 
@@ -29,6 +32,7 @@ impl Route {
             "/stats" => Route::Stats,
             "/bench/noop" => Route::BenchNoop,
             "/bench/append" => Route::BenchAppend,
+            "/bench/verify" => Route::BenchVerify,
             p => match p.strip_prefix("/hooks/") {
                 Some(source) if !source.is_empty() && !source.contains('/') => {
                     Route::Hook(source.to_owned())
@@ -41,7 +45,9 @@ impl Route {
     /// The one method the route answers; anything else is 405.
     pub fn method(&self) -> Option<&'static str> {
         match self {
-            Route::Health | Route::Pull | Route::Shards | Route::Stats => Some("GET"),
+            Route::Health | Route::Pull | Route::Shards | Route::Stats | Route::BenchVerify => {
+                Some("GET")
+            }
             Route::Hook(_) | Route::Ack | Route::BenchNoop | Route::BenchAppend => Some("POST"),
             Route::NotFound => None,
         }

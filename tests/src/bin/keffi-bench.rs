@@ -116,12 +116,45 @@ async fn main() -> anyhow::Result<()> {
             }));
         }
     }
+    // The wasm build's verification cost, inside workerd: the latency of a route doing n
+    // verifications minus the same route doing none, divided by n (medians).
+    println!("\n| scheme | body | per verify + key, in workerd (µs) |");
+    println!("|---|---|---|");
+    let mut wasm_rows = Vec::new();
+    for provider in ["paystack", "stripe"] {
+        for size in [1024usize, 4096, 65536] {
+            let n = if size > 10_000 { 20 } else { 200 };
+            let (mut base, mut work) = (Vec::new(), Vec::new());
+            for _ in 0..(args.rounds * 5) {
+                for (count, into) in [(0, &mut base), (n, &mut work)] {
+                    let url = edge.url(&format!(
+                        "/bench/verify?provider={provider}&size={size}&n={count}"
+                    ));
+                    let t = std::time::Instant::now();
+                    let resp = http.get(url).send().await?;
+                    anyhow::ensure!(
+                        resp.status().is_success(),
+                        "bench/verify answered {}",
+                        resp.status()
+                    );
+                    let _ = resp.bytes().await?;
+                    into.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+            let per = (load::median(work) - load::median(base)) / n as f64;
+            println!("| {provider} | {size} B | {per:.1} |");
+            wasm_rows
+                .push(json!({ "scheme": provider, "body_bytes": size, "micros_per_verify": per }));
+        }
+    }
     let wasm = std::fs::metadata(workspace::root().join("edge/build/index_bg.wasm"))?.len();
     let out = workspace::target_dir().join("bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(
         out.join("edge.json"),
-        serde_json::to_vec_pretty(&json!({ "edge_ack_path": rows, "wasm_bytes": wasm }))?,
+        serde_json::to_vec_pretty(
+            &json!({ "edge_ack_path": rows, "wasm_verify": wasm_rows, "wasm_bytes": wasm }),
+        )?,
     )?;
     println!(
         "\nwasm: {wasm} bytes; figures in {}",
