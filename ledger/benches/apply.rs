@@ -1,8 +1,10 @@
 //! The ledger's apply path, on SQLite and Postgres: events applied per second for batches of
-//! 1, 10, 100 and 1,000, unique and as 10× duplicates, against two baselines run on the same
+//! 1, 10, 100 and 1,000, unique and as 10× duplicates, against baselines run on the same
 //! database in the same process: the naive design (one transaction and round trip per event —
-//! Keffi's own pipeline at batch 1) and the floor (a plain multi-row insert of the same rows into
-//! one table, no logic). Prints a Markdown table and writes `target/bench/ledger.json`.
+//! Keffi's own pipeline at batch 1), the common Redis-queue design (each event pushed onto a
+//! Redis list, a worker popping one at a time and applying it in its own transaction — the same
+//! domain logic, only the queueing differs; the local Redis on 127.0.0.1:6379), and the floor (a
+//! plain multi-row insert of the same rows into one table, no logic). Prints a Markdown table and writes `target/bench/ledger.json`.
 //!
 //! ```sh
 //! cargo bench -p keffi-ledger --bench apply              # small
@@ -52,6 +54,39 @@ async fn keffi(store: &Store, events: &[Incoming], batch: usize) -> f64 {
         apply_batch(store, chunk, None).await.unwrap();
     }
     events.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The Redis-queue design: the handler pushes each event onto a list; one worker pops them one
+/// at a time and applies each in its own transaction (the inbox key is its idempotency check).
+async fn redis_queue(store: &Store, events: &[Incoming]) -> anyhow::Result<f64> {
+    use redis::AsyncCommands;
+    let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+    let mut producer = client.get_multiplexed_async_connection().await?;
+    let mut consumer = client.get_multiplexed_async_connection().await?;
+    let list = format!("keffi-bench-{}", std::process::id());
+    let _: () = producer.del(&list).await?;
+    let started = Instant::now();
+    for e in events {
+        let _: () = producer.rpush(&list, e.envelope.to_json()).await?;
+    }
+    let mut applied = 0;
+    while applied < events.len() {
+        let Some(json): Option<String> = consumer.lpop(&list, None).await? else {
+            continue;
+        };
+        let envelope = Envelope::from_json(&json)?;
+        apply_batch(
+            store,
+            &[Incoming {
+                envelope,
+                origin: None,
+            }],
+            None,
+        )
+        .await?;
+        applied += 1;
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 /// The floor: the same rows, one multi-row INSERT per 1,000, into a table with no logic.
@@ -113,8 +148,8 @@ async fn main() -> anyhow::Result<()> {
         ("postgres", pg.url().to_owned()),
     ];
     let mut rows = Vec::new();
-    println!("| store | case | events/s | ÷ naive | ÷ floor |");
-    println!("|---|---|---|---|---|");
+    println!("| store | case | events/s | ÷ naive | ÷ redis queue | of floor |");
+    println!("|---|---|---|---|---|---|");
     for (name, url) in &backends {
         let store = Store::connect(url, &ConnectOptions::default()).await?;
         store.migrate().await?;
@@ -136,6 +171,13 @@ async fn main() -> anyhow::Result<()> {
                               "over_naive": rate / naive, "of_floor": rate / floor_rate, "events": n }));
         };
         report("naive: one transaction per event".into(), naive);
+        match redis_queue(&store, &take(n / 4)).await {
+            Ok(rate) => report(
+                "redis queue: push, pop one, apply in its own transaction".into(),
+                rate,
+            ),
+            Err(e) => println!("| {name} | redis queue | unavailable: {e} | | |"),
+        }
         report("floor: multi-row insert, no logic".into(), floor_rate);
         for batch in [1usize, 10, 100, 1000] {
             let evs = take(if batch == 1 { n / 4 } else { n });
