@@ -58,13 +58,19 @@ pub async fn apply_batch(
     cursor: Option<(u32, u64)>,
 ) -> Result<BatchReport, StoreError> {
     let started = std::time::Instant::now();
-    let mut tx = store.begin().await?;
-    let report = apply_events(&mut tx, events).await?;
-    if let Some((shard, seq)) = cursor {
-        tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
-            .await?;
-    }
-    tx.commit().await?;
+    // Fast path: no savepoints, since almost every batch applies without a store error. If
+    // one event fails, the whole attempt rolls back (nothing was committed) and the batch is
+    // applied again with a savepoint around each event, so only that event is recorded dead.
+    let report = match attempt(store, events, cursor, Isolation::Batch).await {
+        Ok(report) => report,
+        Err(Failure::Event(e)) => {
+            tracing::info!(error = %e, "an event failed; re-applying the batch event by event");
+            attempt(store, events, cursor, Isolation::PerEvent)
+                .await
+                .map_err(Failure::into_store)?
+        }
+        Err(Failure::Store(e)) => return Err(e),
+    };
     crate::telemetry_metrics::batch_applied(started);
     for (source, outcome) in &report.outcomes {
         crate::telemetry_metrics::event(source, outcome);
@@ -72,21 +78,68 @@ pub async fn apply_batch(
     Ok(report)
 }
 
-/// Applies `events` inside `tx` without committing: the caller decides (tests use this to
-/// show that an uncommitted batch leaves nothing behind).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// The batch is the unit: an event's store error fails the attempt.
+    Batch,
+    /// Each event in a savepoint: an event's store error makes it dead, the rest applies.
+    PerEvent,
+}
+
+enum Failure {
+    /// One event failed (fast path only): retry per event.
+    Event(StoreError),
+    /// The store failed around the events: nothing to retry here.
+    Store(StoreError),
+}
+
+impl Failure {
+    fn into_store(self) -> StoreError {
+        match self {
+            Failure::Event(e) | Failure::Store(e) => e,
+        }
+    }
+}
+
+async fn attempt(
+    store: &Store,
+    events: &[Incoming],
+    cursor: Option<(u32, u64)>,
+    isolation: Isolation,
+) -> Result<BatchReport, Failure> {
+    let mut tx = store.begin().await.map_err(Failure::Store)?;
+    let mut report = BatchReport::default();
+    for incoming in events {
+        apply_one(&mut tx, incoming, &mut report, isolation).await?;
+    }
+    if let Some((shard, seq)) = cursor {
+        tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
+            .await
+            .map_err(Failure::Store)?;
+    }
+    tx.commit().await.map_err(Failure::Store)?;
+    Ok(report)
+}
+
+/// Applies `events` inside `tx` without committing, each in a savepoint: the caller decides
+/// (tests use this to show that an uncommitted batch leaves nothing behind).
 pub async fn apply_events(tx: &mut Tx, events: &[Incoming]) -> Result<BatchReport, StoreError> {
     let mut report = BatchReport::default();
     for incoming in events {
-        apply_in_savepoint(tx, incoming, &mut report).await?;
+        apply_one(tx, incoming, &mut report, Isolation::PerEvent)
+            .await
+            .map_err(Failure::into_store)?;
     }
     Ok(report)
 }
 
-async fn apply_in_savepoint(
+async fn apply_one(
     tx: &mut Tx,
     incoming: &Incoming,
     report: &mut BatchReport,
-) -> Result<(), StoreError> {
+    isolation: Isolation,
+) -> Result<(), Failure> {
+    let per_event = isolation == Isolation::PerEvent;
     let envelope = &incoming.envelope;
     let new = NewInboxEvent {
         key: envelope.key.to_string(),
@@ -98,44 +151,60 @@ async fn apply_in_savepoint(
         seq: incoming.origin.map(|(_, q)| q as i64),
         envelope_json: envelope.to_json(),
     };
-    tx.savepoint().await?;
-    let Some(id) = tx.insert_inbox(&new).await? else {
-        tx.release_savepoint().await?;
+    if per_event {
+        tx.savepoint().await.map_err(Failure::Store)?;
+    }
+    let inserted = match tx.insert_inbox(&new).await {
+        Ok(i) => i,
+        Err(e) if per_event => return Err(Failure::Store(e)),
+        Err(e) => return Err(Failure::Event(e)),
+    };
+    let Some(id) = inserted else {
+        if per_event {
+            tx.release_savepoint().await.map_err(Failure::Store)?;
+        }
         report.duplicates += 1;
         report.outcomes.push((new.source.clone(), "duplicate"));
         return Ok(());
     };
     match apply_event(tx, id, envelope, report).await {
         Ok(status) => {
-            tx.release_savepoint().await?;
+            if per_event {
+                tx.release_savepoint().await.map_err(Failure::Store)?;
+            }
             report.count(status);
             report.outcomes.push((new.source.clone(), status.as_str()));
         }
+        Err(e) if !per_event => return Err(Failure::Event(e)),
         Err(e) => {
-            // Undo whatever this event half-wrote, then record it dead so it never blocks
-            // the events behind it. If even that fails, the database itself is failing and
-            // the whole batch rolls back.
             tracing::warn!(key = %envelope.key, error = %e, "event failed; recorded as dead");
-            tx.rollback_to_savepoint().await?;
-            let id = tx
-                .insert_inbox(&new)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("inbox row reappeared after rollback".into()))?;
-            let reason = format!("failed while applying: {e}");
-            tx.set_outcome(
-                id,
-                InboxStatus::Dead,
-                Some(&reason),
-                None,
-                crate::store::now_ms(),
-            )
-            .await?;
-            tx.release_savepoint().await?;
+            record_dead(tx, &new, &e).await.map_err(Failure::Store)?;
             report.dead += 1;
             report.outcomes.push((new.source.clone(), "dead"));
         }
     }
     Ok(())
+}
+
+/// Undoes what a failed event half-wrote (back to its savepoint) and records it dead, so it
+/// never blocks the events behind it. If even that fails, the database itself is failing and
+/// the whole batch rolls back.
+async fn record_dead(tx: &mut Tx, new: &NewInboxEvent, e: &StoreError) -> Result<(), StoreError> {
+    tx.rollback_to_savepoint().await?;
+    let id = tx
+        .insert_inbox(new)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("inbox row reappeared after rollback".into()))?;
+    let reason = format!("failed while applying: {e}");
+    tx.set_outcome(
+        id,
+        InboxStatus::Dead,
+        Some(&reason),
+        None,
+        crate::store::now_ms(),
+    )
+    .await?;
+    tx.release_savepoint().await
 }
 
 /// Applies one recorded event (inbox row `id`) and, if it changed state, the events parked on

@@ -370,3 +370,60 @@ async fn idempotency_keys_claim_replay_and_expire(store: &Store) {
     );
 }
 on_both_stores!(idempotency_keys_claim_replay_and_expire);
+
+/// A store error on one event (here a database trigger refusing one reference) rolls back the
+/// fast attempt; the batch is re-applied event by event and only that event is dead.
+async fn a_store_error_on_one_event_makes_only_that_event_dead(store: &Store) {
+    match store {
+        Store::Sqlite(pool) => {
+            sqlx::query(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON payments WHEN NEW.reference = 'boom'
+                 BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        Store::Postgres(pool) => {
+            sqlx::query(
+                "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$
+                 BEGIN IF NEW.reference = 'boom' THEN RAISE EXCEPTION 'refused by test trigger'; END IF;
+                 RETURN NEW; END; $$ LANGUAGE plpgsql",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON payments
+                 FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+    order(store, "ord_1", 500_000).await;
+    store.ensure_cursors(1, now_ms()).await.unwrap();
+    let batch = [
+        charge(1, "ord_1", 500_000, 0),
+        charge(2, "boom", 1_000, 0),
+        refund("ord_1", "rf_1", 100_000),
+    ];
+    let report = apply_batch(store, &batch, Some((0, 3))).await.unwrap();
+    assert_eq!((report.applied, report.dead), (2, 1), "{report:?}");
+    let dead = store
+        .inbox_by_key("paystack:charge.success:2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.status, "dead");
+    assert!(dead.reason.unwrap().contains("refused by test trigger"));
+    assert!(
+        store.payment("boom").await.unwrap().is_none(),
+        "its writes were undone"
+    );
+    assert_eq!(journal_count(store, "ord_1").await, 2);
+    assert_eq!(journal_count(store, "boom").await, 0);
+    assert_eq!(store.cursors().await.unwrap()[0].last_seq, 3);
+}
+on_both_stores!(a_store_error_on_one_event_makes_only_that_event_dead);

@@ -197,18 +197,20 @@ impl Tx {
         .bind(now_ms)
         .fetch_one(&mut *c)
         .await)?;
-        for e in &j.entries {
-            on_tx!(self, c, _lock => sqlx::query(
-                "INSERT INTO journal_entries (transaction_id, account, currency, amount)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(e.account.as_str())
-            .bind(e.currency.as_str())
-            .bind(e.amount.get())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        // All entries in one statement: one round trip per transaction, not per line.
+        if !j.entries.is_empty() {
+            on_tx!(self, c, _lock => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO journal_entries (transaction_id, account, currency, amount) ",
+                );
+                q.push_values(&j.entries, |mut row, e| {
+                    row.push_bind(id)
+                        .push_bind(e.account.as_str())
+                        .push_bind(e.currency.as_str())
+                        .push_bind(e.amount.get());
+                });
+                q.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
         }
         Ok(id)
     }
