@@ -81,6 +81,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
     if puller.is_none() {
         tracing::info!("no KEFFI_EDGE_URL: the puller is off");
     }
+    // Parked events a concurrent replica's charge could not see get applied within a minute.
+    let sweeper = tokio::spawn(pipeline::sweep_parked_forever(
+        store.clone(),
+        std::time::Duration::from_secs(30),
+        changes.clone(),
+        shutdown.clone(),
+    ));
     let last_reconcile = reconciler::LastRun::default();
     let reconciler_task = match reconciler_cfg {
         Some(rc) => Some(tokio::spawn(reconciler::run(
@@ -124,6 +131,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
     if let Some(r) = reconciler_task {
         r.await.context("reconciler task")?;
     }
+    sweeper.await.context("parked-event sweep")?;
     store.close().await;
     tracing::info!("keffi-ledger stopped");
     Ok(())

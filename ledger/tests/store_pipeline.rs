@@ -427,3 +427,72 @@ async fn a_store_error_on_one_event_makes_only_that_event_dead(store: &Store) {
     assert_eq!(store.cursors().await.unwrap()[0].last_seq, 3);
 }
 on_both_stores!(a_store_error_on_one_event_makes_only_that_event_dead);
+
+/// The cross-replica race: the charge commits on one replica while another replica's
+/// transaction parks the refund (invisible to the charge's unpark until it commits). The sweep
+/// applies the refund, once.
+async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Store) {
+    use keffi_ledger::store::{InboxStatus, NewInboxEvent};
+    order(store, "ord_1", 500_000).await;
+    apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    // The other replica's transaction, which parked the refund before the charge was visible.
+    let refund_event = refund("ord_1", "rf_1", 100_000);
+    let mut tx = store.begin().await.unwrap();
+    let id = tx
+        .insert_inbox(&NewInboxEvent {
+            key: refund_event.envelope.key.to_string(),
+            source: "paystack".into(),
+            provider: "paystack".into(),
+            event_type: refund_event.envelope.event_type.clone(),
+            received_at_ms: 0,
+            shard: None,
+            seq: None,
+            envelope_json: refund_event.envelope.to_json(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    tx.set_outcome(
+        id,
+        InboxStatus::Parked,
+        Some("refund before its charge"),
+        Some("ord_1"),
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.parked_but_ready(10).await.unwrap(), vec![id]);
+    assert_eq!(
+        keffi_ledger::pipeline::sweep_parked(store, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.parked_but_ready(10).await.unwrap().is_empty());
+    assert_eq!(
+        store.inbox_event(id).await.unwrap().unwrap().status,
+        "applied"
+    );
+    let p = store.payment("ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.refunded),
+        (PaymentStatus::PartiallyRefunded, MinorUnits(100_000))
+    );
+    assert_eq!(
+        journal_count(store, "ord_1").await,
+        2,
+        "charge and refund, once each"
+    );
+    // A second sweep finds nothing to do.
+    assert_eq!(
+        keffi_ledger::pipeline::sweep_parked(store, 10)
+            .await
+            .unwrap(),
+        0
+    );
+}
+on_both_stores!(the_sweep_applies_events_parked_behind_a_concurrent_charge);

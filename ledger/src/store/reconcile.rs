@@ -56,3 +56,21 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Parked events whose payment has since been captured: normally unparked by the charge's
+    /// own transaction, but a charge applied by another replica at the same moment cannot see
+    /// an event parked in a transaction that had not committed yet.
+    pub async fn parked_but_ready(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
+        let ids = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT e.id FROM inbox_events e JOIN payments p ON p.reference = e.reference
+             WHERE e.status = 'parked'
+               AND p.status IN ('success', 'partially_refunded', 'refunded', 'disputed')
+             ORDER BY e.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        Ok(ids)
+    }
+}
