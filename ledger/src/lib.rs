@@ -81,10 +81,11 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
     if puller.is_none() {
         tracing::info!("no KEFFI_EDGE_URL: the puller is off");
     }
-    // Parked events a concurrent replica's charge could not see get applied within a minute.
+    // Parked events a concurrent replica's charge could not see are applied by a periodic sweep.
     let sweeper = tokio::spawn(pipeline::sweep_parked_forever(
         store.clone(),
-        std::time::Duration::from_secs(30),
+        cfg.parked_sweep_interval
+            .max(std::time::Duration::from_millis(100)),
         changes.clone(),
         shutdown.clone(),
     ));

@@ -97,7 +97,8 @@ pub struct AuditReport {
     pub journal_transactions: usize,
 }
 
-/// The audit. `edge` is drained first (when given).
+/// The audit. `edge` is drained first (when given). Work the ledger finishes on its own
+/// schedule (the parked-event sweep) is waited for up to 15 s before a finding is reported.
 pub async fn exactly_once(
     ledger_url: &str,
     edge: Option<&TestEdge>,
@@ -107,6 +108,20 @@ pub async fn exactly_once(
     if let Some(edge) = edge {
         drained(edge, Duration::from_secs(180)).await?;
     }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match check(ledger_url, events, log).await {
+            Ok(report) => return Ok(report),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("audit not settled yet ({e}); checking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn check(ledger_url: &str, events: &[Event], log: &SendLog) -> anyhow::Result<AuditReport> {
     let http = reqwest::Client::new();
     let inbox = all_pages(&http, &format!("{ledger_url}/v1/events")).await?;
     let mut by_key: BTreeMap<String, (String, String)> = BTreeMap::new();

@@ -28,6 +28,8 @@ async fn ledger_for(db: &TestDb, edge_url: &str, extra: &[&str]) -> anyhow::Resu
         edge_url,
         "--pull-wait-ms",
         "1000",
+        "--parked-sweep-interval",
+        "500ms",
     ];
     args.extend_from_slice(extra);
     TestLedger::start(&args, &[("KEFFI_EDGE_TOKEN", PULL_TOKEN)]).await
