@@ -111,6 +111,25 @@ impl TestLedger {
         }
     }
 
+    /// A ledger on `db` that also takes signed Paystack webhooks on its own
+    /// `/hooks/paystack` (the test secret), with extra `args`.
+    pub async fn with_hooks(db: &TestDb, args: &[&str]) -> anyhow::Result<Self> {
+        let url = db.url();
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        Self::start(
+            &all,
+            &[
+                (
+                    "KEFFI_SOURCES",
+                    r#"[{"name":"paystack","provider":"paystack"}]"#,
+                ),
+                ("KEFFI_SECRET_PAYSTACK", crate::edge::PAYSTACK_SECRET),
+            ],
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

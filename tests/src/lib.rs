@@ -7,6 +7,7 @@
 //! and a missing artefact is a clear error naming the command to run.
 
 pub mod audit;
+pub mod browser;
 pub mod edge;
 pub mod gateway;
 pub mod ledger;

@@ -19,17 +19,7 @@ struct Api {
 impl Api {
     async fn start() -> anyhow::Result<Api> {
         let db = TestDb::sqlite().await?;
-        let ledger = TestLedger::start(
-            &["--database-url", &db.url()],
-            &[
-                (
-                    "KEFFI_SOURCES",
-                    r#"[{"name":"paystack","provider":"paystack"}]"#,
-                ),
-                ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
-            ],
-        )
-        .await?;
+        let ledger = TestLedger::with_hooks(&db, &[]).await?;
         Ok(Api {
             ledger,
             http: Client::builder().timeout(Duration::from_secs(20)).build()?,

@@ -70,17 +70,7 @@ fn signature_headers(kind: &str, body: &[u8]) -> Vec<(String, String)> {
 async fn hostile_requests_get_clear_errors_and_change_nothing() -> anyhow::Result<()> {
     let edge = TestEdge::start(EdgeConfig::standard()).await?;
     let db = TestDb::sqlite().await?;
-    let ledger = TestLedger::start(
-        &["--database-url", &db.url()],
-        &[
-            (
-                "KEFFI_SOURCES",
-                r#"[{"name":"paystack","provider":"paystack"}]"#,
-            ),
-            ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
-        ],
-    )
-    .await?;
+    let ledger = TestLedger::with_hooks(&db, &[]).await?;
     let corpus: Vec<Value> = serde_json::from_slice(&std::fs::read(
         workspace::root().join("tests/corpus/hostile.json"),
     )?)?;

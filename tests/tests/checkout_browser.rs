@@ -4,8 +4,6 @@
 //! one order in the ledger; screenshots go to `target/test-artifacts/checkout-*.png`, and the
 //! measured bytes are printed.
 
-use std::process::Command;
-
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
 use keffi_tests::workspace;
 use serde_json::{json, Value};
@@ -32,28 +30,12 @@ async fn the_checkout_survives_a_bad_network_with_one_order_each_time() -> anyho
     .await?;
     let artifacts = workspace::target_dir().join("test-artifacts");
     std::fs::create_dir_all(&artifacts)?;
-    let dir = tempfile::tempdir()?;
-    let scenario = dir.path().join("scenario.json");
-    std::fs::write(
-        &scenario,
-        serde_json::to_vec(
-            &json!({ "url": ledger.url("/"), "chromium": CHROMIUM, "artifacts": artifacts }),
-        )?,
+    let result = keffi_tests::browser::run(
+        "checkout.mjs",
+        json!({ "url": ledger.url("/"), "artifacts": artifacts }),
     )?;
-    let out = Command::new("node")
-        .current_dir(workspace::root())
-        .arg("tests/browser/checkout.mjs")
-        .arg(&scenario)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let result: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no result from the browser script:\n{stdout}\n{stderr}"));
     println!("checkout measurements: {result}");
-    assert_eq!(result["ok"], true, "{result}\n{stderr}");
+
     let s = &result["scenarios"];
     for name in [
         "offline_confirm",

@@ -3,8 +3,6 @@
 //! live feed without a reload, replay a dead event, and save a screenshot as a test artifact
 //! (`target/test-artifacts/dashboard.png`).
 
-use std::process::Command;
-
 use keffi_tests::edge::PAYSTACK_SECRET;
 use keffi_tests::gateway;
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
@@ -20,17 +18,7 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
         "{CHROMIUM} is missing: scripts/test installs Debian's chromium package"
     );
     let db = TestDb::sqlite().await?;
-    let ledger = TestLedger::start(
-        &["--database-url", &db.url()],
-        &[
-            (
-                "KEFFI_SOURCES",
-                r#"[{"name":"paystack","provider":"paystack"}]"#,
-            ),
-            ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
-        ],
-    )
-    .await?;
+    let ledger = TestLedger::with_hooks(&db, &[]).await?;
     let http = reqwest::Client::new();
     let created = http
         .post(ledger.url("/v1/orders"))
@@ -80,23 +68,8 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
             "key": "paystack:charge.success:31337",
         },
     });
-    let dir = tempfile::tempdir()?;
-    let scenario_path = dir.path().join("scenario.json");
-    std::fs::write(&scenario_path, serde_json::to_vec(&scenario)?)?;
+    let result = keffi_tests::browser::run("dashboard.mjs", scenario)?;
 
-    let out = Command::new("node")
-        .current_dir(workspace::root())
-        .arg("tests/browser/dashboard.mjs")
-        .arg(&scenario_path)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let result: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no result from the browser script:\n{stdout}\n{stderr}"));
-    assert_eq!(result["ok"], true, "{result}\n{stderr}");
     assert_eq!(
         result["marker"], "same-page",
         "the feed updated without a reload"
