@@ -34,15 +34,10 @@ struct Health {
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let route = Route::of(&req.path());
     let method = req.method();
-    if let Some(allowed) = route.method() {
+    // A hook's method is checked (and counted) with the rest of its checks, in `precheck`.
+    if let Some(allowed) = route.method().filter(|_| !matches!(route, Route::Hook(_))) {
         if method.as_ref() != allowed {
-            // Counted against the source for hooks, like every other delivery rejection.
-            if let Route::Hook(source) = &route {
-                let rejection = Rejection::MethodNotAllowed { allowed: "POST" };
-                let known = env::settings(&env).is_ok_and(|s| s.source(source).is_some());
-                counters::count_rejection(&env, &ctx, source, rejection.code(), known);
-            }
-            return respond::method_not_allowed(allowed);
+            return respond::rejection(&Rejection::MethodNotAllowed { allowed });
         }
     }
     match route {

@@ -12,6 +12,14 @@ pub const BENCH_APPEND: &str = "https://inbox/bench-append";
 pub const COUNT_REJECTION: &str = "https://counters/reject";
 pub const REJECTIONS: &str = "https://counters/rejections";
 
+/// What the Inbox reads of an envelope it appends (the body, base64, is skipped unparsed).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppendHead {
+    pub key: keffi_shared::IdempotencyKey,
+    pub source: String,
+    pub received_at_ms: i64,
+}
+
 /// The Inbox's answer to an append: stored now, or already there.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Appended {

@@ -22,12 +22,12 @@ fn json_with<T: Serialize>(status: u16, body: &T, extra: &[(&str, &str)]) -> Res
 }
 
 pub fn rejection(r: &Rejection) -> Result<Response> {
-    json(r.status(), &r.body())
-}
-
-pub fn method_not_allowed(allowed: &'static str) -> Result<Response> {
-    let r = Rejection::MethodNotAllowed { allowed };
-    json_with(r.status(), &r.body(), &[("allow", allowed)])
+    match r {
+        Rejection::MethodNotAllowed { allowed } => {
+            json_with(r.status(), &r.body(), &[("allow", allowed)])
+        }
+        _ => json(r.status(), &r.body()),
+    }
 }
 
 /// A response from a Durable Object that is not a success, passed on as an `ErrorBody`, or

@@ -122,10 +122,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         );
         app = app.merge(demo::routes().with_state(state));
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().wait())
-        .await
-        .context("HTTP server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().wait())
+    .await
+    .context("HTTP server failed")?;
     if let Some(p) = puller {
         p.await.context("puller task")??;
     }

@@ -2,9 +2,10 @@
 //! database transaction. Per event: record it in the inbox (a known key is a duplicate and is
 //! skipped), read what it states, lock the payment and order it touches, decide, write the
 //! payment, order and journal, then — if it unblocked anything — re-evaluate events parked on
-//! the same reference. Each event runs inside a savepoint: an event that fails is rolled back
-//! alone and recorded `dead` with the reason, and the batch goes on. Last, the shard's cursor
-//! moves to the batch's end, and everything commits together: a crash leaves all or nothing.
+//! the same reference. An event that hits a store error is rolled back alone (the batch is then
+//! re-applied with a savepoint around each event) and recorded `dead` with the reason, and the
+//! batch goes on. Last, the shard's cursor moves to the batch's end, and everything commits
+//! together: a crash leaves all or nothing.
 
 use keffi_shared::Envelope;
 use serde::Serialize;

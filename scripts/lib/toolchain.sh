@@ -60,6 +60,27 @@ ensure_chromium() {
   fi
 }
 
+# The local services the suite talks to: Postgres on 127.0.0.1:5432 (contract, e2e and fault
+# tests) and Redis on 127.0.0.1:6379 (the apply benchmark's Redis-queue baseline, smoke-run in
+# CI). The machine starts them; if one is down, try the start command this machine kind uses,
+# then fail with one clear line instead of letting tests time out.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_services() {
+  if [ -z "${KEFFI_TEST_PG_URL:-}" ] && ! port_open 5432 && command -v pg_ctlcluster >/dev/null; then
+    step "starting Postgres"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    sleep 2
+  fi
+  [ -n "${KEFFI_TEST_PG_URL:-}" ] || port_open 5432 || die "Postgres is not reachable on 127.0.0.1:5432 (the tests need it; KEFFI_TEST_PG_URL points elsewhere)"
+  if ! port_open 6379 && command -v redis-server >/dev/null; then
+    step "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+    sleep 1
+  fi
+  port_open 6379 || die "Redis is not reachable on 127.0.0.1:6379 (the apply benchmark's baseline needs it)"
+}
+
 ensure_toolchain() {
   command -v cargo >/dev/null || die "Rust (cargo) is required: https://rustup.rs"
   ensure_wasm_target

@@ -54,15 +54,6 @@ impl TestDatabase {
             .connect(&admin_url())
             .await?)
     }
-
-    /// A small pool to the test database, for assertions.
-    pub async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
-        Ok(PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&self.url)
-            .await?)
-    }
 }
 
 async fn connect_admin(url: &str) -> anyhow::Result<PgConnection> {

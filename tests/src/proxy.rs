@@ -1,8 +1,7 @@
 //! A fault-injecting TCP proxy for the link between the ledger and the edge: per connection it
 //! may refuse (drop), add latency to every chunk, reset mid-way, or cut a response half-way.
-//! Faults change at runtime; all traffic stays on loopback.
+//! All traffic stays on loopback.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -24,7 +23,6 @@ pub struct Faults {
 
 pub struct FaultProxy {
     port: u16,
-    faults: Arc<Mutex<Faults>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -32,23 +30,16 @@ impl FaultProxy {
     pub async fn start(upstream_port: u16, faults: Faults) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let faults = Arc::new(Mutex::new(faults));
-        let f = faults.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let plan = f.lock().expect("not poisoned").clone();
-                tokio::spawn(relay(client, upstream_port, plan));
+                tokio::spawn(relay(client, upstream_port, faults.clone()));
             }
         });
-        Ok(FaultProxy { port, faults, task })
+        Ok(FaultProxy { port, task })
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn set(&self, faults: Faults) {
-        *self.faults.lock().expect("not poisoned") = faults;
     }
 }
 

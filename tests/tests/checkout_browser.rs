@@ -5,17 +5,10 @@
 //! measured bytes are printed.
 
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
-use keffi_tests::workspace;
 use serde_json::{json, Value};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[tokio::test]
 async fn the_checkout_survives_a_bad_network_with_one_order_each_time() -> anyhow::Result<()> {
-    anyhow::ensure!(
-        std::path::Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: scripts/test installs Debian's chromium package"
-    );
     let db = TestDb::sqlite().await?;
     let ledger = TestLedger::start(
         &[
@@ -28,8 +21,7 @@ async fn the_checkout_survives_a_bad_network_with_one_order_each_time() -> anyho
         &[],
     )
     .await?;
-    let artifacts = workspace::target_dir().join("test-artifacts");
-    std::fs::create_dir_all(&artifacts)?;
+    let artifacts = keffi_tests::browser::artifacts()?;
     let result = keffi_tests::browser::run(
         "checkout.mjs",
         json!({ "url": ledger.url("/"), "artifacts": artifacts }),

@@ -6,17 +6,10 @@
 use keffi_tests::edge::PAYSTACK_SECRET;
 use keffi_tests::gateway;
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
-use keffi_tests::workspace;
 use serde_json::{json, Value};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[tokio::test]
 async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::Result<()> {
-    anyhow::ensure!(
-        std::path::Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: scripts/test installs Debian's chromium package"
-    );
     let db = TestDb::sqlite().await?;
     let ledger = TestLedger::with_hooks(&db, &[]).await?;
     let http = reqwest::Client::new();
@@ -51,14 +44,12 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
     let dead_id = dead_events["data"][0]["id"].as_i64().unwrap();
 
     let charge = gateway::paystack_charge_success(PAYSTACK_SECRET, 31337, "ord_ui", 250000);
-    let artifacts = workspace::target_dir().join("test-artifacts");
-    std::fs::create_dir_all(&artifacts)?;
+    let artifacts = keffi_tests::browser::artifacts()?;
     let screenshot = artifacts.join("dashboard.png");
     let _ = std::fs::remove_file(&screenshot);
     let scenario = json!({
         "url": ledger.url("/"),
         "token": ADMIN_TOKEN,
-        "chromium": CHROMIUM,
         "deadId": dead_id,
         "reference": "ord_ui",
         "screenshot": screenshot,

@@ -142,22 +142,13 @@ async fn a_bad_link_between_ledger_and_edge_loses_and_doubles_nothing() -> anyho
     let events = event_mix(PAYSTACK_SECRET, "link", 150 * scale());
     create_orders(&ledger.url(""), &events).await?;
     let log = send(&edge.url(""), "paystack", &events, &SenderConfig::default()).await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let left: u64 = edge
-        .shards_report()
-        .await?
-        .backlog
-        .iter()
-        .map(|b| b.unacked)
-        .sum();
-    println!(
-        "bad link: {left} of {} still unacked after 8 s of faults",
-        events.len()
-    );
-    // The link heals; everything must arrive, once.
-    proxy.set(Faults::default());
+    // The faults stay on: the puller must drain through them, and the audit must hold.
+    let started = Instant::now();
     let report = exactly_once(&ledger.url(""), Some(&edge), &events, &log).await?;
-    println!("audit: {report:?}");
+    println!(
+        "bad link: drained through the faults in {:?}; audit: {report:?}",
+        started.elapsed()
+    );
     let ready: serde_json::Value = reqwest::get(ledger.url("/readyz")).await?.json().await?;
     println!("puller after the storm: {}", ready["puller"]);
     Ok(())

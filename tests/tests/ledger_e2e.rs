@@ -369,6 +369,38 @@ async fn direct_hooks_on_the_ledger_verify_and_apply() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ledger's own hook route checks its allow-list against the socket's peer: a forwarded
+/// header naming an allowed address does not get a stranger in.
+#[tokio::test]
+async fn the_ledger_allow_list_ignores_forwarded_headers() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let url = db.url();
+    let ledger = TestLedger::start(
+        &["--database-url", &url],
+        &[
+            (
+                "KEFFI_SOURCES",
+                r#"[{"name":"paystack","provider":"paystack","allow_ips":["52.31.139.75"]}]"#,
+            ),
+            ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
+        ],
+    )
+    .await?;
+    let d = gateway::paystack_charge_success(PAYSTACK_SECRET, 5, "ord_x", 1000);
+    let mut req = reqwest::Client::new()
+        .post(ledger.url("/hooks/paystack"))
+        .header("x-forwarded-for", "52.31.139.75")
+        .body(d.body.clone());
+    for (n, v) in &d.headers {
+        req = req.header(n, v);
+    }
+    let resp = req.send().await?;
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await?;
+    assert_eq!(body["error"]["code"], "ip_not_allowed");
+    Ok(())
+}
+
 /// The seed problem: the customer paid, the webhook never came. The reconciler running in
 /// `serve` asks the (local) gateway and the order ends paid; the webhook arriving late through
 /// the edge changes nothing.

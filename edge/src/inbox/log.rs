@@ -8,7 +8,7 @@ use keffi_shared::wire::{HookOutcome, PullResponse, PulledEvent, ShardBacklog};
 use serde::Deserialize;
 use worker::{Result, SqlStorage, SqlStorageValue as V};
 
-use crate::protocol::{Appended, OutcomeCount};
+use crate::protocol::{AppendHead, Appended, OutcomeCount};
 
 fn meta(sql: &SqlStorage, name: &str) -> Result<u64> {
     #[derive(Deserialize)]
@@ -38,8 +38,9 @@ fn count_outcome(sql: &SqlStorage, source: &str, outcome: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends `envelope` unless its key is already in the log (stored or tombstoned).
-pub fn append(sql: &SqlStorage, envelope: &Envelope) -> Result<Appended> {
+/// Appends the envelope (`head` read from `envelope_json`, stored verbatim) unless its key is
+/// already in the log (stored or tombstoned).
+pub fn append(sql: &SqlStorage, envelope: &AppendHead, envelope_json: &str) -> Result<Appended> {
     #[derive(Deserialize)]
     struct Existing {
         seq: u64,
@@ -65,7 +66,7 @@ pub fn append(sql: &SqlStorage, envelope: &Envelope) -> Result<Appended> {
             V::from(envelope.key.as_str()),
             V::from(envelope.source.as_str()),
             V::from(envelope.received_at_ms),
-            V::from(envelope.to_json()),
+            V::from(envelope_json),
         ],
     )?;
     set_meta(sql, "head_seq", seq)?;

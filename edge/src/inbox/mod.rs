@@ -14,7 +14,6 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::select;
 use keffi_shared::edge::Rejection;
-use keffi_shared::envelope::Envelope;
 use keffi_shared::version::V1;
 use keffi_shared::wire::{AckRequest, AckResponse, ErrorBody, PullQuery};
 use worker::{
@@ -22,7 +21,7 @@ use worker::{
 };
 
 use crate::env;
-use crate::protocol::ShardReport;
+use crate::protocol::{AppendHead, ShardReport};
 use crate::respond;
 
 #[durable_object]
@@ -51,8 +50,11 @@ impl DurableObject for Inbox {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let result = match req.path().as_str() {
             "/append" => {
-                let envelope: Envelope = req.json().await?;
-                let appended = log::append(&self.sql, &envelope)?;
+                // Stored as received: the Worker serialised it once; only its head is read.
+                let text = req.text().await?;
+                let head: AppendHead = serde_json::from_str(&text)
+                    .map_err(|e| worker::Error::RustError(format!("not an envelope: {e}")))?;
+                let appended = log::append(&self.sql, &head, &text)?;
                 self.wake_waiters();
                 respond::json(200, &appended)
             }

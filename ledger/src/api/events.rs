@@ -16,48 +16,23 @@ use crate::store::InboxEvent;
 /// An inbox event: what arrived, how, and what became of it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
-    pub id: i64,
-    pub idempotency_key: String,
-    pub source: String,
-    pub provider: String,
-    pub event_type: String,
-    pub reference: Option<String>,
-    pub received_at_ms: i64,
-    pub applied_at_ms: Option<i64>,
-    /// `applied`, `ignored`, `parked` or `dead`.
-    pub status: String,
-    pub reason: Option<String>,
-    pub shard: Option<i64>,
-    pub seq: Option<i64>,
+    #[serde(flatten)]
+    pub event: InboxEvent,
     /// The raw body as received (UTF-8 text; base64 if it is not text). Only on `GET /v1/events/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
 impl EventView {
-    fn new(e: InboxEvent, with_body: bool) -> Self {
+    fn new(event: InboxEvent, with_body: bool) -> Self {
         let body = with_body
-            .then(|| keffi_shared::Envelope::from_json(&e.envelope).ok())
+            .then(|| keffi_shared::Envelope::from_json(&event.envelope).ok())
             .flatten()
             .map(|env| match String::from_utf8(env.body) {
                 Ok(text) => text,
                 Err(raw) => base64::engine::general_purpose::STANDARD.encode(raw.into_bytes()),
             });
-        EventView {
-            id: e.id,
-            idempotency_key: e.idempotency_key,
-            source: e.source,
-            provider: e.provider,
-            event_type: e.event_type,
-            reference: e.reference,
-            received_at_ms: e.received_at_ms,
-            applied_at_ms: e.applied_at_ms,
-            status: e.status,
-            reason: e.reason,
-            shard: e.shard,
-            seq: e.seq,
-            body,
-        }
+        EventView { event, body }
     }
 }
 

@@ -3,7 +3,9 @@
 //! answer is 200 only after the event's transaction committed.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +20,7 @@ use crate::store::now_ms;
 pub async fn receive(
     State(state): State<AppState>,
     Path(source): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     headers: HeaderMap,
     body: Body,
@@ -26,14 +29,14 @@ pub async fn receive(
         return rejection(&Rejection::UnknownSource);
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let peer_ip = peer.ip().to_string();
     let configured = match precheck(
         &settings,
         &Precheck {
             method: method.as_str(),
             source: &source,
-            // Behind a proxy the client address is not ours to know; the ledger's own hook
-            // route is for local use and tests, so the allow-list sees the forwarded address.
-            client_ip: header("x-forwarded-for").and_then(|v| v.split(',').next()),
+            // The socket's peer, never a forwarded header a sender could write itself.
+            client_ip: Some(peer_ip.as_str()),
             content_length: header("content-length"),
             content_type: header("content-type"),
         },

@@ -55,8 +55,8 @@ pub struct NewInboxEvent {
     pub envelope_json: String,
 }
 
-/// An inbox event as stored.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+/// An inbox event as stored (and, without its envelope, as the admin API shows it).
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct InboxEvent {
     pub id: i64,
     pub idempotency_key: String,
@@ -66,11 +66,13 @@ pub struct InboxEvent {
     pub reference: Option<String>,
     pub received_at_ms: i64,
     pub applied_at_ms: Option<i64>,
+    /// `applied`, `ignored`, `parked` or `dead`.
     pub status: String,
     pub reason: Option<String>,
     pub shard: Option<i64>,
     pub seq: Option<i64>,
     #[serde(skip)]
+    #[schema(ignore)]
     pub envelope: String,
 }
 

@@ -118,10 +118,21 @@ async fn main() -> anyhow::Result<()> {
         )?;
         return Ok(());
     }
+    // Cold start: launch to the first answer, then the first webhook (its Durable Object and
+    // isolate cold), with the wasm already built.
+    let launched = std::time::Instant::now();
     let edge = TestEdge::start(EdgeConfig::standard().var("KEFFI_BENCH_ROUTES", "1")).await?;
+    let to_ready = launched.elapsed();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()?;
+    let first = gateway::paystack_charge_success(PAYSTACK_SECRET, 5_999_999_999, "b_first", 1);
+    let cold = load::run(&http, &edge.url("/hooks/paystack"), &[first], 1).await;
+    println!(
+        "cold start: `wrangler dev` launch to first answer {:.2} s; first webhook after it {:.1} ms\n",
+        to_ready.as_secs_f64(),
+        cold.p50_ms
+    );
     let mut next_id = 6_000_000_000u64;
     let mut fresh = |n: usize| -> Vec<Delivery> {
         (0..n)
@@ -235,9 +246,10 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     std::fs::write(
         out.join("edge.json"),
-        serde_json::to_vec_pretty(
-            &json!({ "edge_ack_path": rows, "wasm_verify": wasm_rows, "wasm_bytes": wasm }),
-        )?,
+        serde_json::to_vec_pretty(&json!({
+            "edge_ack_path": rows, "wasm_verify": wasm_rows, "wasm_bytes": wasm,
+            "launch_to_ready_seconds": to_ready.as_secs_f64(), "first_webhook_ms": cold.p50_ms,
+        }))?,
     )?;
     println!(
         "\nwasm: {wasm} bytes; figures in {}",
