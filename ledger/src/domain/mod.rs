@@ -3,6 +3,7 @@
 //! ([`journal`]) and the one decision that combines them ([`decide`]). No I/O here: the apply
 //! pipeline is the only place that mixes the domain with the store.
 
+pub mod batch;
 pub mod decide;
 pub mod fact;
 pub mod journal;

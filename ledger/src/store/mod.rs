@@ -4,6 +4,7 @@
 //! only where they must: row locks (`FOR UPDATE`, Postgres only; SQLite serialises writers),
 //! migrations (one set per backend) and connection setup. One contract suite tests both.
 
+mod bulk;
 mod conn;
 mod rows;
 mod tx;
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use bulk::OutcomeRow;
 pub use rows::{InboxEvent, InboxStatus, NewInboxEvent};
 pub use tx::Tx;
 

@@ -12,7 +12,8 @@ pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
 }
 
-const INBOX_COLUMNS: &str = "id, idempotency_key, source, provider, event_type, reference, \
+pub(super) const INBOX_COLUMNS: &str =
+    "id, idempotency_key, source, provider, event_type, reference, \
      received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
 
 impl Tx {

@@ -1,11 +1,16 @@
 //! The apply pipeline, the heart of the ledger: a batch of envelopes is applied in ONE
-//! database transaction. Per event: record it in the inbox (a known key is a duplicate and is
-//! skipped), read what it states, lock the payment and order it touches, decide, write the
-//! payment, order and journal, then — if it unblocked anything — re-evaluate events parked on
-//! the same reference. An event that hits a store error is rolled back alone (the batch is then
-//! re-applied with a savepoint around each event) and recorded `dead` with the reason, and the
-//! batch goes on. Last, the shard's cursor moves to the batch's end, and everything commits
-//! together: a crash leaves all or nothing.
+//! database transaction. Each event is recorded in the inbox (a known key is a duplicate and
+//! is skipped), read for what it states, decided against the payment and order it touches
+//! (locked), and its payment, order and journal changes written; an applied event re-evaluates
+//! the events parked on its reference. Last, the shard's cursor moves to the batch's end, and
+//! everything commits together: a crash leaves all or nothing.
+//!
+//! The fast path ([`set_wise`]) does this for the whole batch in a handful of statements. If
+//! it fails, the batch is applied again event by event, each in a savepoint, so an event that
+//! hits a store error is rolled back alone and recorded `dead` with the reason, and the batch
+//! goes on.
+
+mod set_wise;
 
 use keffi_shared::Envelope;
 use serde::Serialize;
@@ -59,9 +64,9 @@ pub async fn apply_batch(
     cursor: Option<(u32, u64)>,
 ) -> Result<BatchReport, StoreError> {
     let started = std::time::Instant::now();
-    // Fast path: no savepoints, since almost every batch applies without a store error. If
-    // one event fails, the whole attempt rolls back (nothing was committed) and the batch is
-    // applied again with a savepoint around each event, so only that event is recorded dead.
+    // Fast path: set-wise, no savepoints, since almost every batch applies without a store
+    // error. If it fails, nothing was committed, and the batch is applied again with a
+    // savepoint around each event, so only a failing event is recorded dead.
     let report = match attempt(store, events, cursor, Isolation::Batch).await {
         Ok(report) => report,
         Err(Failure::Event(e)) => {
@@ -81,14 +86,14 @@ pub async fn apply_batch(
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Isolation {
-    /// The batch is the unit: an event's store error fails the attempt.
+    /// The batch is the unit, read and written set-wise: any store error fails the attempt.
     Batch,
     /// Each event in a savepoint: an event's store error makes it dead, the rest applies.
     PerEvent,
 }
 
 enum Failure {
-    /// One event failed (fast path only): retry per event.
+    /// The set-wise attempt failed, perhaps because of one event: retry event by event.
     Event(StoreError),
     /// The store failed around the events: nothing to retry here.
     Store(StoreError),
@@ -110,8 +115,17 @@ async fn attempt(
 ) -> Result<BatchReport, Failure> {
     let mut tx = store.begin().await.map_err(Failure::Store)?;
     let mut report = BatchReport::default();
-    for incoming in events {
-        apply_one(&mut tx, incoming, &mut report, isolation).await?;
+    match isolation {
+        Isolation::Batch => set_wise::apply(&mut tx, events, &mut report)
+            .await
+            .map_err(Failure::Event)?,
+        Isolation::PerEvent => {
+            for incoming in events {
+                apply_one(&mut tx, incoming, &mut report)
+                    .await
+                    .map_err(Failure::Store)?;
+            }
+        }
     }
     if let Some((shard, seq)) = cursor {
         tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
@@ -127,22 +141,15 @@ async fn attempt(
 pub async fn apply_events(tx: &mut Tx, events: &[Incoming]) -> Result<BatchReport, StoreError> {
     let mut report = BatchReport::default();
     for incoming in events {
-        apply_one(tx, incoming, &mut report, Isolation::PerEvent)
-            .await
-            .map_err(Failure::into_store)?;
+        apply_one(tx, incoming, &mut report).await?;
     }
     Ok(report)
 }
 
-async fn apply_one(
-    tx: &mut Tx,
-    incoming: &Incoming,
-    report: &mut BatchReport,
-    isolation: Isolation,
-) -> Result<(), Failure> {
-    let per_event = isolation == Isolation::PerEvent;
+/// The inbox row an incoming event becomes.
+fn inbox_row(incoming: &Incoming) -> NewInboxEvent {
     let envelope = &incoming.envelope;
-    let new = NewInboxEvent {
+    NewInboxEvent {
         key: envelope.key.to_string(),
         source: envelope.source.clone(),
         provider: envelope.provider.to_string(),
@@ -151,35 +158,34 @@ async fn apply_one(
         shard: incoming.origin.map(|(s, _)| i64::from(s)),
         seq: incoming.origin.map(|(_, q)| q as i64),
         envelope_json: envelope.to_json(),
-    };
-    if per_event {
-        tx.savepoint().await.map_err(Failure::Store)?;
     }
-    let inserted = match tx.insert_inbox(&new).await {
-        Ok(i) => i,
-        Err(e) if per_event => return Err(Failure::Store(e)),
-        Err(e) => return Err(Failure::Event(e)),
-    };
-    let Some(id) = inserted else {
-        if per_event {
-            tx.release_savepoint().await.map_err(Failure::Store)?;
-        }
+}
+
+/// One event in its own savepoint: a store error undoes only this event's writes and records
+/// it dead; the batch goes on.
+async fn apply_one(
+    tx: &mut Tx,
+    incoming: &Incoming,
+    report: &mut BatchReport,
+) -> Result<(), StoreError> {
+    let envelope = &incoming.envelope;
+    let new = inbox_row(incoming);
+    tx.savepoint().await?;
+    let Some(id) = tx.insert_inbox(&new).await? else {
+        tx.release_savepoint().await?;
         report.duplicates += 1;
         report.outcomes.push((new.source.clone(), "duplicate"));
         return Ok(());
     };
     match apply_event(tx, id, envelope, report).await {
         Ok(status) => {
-            if per_event {
-                tx.release_savepoint().await.map_err(Failure::Store)?;
-            }
+            tx.release_savepoint().await?;
             report.count(status);
             report.outcomes.push((new.source.clone(), status.as_str()));
         }
-        Err(e) if !per_event => return Err(Failure::Event(e)),
         Err(e) => {
             tracing::warn!(key = %envelope.key, error = %e, "event failed; recorded as dead");
-            record_dead(tx, &new, &e).await.map_err(Failure::Store)?;
+            record_dead(tx, &new, &e).await?;
             report.dead += 1;
             report.outcomes.push((new.source.clone(), "dead"));
         }
@@ -262,14 +268,19 @@ pub async fn decide_and_write(
         None => decide(fact, None, None),
     };
     write(tx, key, &decision, now).await?;
-    let (status, reason) = match &decision.outcome {
+    let (status, reason) = status_of(&decision.outcome);
+    tx.set_outcome(id, status, reason, reference, now).await?;
+    Ok(status)
+}
+
+/// An outcome as the inbox records it.
+fn status_of(outcome: &Outcome) -> (InboxStatus, Option<&str>) {
+    match outcome {
         Outcome::Applied => (InboxStatus::Applied, None),
         Outcome::Ignored(r) => (InboxStatus::Ignored, Some(r.as_str())),
         Outcome::Parked(r) => (InboxStatus::Parked, Some(r.as_str())),
         Outcome::Dead(r) => (InboxStatus::Dead, Some(r.as_str())),
-    };
-    tx.set_outcome(id, status, reason, reference, now).await?;
-    Ok(status)
+    }
 }
 
 async fn write(tx: &mut Tx, key: &str, d: &Decision, now: i64) -> Result<(), StoreError> {
