@@ -197,6 +197,10 @@ pub struct PullerArgs {
     /// Long-poll wait per pull, milliseconds.
     #[arg(long, env = "KEFFI_PULL_WAIT_MS", default_value_t = 15_000)]
     pub pull_wait_ms: u64,
+    /// The least time between two pulls that found nothing, milliseconds: the polling
+    /// interval when long-poll is off (KEFFI_PULL_WAIT_MS=0).
+    #[arg(long, env = "KEFFI_PULL_IDLE_MS", default_value_t = 1_000)]
+    pub pull_idle_ms: u64,
     /// Shard lease lifetime, milliseconds (a crashed replica's shards move after this).
     #[arg(long, env = "KEFFI_LEASE_TTL_MS", default_value_t = 30_000)]
     pub lease_ttl_ms: u64,
@@ -286,6 +290,7 @@ impl PullerArgs {
             batch: self.pull_batch,
             // The lease is renewed once per pull: a pull must end well within it.
             wait: Duration::from_millis(self.pull_wait_ms).min(lease_ttl / 2),
+            idle: Duration::from_millis(self.pull_idle_ms),
             lease_ttl,
             replica: self.replica_id.clone().unwrap_or_else(default_replica),
             backoff_base: Duration::from_millis(200),
@@ -323,6 +328,7 @@ mod tests {
             edge_token: token.map(String::from),
             pull_batch: 100,
             pull_wait_ms: 20_000,
+            pull_idle_ms: 1_000,
             lease_ttl_ms: 30_000,
             replica_id: Some("r1".into()),
             backoff_max_ms: 30_000,

@@ -576,7 +576,13 @@ async fn the_set_wise_path_ends_where_event_by_event_ends(store: &Store) {
     let expected = apply_events(&mut tx, &one).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        (report.applied, report.duplicates, report.dead, report.parked, report.unparked),
+        (
+            report.applied,
+            report.duplicates,
+            report.dead,
+            report.parked,
+            report.unparked
+        ),
         (
             expected.applied,
             expected.duplicates,
@@ -597,7 +603,11 @@ async fn the_set_wise_path_ends_where_event_by_event_ends(store: &Store) {
     let want = footprint(store, "ww", &keys(&one)).await;
     // Event ids differ between the copies (charge keys carry them): compare without digits.
     let strip = |s: &str| s.replace(char::is_numeric, "");
-    assert_eq!(strip(&got), strip(&want), "set-wise:\n{got}\nevent by event:\n{want}");
+    assert_eq!(
+        strip(&got),
+        strip(&want),
+        "set-wise:\n{got}\nevent by event:\n{want}"
+    );
     assert!(!got.contains("parked"), "{got}");
     assert!(got.contains("dispute"), "the dispute moved money: {got}");
     assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);

@@ -17,4 +17,5 @@ pub mod pg;
 pub mod process;
 pub mod proxy;
 pub mod sender;
+pub mod sse;
 pub mod workspace;

@@ -48,21 +48,26 @@ pub async fn run(
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let mut latencies: Vec<f64> = results
+    let latencies: Vec<f64> = results
         .iter()
         .map(|(d, _)| d.as_secs_f64() * 1000.0)
         .collect();
-    latencies.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
     LoadResult {
         requests: results.len(),
         concurrency,
-        p50_ms: pick(0.50),
-        p90_ms: pick(0.90),
-        p99_ms: pick(0.99),
+        p50_ms: quantile(&latencies, 0.50),
+        p90_ms: quantile(&latencies, 0.90),
+        p99_ms: quantile(&latencies, 0.99),
         per_second: results.len() as f64 / elapsed.as_secs_f64(),
         non_2xx: results.iter().filter(|(_, ok)| !ok).count(),
     }
+}
+
+/// The `q` quantile (0 to 1) of `xs`, nearest rank.
+pub fn quantile(xs: &[f64], q: f64) -> f64 {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
 /// The median of a list (benchmarks report medians over repeated runs).

@@ -367,37 +367,13 @@ async fn payments_events_replay_and_the_journal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads SSE events from a streaming response until `until` is satisfied or the time runs out.
+/// Reads SSE events from a streaming response until `want` have arrived or the time runs out.
 async fn sse_events(
     resp: &mut reqwest::Response,
     want: usize,
     within: Duration,
 ) -> Vec<(String, Value)> {
-    let mut events = Vec::new();
-    let mut buffer = String::new();
-    let deadline = Instant::now() + within;
-    while events.len() < want && Instant::now() < deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Ok(Some(chunk))) = tokio::time::timeout(left, resp.chunk()).await else {
-            break;
-        };
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let id = block
-                .lines()
-                .find_map(|l| l.strip_prefix("id:"))
-                .map(|s| s.trim().to_owned());
-            let data = block
-                .lines()
-                .find_map(|l| l.strip_prefix("data:"))
-                .map(|s| s.trim().to_owned());
-            if let (Some(id), Some(data)) = (id, data) {
-                events.push((id, serde_json::from_str(&data).unwrap()));
-            }
-        }
-    }
-    events
+    keffi_tests::sse::read_events(resp, &mut String::new(), want, within).await
 }
 
 #[tokio::test]

@@ -29,6 +29,9 @@ pub struct PullerConfig {
     pub batch: u32,
     /// Long-poll wait per pull.
     pub wait: Duration,
+    /// The least time between two pulls that found nothing: without long-poll (a zero
+    /// `wait`) this is the polling interval, so an idle shard is not asked in a tight loop.
+    pub idle: Duration,
     /// How long a shard's lease lasts without renewal.
     pub lease_ttl: Duration,
     /// This replica's name in the lease.
@@ -129,8 +132,10 @@ impl<E: std::fmt::Display> From<E> for RoundError {
 }
 
 enum Round {
-    /// Pulled and applied (or nothing was waiting).
+    /// Pulled and applied.
     Done,
+    /// Nothing was waiting; the pull took this long.
+    Empty(Duration),
     /// Another replica holds the lease.
     Standby,
     Shutdown,
@@ -155,11 +160,17 @@ impl ShardPuller {
                         break;
                     }
                 }
-                Ok(Round::Done) => {
+                Ok(done @ (Round::Done | Round::Empty(_))) => {
                     if failing.take().is_some() {
                         tracing::info!(shard = self.shard, "shard recovered");
                     }
                     backoff.reset();
+                    if let Round::Empty(took) = done {
+                        let rest = self.cfg.idle.saturating_sub(took);
+                        if !rest.is_zero() && !sleep_or_shutdown(rest, &self.shutdown).await {
+                            break;
+                        }
+                    }
                 }
                 Err(e) => {
                     crate::telemetry_metrics::puller_error(self.shard);
@@ -227,10 +238,12 @@ impl ShardPuller {
             limit: Some(self.cfg.batch),
             wait_ms: Some(self.cfg.wait.as_millis() as u64),
         };
+        let pull_started = std::time::Instant::now();
         let pulled = tokio::select! {
             r = self.client.pull(query) => r?,
             _ = self.shutdown.clone().wait() => return Ok(Round::Shutdown),
         };
+        let took = pull_started.elapsed();
         self.status.update(self.shard, |s| {
             s.state = ShardState::Pulling;
             s.cursor = cursor;
@@ -247,8 +260,13 @@ impl ShardPuller {
             s.lag_events = lag_events;
             s.lag_seconds = lag_seconds;
         });
+        let empty = pulled.events.is_empty();
         self.apply(pulled, cursor, pending_ack).await?;
-        Ok(Round::Done)
+        Ok(if empty {
+            Round::Empty(took)
+        } else {
+            Round::Done
+        })
     }
 
     /// Applies a pulled batch (cursor moves in the same transaction), then acks it.

@@ -8,9 +8,14 @@
 //! ```sh
 //! scripts/bench            # small: a few minutes
 //! scripts/bench --full     # more requests per cell
+//! keffi-bench --drain N     # the drain of N buffered events (see drain.rs)
+//! keffi-bench --latency N   # end-to-end latency, N orders per cell (see latency.rs)
 //! ```
 
 use std::collections::BTreeMap;
+
+mod drain;
+mod latency;
 
 use clap::Parser;
 use keffi_tests::edge::{EdgeConfig, TestEdge, PAYSTACK_SECRET};
@@ -34,67 +39,10 @@ struct Args {
     /// then start it and time the drain, on SQLite and Postgres (with its peak RSS).
     #[arg(long)]
     drain: Option<usize>,
-}
-
-/// The drain: `n` charges buffered at a fresh edge, then a ledger started on `db`; the time
-/// until the edge holds nothing unacknowledged, and the ledger's peak RSS.
-async fn drain(
-    n: usize,
-    db: keffi_tests::ledger::TestDb,
-    store: &str,
-) -> anyhow::Result<serde_json::Value> {
-    use keffi_tests::edge::PULL_TOKEN;
-    let edge = TestEdge::start(EdgeConfig::standard()).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(128)
-        .build()?;
-    let deliveries: Vec<Delivery> = (0..n as u64)
-        .map(|i| {
-            gateway::paystack_charge_success(
-                PAYSTACK_SECRET,
-                8_000_000_000 + i,
-                &format!("d_{i}"),
-                500_000,
-            )
-        })
-        .collect();
-    let sent = load::run(&http, &edge.url("/hooks/paystack"), &deliveries, 64).await;
-    anyhow::ensure!(sent.non_2xx == 0, "{} deliveries refused", sent.non_2xx);
-    let started = std::time::Instant::now();
-    let url = db.url();
-    let edge_url = edge.url("");
-    let ledger = keffi_tests::ledger::TestLedger::start(
-        &[
-            "--database-url",
-            &url,
-            "--edge-url",
-            &edge_url,
-            "--pull-batch",
-            "1000",
-        ],
-        &[("KEFFI_EDGE_TOKEN", PULL_TOKEN)],
-    )
-    .await?;
-    keffi_tests::audit::drained(&edge, std::time::Duration::from_secs(3600)).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let peak_kib = std::fs::read_to_string(format!("/proc/{}/status", ledger.pid()))?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    println!(
-        "| {store} | {n} | {:.1} ({} req/s) | {seconds:.1} | {:.0} | {:.1} |",
-        sent.requests as f64 / sent.per_second,
-        sent.per_second as u64,
-        n as f64 / seconds,
-        peak_kib as f64 / 1024.0
-    );
-    Ok(
-        json!({ "store": store, "events": n, "drain_seconds": seconds,
-               "events_per_second": n as f64 / seconds, "peak_rss_kib": peak_kib,
-               "buffering_per_second": sent.per_second }),
-    )
+    /// Instead of the ack path: end-to-end latency, from the edge's 200 to the `paid` event
+    /// on the order's live status stream, this many orders per store and long-poll setting.
+    #[arg(long)]
+    latency: Option<usize>,
 }
 
 #[tokio::main]
@@ -103,8 +51,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = args.drain {
         println!("| store | events | buffering s (edge req/s) | drain s | drained events/s | ledger peak RSS MiB |");
         println!("|---|---|---|---|---|---|");
-        let sqlite = drain(n, keffi_tests::ledger::TestDb::sqlite().await?, "sqlite").await?;
-        let postgres = drain(
+        let sqlite =
+            drain::drain(n, keffi_tests::ledger::TestDb::sqlite().await?, "sqlite").await?;
+        let postgres = drain::drain(
             n,
             keffi_tests::ledger::TestDb::postgres().await?,
             "postgres",
@@ -115,6 +64,29 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(
             out.join("drain.json"),
             serde_json::to_vec_pretty(&json!([sqlite, postgres]))?,
+        )?;
+        return Ok(());
+    }
+    if let Some(n) = args.latency {
+        println!("| store | path | orders | p50 ms | p90 ms | p99 ms | range ms |");
+        println!("|---|---|---|---|---|---|---|");
+        let mut rows = Vec::new();
+        let mut first_id = 9_000_000_000u64;
+        for store in ["sqlite", "postgres"] {
+            for mode in &latency::MODES {
+                let db = match store {
+                    "sqlite" => keffi_tests::ledger::TestDb::sqlite().await?,
+                    _ => keffi_tests::ledger::TestDb::postgres().await?,
+                };
+                rows.push(latency::measure(n, db, store, mode, first_id).await?);
+                first_id += n as u64;
+            }
+        }
+        let out = workspace::target_dir().join("bench");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(
+            out.join("latency.json"),
+            serde_json::to_vec_pretty(&json!(rows))?,
         )?;
         return Ok(());
     }
