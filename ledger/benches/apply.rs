@@ -48,12 +48,72 @@ fn events(first_id: u64, n: usize) -> Vec<Incoming> {
         .collect()
 }
 
-async fn keffi(store: &Store, events: &[Incoming], batch: usize) -> f64 {
+/// Keffi's pipeline at `batch`: events per second, and the time its batches spent per phase
+/// (summed, in phase order).
+/// The merchant's side of each event, created untimed before a case: an order of the charged
+/// amount and its pending payment, as `POST /v1/orders` leaves them — so every case also
+/// reads, moves and writes an order, as real traffic does.
+async fn merchant_orders(store: &Store, first_id: u64, n: usize) {
+    use keffi_ledger::domain::Payment;
+    use keffi_shared::{Currency, MinorUnits};
+    let now = keffi_ledger::store::now_ms();
+    let references: Vec<String> = (0..n as u64)
+        .map(|i| format!("bench_{}", first_id + i))
+        .collect();
+    for chunk in references.chunks(1000) {
+        let sql = "INSERT INTO orders (reference, amount, currency, status, created_at_ms, updated_at_ms) ";
+        macro_rules! insert {
+            ($pool:expr) => {{
+                let mut q = sqlx::QueryBuilder::new(sql);
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r)
+                        .push_bind(500_000i64)
+                        .push_bind("NGN")
+                        .push_bind("pending")
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                q.build().execute($pool).await.unwrap();
+            }};
+        }
+        match store {
+            Store::Postgres(pool) => insert!(pool),
+            Store::Sqlite(pool) => insert!(pool),
+        }
+    }
+    let payments: Vec<Payment> = references
+        .iter()
+        .map(|r| Payment::pending(r, "paystack", MinorUnits(500_000), Currency::NGN))
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_payments(&payments, now).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn keffi_phases(
+    store: &Store,
+    events: &[Incoming],
+    batch: usize,
+) -> (f64, Vec<(&'static str, f64)>) {
+    let mut phases: Vec<(&'static str, f64)> = Vec::new();
     let started = Instant::now();
     for chunk in events.chunks(batch) {
-        apply_batch(store, chunk, None).await.unwrap();
+        let report = apply_batch(store, chunk, None).await.unwrap();
+        for (name, took) in report.phases {
+            match phases.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, total)) => *total += took.as_secs_f64(),
+                None => phases.push((name, took.as_secs_f64())),
+            }
+        }
     }
-    events.len() as f64 / started.elapsed().as_secs_f64()
+    (
+        events.len() as f64 / started.elapsed().as_secs_f64(),
+        phases,
+    )
+}
+
+async fn keffi(store: &Store, events: &[Incoming], batch: usize) -> f64 {
+    keffi_phases(store, events, batch).await.0
 }
 
 /// The Redis-queue design: the handler pushes each event onto a list; one worker pops them one
@@ -148,20 +208,28 @@ async fn main() -> anyhow::Result<()> {
         ("postgres", pg.url().to_owned()),
     ];
     let mut rows = Vec::new();
+    let mut breakdowns = Vec::new();
     println!("| store | case | events/s | ÷ naive | ÷ redis queue | of floor |");
     println!("|---|---|---|---|---|---|");
     for (name, url) in &backends {
         let store = Store::connect(url, &ConnectOptions::default()).await?;
         store.migrate().await?;
         let mut next = 7_000_000_000u64;
-        let mut take = |k: usize| {
-            next += k as u64 + 1;
-            events(next, k)
+        // Fresh ids for every case: no case may see another's events as duplicates.
+        let mut ids = |k: usize| {
+            let first = next;
+            next += k as u64;
+            first
+        };
+        let store_ref = &store;
+        let take = |first: u64, k: usize| async move {
+            merchant_orders(store_ref, first, k).await;
+            events(first, k)
         };
         // The naive design is batch 1: fewer events keep its run short.
-        let naive = keffi(&store, &take(n / 4), 1).await;
-        let redis = redis_queue(&store, &take(n / 4)).await?;
-        let floor_rate = floor(&store, &take(n)).await;
+        let naive = keffi(&store, &take(ids(n / 4), n / 4).await, 1).await;
+        let redis = redis_queue(&store, &take(ids(n / 4), n / 4).await).await?;
+        let floor_rate = floor(&store, &events(ids(n), n)).await;
         let mut report = |case: String, rate: f64| {
             println!(
                 "| {name} | {case} | {rate:.0} | {:.1}× | {:.1}× | {:.1}% |",
@@ -182,14 +250,17 @@ async fn main() -> anyhow::Result<()> {
         );
         report("floor: multi-row insert, no logic".into(), floor_rate);
         for batch in [1usize, 10, 100, 1000] {
-            let evs = take(if batch == 1 { n / 4 } else { n });
-            report(
-                format!("keffi, batch {batch}, unique"),
-                keffi(&store, &evs, batch).await,
-            );
+            let k = if batch == 1 { n / 4 } else { n };
+            let evs = take(ids(k), k).await;
+            let (rate, phases) = keffi_phases(&store, &evs, batch).await;
+            report(format!("keffi, batch {batch}, unique"), rate);
+            if batch == 1000 {
+                let total: f64 = phases.iter().map(|(_, t)| t).sum();
+                breakdowns.push((name, evs.len(), total, phases));
+            }
         }
         // 10× duplicates: each event ten times in the stream, at batch 1,000.
-        let unique = take(n / 10);
+        let unique = take(ids(n / 10), n / 10).await;
         let stream: Vec<Incoming> = unique
             .iter()
             .flat_map(|e| std::iter::repeat_n(e.clone(), 10))
@@ -200,11 +271,26 @@ async fn main() -> anyhow::Result<()> {
         );
         store.close().await;
     }
+    // Where a set-wise batch of 1,000 spends its time (the pipeline's own phase clock).
+    println!("\n| store | phase | ms per 1,000 events | share |");
+    println!("|---|---|---|---|");
+    let mut phase_rows = Vec::new();
+    for (store, events, total, phases) in &breakdowns {
+        for (phase, secs) in phases {
+            let per_thousand = secs * 1000.0 * 1000.0 / *events as f64;
+            println!(
+                "| {store} | {phase} | {per_thousand:.1} | {:.0}% |",
+                100.0 * secs / total
+            );
+            phase_rows.push(json!({ "store": store, "phase": phase,
+                                    "ms_per_1000_events": per_thousand }));
+        }
+    }
     let out = keffi_tests::workspace::target_dir().join("bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(
         out.join("ledger.json"),
-        serde_json::to_vec_pretty(&json!({ "apply_path": rows }))?,
+        serde_json::to_vec_pretty(&json!({ "apply_path": rows, "batch_1000_phases": phase_rows }))?,
     )?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! | `keffi_events_total` | `source`, `outcome` | events by what became of them: `applied`, `ignored`, `parked`, `dead`, `duplicate` |
 //! | `keffi_events_pulled_total` | `shard` | events received from the edge |
 //! | `keffi_apply_batch_seconds` | — | time to apply and commit one batch (histogram) |
+//! | `keffi_apply_phase_seconds` | `phase` | where a set-wise batch spends it: `inbox`, `read`, `decide`, `payments`, `orders`, `journal`, `outcomes`, `commit` (histogram) |
 //! | `keffi_shard_lag_events` | `shard` | events stored at the edge and not yet applied here |
 //! | `keffi_shard_lag_seconds` | `shard` | age of the oldest event the edge holds unacknowledged |
 //! | `keffi_puller_errors_total` | `shard` | failed pull / apply / ack rounds |
@@ -51,6 +52,13 @@ pub fn pulled(shard: u32, n: usize) {
 
 pub fn batch_applied(started: Instant) {
     metrics::histogram!("keffi_apply_batch_seconds").record(started.elapsed().as_secs_f64());
+}
+
+pub fn phases(phases: &[(&'static str, std::time::Duration)]) {
+    for (phase, took) in phases {
+        metrics::histogram!("keffi_apply_phase_seconds", "phase" => *phase)
+            .record(took.as_secs_f64());
+    }
 }
 
 pub fn lag(shard: u32, events: u64, seconds: f64) {

@@ -43,6 +43,9 @@ pub struct BatchReport {
     /// find nothing parked: asking once per batch saves a query per applied event.
     #[serde(skip)]
     parked_possible: Option<bool>,
+    /// Time per phase of a set-wise batch, in order (empty for the event-by-event path).
+    #[serde(skip)]
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl BatchReport {
@@ -78,6 +81,7 @@ pub async fn apply_batch(
         Err(Failure::Store(e)) => return Err(e),
     };
     crate::telemetry_metrics::batch_applied(started);
+    crate::telemetry_metrics::phases(&report.phases);
     for (source, outcome) in &report.outcomes {
         crate::telemetry_metrics::event(source, outcome);
     }
@@ -127,12 +131,16 @@ async fn attempt(
             }
         }
     }
+    let committing = std::time::Instant::now();
     if let Some((shard, seq)) = cursor {
         tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
             .await
             .map_err(Failure::Store)?;
     }
     tx.commit().await.map_err(Failure::Store)?;
+    if isolation == Isolation::Batch {
+        report.phases.push(("commit", committing.elapsed()));
+    }
     Ok(report)
 }
 

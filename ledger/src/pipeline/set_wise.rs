@@ -18,6 +18,7 @@ pub(super) async fn apply(
     events: &[Incoming],
     report: &mut BatchReport,
 ) -> Result<(), StoreError> {
+    let mut clock = Phases::start();
     // Each key once (the first delivery wins), inserted in key order: one lock order for
     // every replica.
     let mut rows: Vec<NewInboxEvent> = Vec::with_capacity(events.len());
@@ -30,6 +31,7 @@ pub(super) async fn apply(
     rows.sort_by(|a, b| a.key.cmp(&b.key));
     let mut ids = tx.insert_inbox_many(&rows).await?;
     drop(rows);
+    clock.mark("inbox", report);
 
     // In arrival order: the first delivery of a new key is applied, the rest are duplicates.
     let mut fresh: Vec<NewEvent> = Vec::new();
@@ -63,18 +65,23 @@ pub(super) async fn apply(
         let parked = readable(tx.parked_on(&references).await?)?;
         (payments, orders, parked)
     };
+    clock.mark("read", report);
 
     let plan = plan(fresh, payments, orders, parked);
+    clock.mark("decide", report);
     let now = now_ms();
     if !plan.payments.is_empty() {
         tx.save_payments(&plan.payments, now).await?;
     }
+    clock.mark("payments", report);
     if !plan.orders.is_empty() {
         tx.save_orders(&plan.orders, now).await?;
     }
+    clock.mark("orders", report);
     if !plan.journal.is_empty() {
         tx.post_journals(&plan.journal, now).await?;
     }
+    clock.mark("journal", report);
     let outcomes: Vec<OutcomeRow<'_>> = plan
         .settled
         .iter()
@@ -91,6 +98,7 @@ pub(super) async fn apply(
     if !outcomes.is_empty() {
         tx.set_outcomes(&outcomes, now).await?;
     }
+    clock.mark("outcomes", report);
 
     report.unparked += plan.unparked;
     for (incoming, slot) in events.iter().zip(slots) {
@@ -108,6 +116,22 @@ pub(super) async fn apply(
         }
     }
     Ok(())
+}
+
+/// Times the phases of a batch (reading the events counts towards `inbox`, parsing them
+/// towards `read`).
+struct Phases(std::time::Instant);
+
+impl Phases {
+    fn start() -> Self {
+        Phases(std::time::Instant::now())
+    }
+
+    fn mark(&mut self, phase: &'static str, report: &mut BatchReport) {
+        let now = std::time::Instant::now();
+        report.phases.push((phase, now - self.0));
+        self.0 = now;
+    }
 }
 
 /// Parked events as facts. One that no longer reads (it could not have been parked so) stays
