@@ -5,7 +5,7 @@
 //! | `keffi_events_total` | `source`, `outcome` | events by what became of them: `applied`, `ignored`, `parked`, `dead`, `duplicate` |
 //! | `keffi_events_pulled_total` | `shard` | events received from the edge |
 //! | `keffi_apply_batch_seconds` | — | time to apply and commit one batch (histogram) |
-//! | `keffi_apply_phase_seconds` | `phase` | where a set-wise batch spends it: `inbox`, `read`, `decide`, `payments`, `orders`, `journal`, `outcomes`, `commit` (histogram) |
+//! | `keffi_apply_phase_seconds` | `phase` | where a set-wise batch spends it: `duplicates`, `read`, `decide`, `inbox`, `payments`, `orders`, `journal`, `unparked`, `commit` (histogram) |
 //! | `keffi_shard_lag_events` | `shard` | events stored at the edge and not yet applied here |
 //! | `keffi_shard_lag_seconds` | `shard` | age of the oldest event the edge holds unacknowledged |
 //! | `keffi_puller_errors_total` | `shard` | failed pull / apply / ack rounds |

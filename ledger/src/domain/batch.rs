@@ -12,8 +12,9 @@ use super::journal::JournalTx;
 use super::order::Order;
 use super::payment::Payment;
 
-/// A newly recorded event of the batch: its inbox id, its idempotency key, and the fact it
-/// states (or why it cannot be read).
+/// A new event of the batch: an id naming it in the plan (unique in the batch; the pipeline
+/// uses provisional ones until the inbox assigns real ids), its idempotency key, and the fact
+/// it states (or why it cannot be read).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: i64,

@@ -70,15 +70,24 @@ pub async fn apply_batch(
     // Fast path: set-wise, no savepoints, since almost every batch applies without a store
     // error. If it fails, nothing was committed, and the batch is applied again with a
     // savepoint around each event, so only a failing event is recorded dead.
-    let report = match attempt(store, events, cursor, Isolation::Batch).await {
-        Ok(report) => report,
-        Err(Failure::Event(e)) => {
-            tracing::info!(error = %e, "an event failed; re-applying the batch event by event");
-            attempt(store, events, cursor, Isolation::PerEvent)
-                .await
-                .map_err(Failure::into_store)?
+    let mut races = 0;
+    let report = loop {
+        match attempt(store, events, cursor, Isolation::Batch).await {
+            Ok(report) => break report,
+            // Another writer recorded one of these events meanwhile: it has committed by now
+            // (the insert waited for it), so a fresh attempt sees it as a duplicate.
+            Err(Failure::Event(StoreError::Raced(key))) if races < MAX_RACES => {
+                races += 1;
+                tracing::debug!(%key, races, "raced another writer; applying the batch again");
+            }
+            Err(Failure::Event(e)) => {
+                tracing::info!(error = %e, "an event failed; re-applying the batch event by event");
+                break attempt(store, events, cursor, Isolation::PerEvent)
+                    .await
+                    .map_err(Failure::into_store)?;
+            }
+            Err(Failure::Store(e)) => return Err(e),
         }
-        Err(Failure::Store(e)) => return Err(e),
     };
     crate::telemetry_metrics::batch_applied(started);
     crate::telemetry_metrics::phases(&report.phases);
@@ -87,6 +96,10 @@ pub async fn apply_batch(
     }
     Ok(report)
 }
+
+/// Set-wise attempts that may lose a race with another writer before the batch is applied
+/// event by event (each loss means another writer committed: progress, not a loop).
+const MAX_RACES: u32 = 5;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Isolation {

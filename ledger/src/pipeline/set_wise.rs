@@ -1,7 +1,7 @@
-//! The fast path: a whole batch in a handful of statements — one insert of its inbox rows
-//! (duplicates fall out by key), one read each of the payments, orders and parked events its
+//! The fast path: a whole batch in a handful of statements — one read of which of its keys the
+//! inbox knows (duplicates), one read each of the payments, orders and parked events its
 //! references touch (locked), the decisions folded in memory by [`crate::domain::batch`], then
-//! one write each of payments, orders, journal and outcomes. The round trip, not the row, is
+//! one write each of inbox rows (with their outcomes), payments, orders and journal. The round trip, not the row, is
 //! what a batch costs on both backends, so this is what makes batching pay.
 
 use std::collections::{BTreeSet, HashSet};
@@ -11,7 +11,7 @@ use keffi_shared::Envelope;
 use super::{inbox_row, status_of, BatchReport, Incoming};
 use crate::domain::batch::{plan, NewEvent, ParkedEvent};
 use crate::domain::Fact;
-use crate::store::{now_ms, InboxEvent, NewInboxEvent, OutcomeRow, StoreError, Tx};
+use crate::store::{now_ms, InboxEvent, NewInboxEvent, OutcomeRow, SettledInbox, StoreError, Tx};
 
 pub(super) async fn apply(
     tx: &mut Tx,
@@ -19,37 +19,37 @@ pub(super) async fn apply(
     report: &mut BatchReport,
 ) -> Result<(), StoreError> {
     let mut clock = Phases::start();
-    // Each key once (the first delivery wins), inserted in key order: one lock order for
-    // every replica.
-    let mut rows: Vec<NewInboxEvent> = Vec::with_capacity(events.len());
-    let mut seen = HashSet::with_capacity(events.len());
-    for incoming in events {
-        if seen.insert(incoming.envelope.key.as_str()) {
-            rows.push(inbox_row(incoming));
-        }
-    }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut ids = tx.insert_inbox_many(&rows).await?;
-    drop(rows);
-    clock.mark("inbox", report);
-
-    // In arrival order: the first delivery of a new key is applied, the rest are duplicates.
+    // In arrival order, the first delivery of a key the inbox does not know is new; every
+    // other delivery is a duplicate. New events get provisional ids (negative: the inbox
+    // assigns the real ones when they are recorded, with their outcomes, below).
+    let keys: Vec<&str> = {
+        let mut seen = HashSet::with_capacity(events.len());
+        events
+            .iter()
+            .map(|i| i.envelope.key.as_str())
+            .filter(|k| seen.insert(*k))
+            .collect()
+    };
+    let known = tx.known_keys(&keys).await?;
     let mut fresh: Vec<NewEvent> = Vec::new();
+    let mut rows: Vec<NewInboxEvent> = Vec::new();
     let mut slots: Vec<Option<usize>> = Vec::with_capacity(events.len());
+    let mut taken: HashSet<&str> = known.iter().map(String::as_str).collect();
     for incoming in events {
         let key = incoming.envelope.key.as_str();
-        match ids.remove(key) {
-            Some(id) => {
-                slots.push(Some(fresh.len()));
-                fresh.push(NewEvent {
-                    id,
-                    key: key.to_owned(),
-                    fact: Fact::from_envelope(&incoming.envelope),
-                });
-            }
-            None => slots.push(None),
+        if !taken.insert(key) {
+            slots.push(None);
+            continue;
         }
+        slots.push(Some(fresh.len()));
+        fresh.push(NewEvent {
+            id: provisional_id(fresh.len()),
+            key: key.to_owned(),
+            fact: Fact::from_envelope(&incoming.envelope),
+        });
+        rows.push(inbox_row(incoming));
     }
+    clock.mark("duplicates", report);
 
     let references: BTreeSet<String> = fresh
         .iter()
@@ -70,6 +70,34 @@ pub(super) async fn apply(
     let plan = plan(fresh, payments, orders, parked);
     clock.mark("decide", report);
     let now = now_ms();
+    // New events are recorded with their outcomes in one insert, in key order (one lock
+    // order for every replica); events parked earlier get their new outcomes by id. The
+    // inbox goes first: the journal refers to it.
+    let mut new_rows: Vec<SettledInbox<'_>> = Vec::with_capacity(rows.len());
+    let mut earlier: Vec<OutcomeRow<'_>> = Vec::new();
+    for settled in &plan.settled {
+        let (status, reason) = status_of(&settled.outcome);
+        let reference = settled.reference.as_deref();
+        match fresh_index(settled.id) {
+            Some(i) => new_rows.push(SettledInbox {
+                event: &rows[i],
+                status,
+                reason,
+                reference,
+            }),
+            None => earlier.push(OutcomeRow {
+                id: settled.id,
+                status,
+                reason,
+                reference,
+            }),
+        }
+    }
+    new_rows.sort_by(|a, b| a.event.key.cmp(&b.event.key));
+    if !new_rows.is_empty() {
+        tx.insert_inbox_settled(&new_rows, now).await?;
+    }
+    clock.mark("inbox", report);
     if !plan.payments.is_empty() {
         tx.save_payments(&plan.payments, now).await?;
     }
@@ -82,23 +110,10 @@ pub(super) async fn apply(
         tx.post_journals(&plan.journal, now).await?;
     }
     clock.mark("journal", report);
-    let outcomes: Vec<OutcomeRow<'_>> = plan
-        .settled
-        .iter()
-        .map(|s| {
-            let (status, reason) = status_of(&s.outcome);
-            OutcomeRow {
-                id: s.id,
-                status,
-                reason,
-                reference: s.reference.as_deref(),
-            }
-        })
-        .collect();
-    if !outcomes.is_empty() {
-        tx.set_outcomes(&outcomes, now).await?;
+    if !earlier.is_empty() {
+        tx.set_outcomes(&earlier, now).await?;
     }
-    clock.mark("outcomes", report);
+    clock.mark("unparked", report);
 
     report.unparked += plan.unparked;
     for (incoming, slot) in events.iter().zip(slots) {
@@ -118,8 +133,18 @@ pub(super) async fn apply(
     Ok(())
 }
 
-/// Times the phases of a batch (reading the events counts towards `inbox`, parsing them
-/// towards `read`).
+/// The provisional id of the `i`th new event (negative, so it never meets a stored id).
+fn provisional_id(i: usize) -> i64 {
+    -(i as i64) - 1
+}
+
+/// The index of the new event a provisional id names, or `None` for a stored id.
+fn fresh_index(id: i64) -> Option<usize> {
+    (id < 0).then(|| (-(id + 1)) as usize)
+}
+
+/// Times the phases of a batch (parsing the events and building their inbox rows count
+/// towards `duplicates`).
 struct Phases(std::time::Instant);
 
 impl Phases {

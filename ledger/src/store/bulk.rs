@@ -3,11 +3,11 @@
 //! (loopback to Postgres, a hop to sqlx's SQLite worker thread) costs more than the row.
 //!
 //! Rows go in chunks small enough for either backend's bound-parameter limit (SQLite 32,766,
-//! Postgres 65,535). Every lock is taken in one order — inbox keys sorted, then payments by
-//! reference, then orders by reference — so two Postgres replicas applying overlapping
-//! batches wait for each other instead of deadlocking.
+//! Postgres 65,535). Locks are taken in one order — payments by reference, then orders by
+//! reference, then inbox keys sorted — so two Postgres replicas applying overlapping batches
+//! wait for each other instead of deadlocking.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::QueryBuilder;
 
@@ -17,8 +17,17 @@ use super::tx::INBOX_COLUMNS;
 use super::{StoreError, Tx};
 use crate::domain::{JournalTx, Order, Payment};
 
-/// Rows per statement: the widest row (a payment) binds 13 parameters.
+/// Rows per statement: the widest row (a payment) binds 14 parameters.
 const CHUNK: usize = 1_000;
+
+/// A new inbox event with its outcome, to record in one go.
+#[derive(Debug, Clone)]
+pub struct SettledInbox<'a> {
+    pub event: &'a NewInboxEvent,
+    pub status: InboxStatus,
+    pub reason: Option<&'a str>,
+    pub reference: Option<&'a str>,
+}
 
 /// One inbox event's outcome, to record.
 #[derive(Debug, Clone)]
@@ -30,21 +39,45 @@ pub struct OutcomeRow<'a> {
 }
 
 impl Tx {
-    /// Records new inbox events, provisionally `dead` until their outcomes are set in the
-    /// same transaction; returns the ids of those whose key was new, by key (a known key is a
-    /// duplicate and gets none). The caller passes each key once, sorted.
-    pub async fn insert_inbox_many(
+    /// Which of `keys` the inbox already holds (duplicates).
+    pub async fn known_keys(&mut self, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let mut known = HashSet::new();
+        for chunk in keys.chunks(CHUNK) {
+            let rows: Vec<String> = on_tx!(self, c, _lock => {
+                let mut q = QueryBuilder::new(
+                    "SELECT idempotency_key FROM inbox_events WHERE idempotency_key IN (",
+                );
+                let mut list = q.separated(", ");
+                for k in chunk {
+                    list.push_bind(*k);
+                }
+                q.push(")");
+                q.build_query_scalar().fetch_all(c).await
+            })?;
+            known.extend(rows);
+        }
+        Ok(known)
+    }
+
+    /// Records new inbox events with their outcomes, in key order (each key once). A key
+    /// that turns out to be taken — another writer recorded it since [`Tx::known_keys`] —
+    /// fails with [`StoreError::Raced`]: the caller rolls back. On Postgres the insert waits
+    /// for a concurrent transaction holding the same key, so the race is always seen.
+    pub async fn insert_inbox_settled(
         &mut self,
-        events: &[NewInboxEvent],
-    ) -> Result<HashMap<String, i64>, StoreError> {
-        let mut ids = HashMap::with_capacity(events.len());
+        events: &[SettledInbox<'_>],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         for chunk in events.chunks(CHUNK) {
-            let rows: Vec<(i64, String)> = on_tx!(self, c, _lock => {
+            let inserted: Vec<String> = on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO inbox_events (idempotency_key, source, provider, event_type,
-                         received_at_ms, shard, seq, envelope, status, reason) ",
+                         received_at_ms, shard, seq, envelope, status, reason, reference,
+                         applied_at_ms) ",
                 );
-                q.push_values(chunk, |mut b, e| {
+                q.push_values(chunk, |mut b, s| {
+                    let e = s.event;
+                    let applied_at = (s.status != InboxStatus::Parked).then_some(now_ms);
                     b.push_bind(&e.key)
                         .push_bind(&e.source)
                         .push_bind(&e.provider)
@@ -53,14 +86,24 @@ impl Tx {
                         .push_bind(e.shard)
                         .push_bind(e.seq)
                         .push_bind(&e.envelope_json)
-                        .push("'dead', 'not applied yet'");
+                        .push_bind(s.status.as_str())
+                        .push_bind(s.reason)
+                        .push_bind(s.reference)
+                        .push_bind(applied_at);
                 });
-                q.push(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key");
-                q.build_query_as().fetch_all(c).await
+                q.push(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key");
+                q.build_query_scalar().fetch_all(c).await
             })?;
-            ids.extend(rows.into_iter().map(|(id, key)| (key, id)));
+            if inserted.len() != chunk.len() {
+                let inserted: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+                let taken = chunk
+                    .iter()
+                    .find(|s| !inserted.contains(s.event.key.as_str()))
+                    .map_or_else(String::new, |s| s.event.key.clone());
+                return Err(StoreError::Raced(taken));
+            }
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// The payments for `references` (sorted, distinct), locked until the transaction ends

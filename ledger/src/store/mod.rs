@@ -23,7 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use bulk::OutcomeRow;
+pub use bulk::{OutcomeRow, SettledInbox};
 pub use rows::{InboxEvent, InboxStatus, NewInboxEvent};
 pub use tx::Tx;
 
@@ -42,6 +42,10 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// Another writer recorded the same event between this batch's check and its insert (two
+    /// replicas during a lease hand-over): the batch rolls back and is applied again.
+    #[error("event `{0}` was recorded by another writer at the same moment")]
+    Raced(String),
 }
 
 /// A connection pool to one of the two backends.
