@@ -2,7 +2,9 @@
 //! live status stream opened; a signed `charge.success` is delivered to the edge, and the
 //! clock runs from the edge's 200 to the `paid` event on the stream. One order at a time, so
 //! each sample is the quiet-path latency, not a queue. Long-poll on (the default wait) and off
-//! (`KEFFI_PULL_WAIT_MS=0`, the puller asking every `KEFFI_PULL_IDLE_MS`).
+//! (`KEFFI_PULL_WAIT_MS=0`, the puller asking every `KEFFI_PULL_IDLE_MS`). Each delivery waits
+//! a random 0–1.5 s first, so arrivals fall anywhere in the puller's cycle instead of locking
+//! to it (back-to-back samples would each land just after a poll and wait a whole interval).
 
 use std::time::{Duration, Instant};
 
@@ -80,6 +82,8 @@ pub async fn measure(
             now.first().is_some_and(|(_, e)| e["status"] == "pending"),
             "the stream did not open with the pending status: {now:?}"
         );
+        let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..1500);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
         let d =
             gateway::paystack_charge_success(PAYSTACK_SECRET, first_id + i, &reference, 500_000);
         let mut req = http.post(edge.url("/hooks/paystack")).body(d.body.clone());
