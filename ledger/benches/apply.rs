@@ -115,6 +115,21 @@ async fn keffi_phases(
 const NAIVE: &str = "naive: one transaction per event";
 const REDIS: &str = "redis queue: push, pop one, apply in its own transaction";
 const FLOOR: &str = "floor: multi-row insert, no logic";
+const BEFORE: &str = "keffi event by event (before set-wise), batch 1000, unique";
+
+/// The event-by-event path: each event's own reads and writes, in a savepoint, `batch`
+/// events per transaction.
+async fn event_by_event(store: &Store, events: &[Incoming], batch: usize) -> f64 {
+    let started = Instant::now();
+    for chunk in events.chunks(batch) {
+        let mut tx = store.begin().await.unwrap();
+        keffi_ledger::pipeline::apply_events(&mut tx, chunk)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    events.len() as f64 / started.elapsed().as_secs_f64()
+}
 
 fn median(xs: &[f64]) -> f64 {
     keffi_tests::load::median(xs.to_vec())
@@ -278,6 +293,10 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            // Before and after: the same batch through the event-by-event path (the pipeline's
+            // design before the set-wise fast path, kept as its fallback).
+            let evs = take(ids(n), n).await;
+            record(BEFORE, event_by_event(&store, &evs, 1000).await);
             // 10× duplicates: each event ten times in the stream, at batch 1,000.
             let unique = take(ids(n / 10), n / 10).await;
             let stream: Vec<Incoming> = unique

@@ -176,3 +176,18 @@ fn readable(parked: Vec<InboxEvent>) -> Result<Vec<ParkedEvent>, StoreError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisional_ids_never_meet_stored_ones_and_name_their_event() {
+        for i in [0, 1, 999, 100_000] {
+            assert!(provisional_id(i) < 0);
+            assert_eq!(fresh_index(provisional_id(i)), Some(i));
+        }
+        assert_eq!(fresh_index(1), None);
+        assert_eq!(fresh_index(0), None);
+    }
+}
