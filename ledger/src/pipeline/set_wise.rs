@@ -1,15 +1,16 @@
 //! The fast path: a whole batch in a handful of statements — one read of which of its keys the
 //! inbox knows (duplicates), one read each of the payments, orders and parked events its
 //! references touch (locked), the decisions folded in memory by [`crate::domain::batch`], then
-//! one write each of inbox rows (with their outcomes), payments, orders and journal. The round trip, not the row, is
-//! what a batch costs on both backends, so this is what makes batching pay.
+//! one write each of inbox rows (with their outcomes), payments, orders and journal. The round
+//! trip, not the row, is what a statement costs on both backends, so this is what makes
+//! batching pay.
 
 use std::collections::{BTreeSet, HashSet};
 
 use keffi_shared::Envelope;
 
 use super::{inbox_row, status_of, BatchReport, Incoming};
-use crate::domain::batch::{plan, NewEvent, ParkedEvent};
+use crate::domain::batch::{plan, NewEvent, ParkedEvent, Plan};
 use crate::domain::Fact;
 use crate::store::{now_ms, InboxEvent, NewInboxEvent, OutcomeRow, SettledInbox, StoreError, Tx};
 
@@ -19,9 +20,6 @@ pub(super) async fn apply(
     report: &mut BatchReport,
 ) -> Result<(), StoreError> {
     let mut clock = Phases::start();
-    // In arrival order, the first delivery of a key the inbox does not know is new; every
-    // other delivery is a duplicate. New events get provisional ids (negative: the inbox
-    // assigns the real ones when they are recorded, with their outcomes, below).
     let keys: Vec<&str> = {
         let mut seen = HashSet::with_capacity(events.len());
         events
@@ -31,24 +29,7 @@ pub(super) async fn apply(
             .collect()
     };
     let known = tx.known_keys(&keys).await?;
-    let mut fresh: Vec<NewEvent> = Vec::new();
-    let mut rows: Vec<NewInboxEvent> = Vec::new();
-    let mut slots: Vec<Option<usize>> = Vec::with_capacity(events.len());
-    let mut taken: HashSet<&str> = known.iter().map(String::as_str).collect();
-    for incoming in events {
-        let key = incoming.envelope.key.as_str();
-        if !taken.insert(key) {
-            slots.push(None);
-            continue;
-        }
-        slots.push(Some(fresh.len()));
-        fresh.push(NewEvent {
-            id: provisional_id(fresh.len()),
-            key: key.to_owned(),
-            fact: Fact::from_envelope(&incoming.envelope),
-        });
-        rows.push(inbox_row(incoming));
-    }
+    let New { fresh, rows, slots } = sort_out(events, &known);
     clock.mark("duplicates", report);
 
     let references: BTreeSet<String> = fresh
@@ -69,10 +50,74 @@ pub(super) async fn apply(
 
     let plan = plan(fresh, payments, orders, parked);
     clock.mark("decide", report);
+    write(tx, &plan, &rows, &mut clock, report).await?;
+
+    report.unparked += plan.unparked;
+    for (incoming, slot) in events.iter().zip(slots) {
+        let source = incoming.envelope.source.clone();
+        let outcome = match slot {
+            None => {
+                report.duplicates += 1;
+                "duplicate"
+            }
+            Some(i) => {
+                let status = status_of(&plan.first[i]).0;
+                report.count(status);
+                status.as_str()
+            }
+        };
+        report.outcomes.push((source, outcome));
+    }
+    Ok(())
+}
+
+/// The batch's new events, and where each delivery went.
+struct New {
+    fresh: Vec<NewEvent>,
+    /// The inbox row of each new event, same order.
+    rows: Vec<NewInboxEvent>,
+    /// Per delivery, in arrival order: the index of its new event, or `None` for a duplicate.
+    slots: Vec<Option<usize>>,
+}
+
+/// In arrival order, the first delivery of a key the inbox does not know is new; every other
+/// delivery is a duplicate. New events get provisional ids: the inbox assigns the real ones
+/// when they are recorded, with their outcomes.
+fn sort_out(events: &[Incoming], known: &HashSet<String>) -> New {
+    let mut new = New {
+        fresh: Vec::new(),
+        rows: Vec::new(),
+        slots: Vec::with_capacity(events.len()),
+    };
+    let mut taken: HashSet<&str> = known.iter().map(String::as_str).collect();
+    for incoming in events {
+        let key = incoming.envelope.key.as_str();
+        if !taken.insert(key) {
+            new.slots.push(None);
+            continue;
+        }
+        new.slots.push(Some(new.fresh.len()));
+        new.fresh.push(NewEvent {
+            id: provisional_id(new.fresh.len()),
+            key: key.to_owned(),
+            fact: Fact::from_envelope(&incoming.envelope),
+        });
+        new.rows.push(inbox_row(incoming));
+    }
+    new
+}
+
+/// Writes what the plan decided. New events are recorded with their outcomes in one insert,
+/// in key order (one lock order for every replica), before the journal that refers to them;
+/// events parked earlier get their new outcomes by id.
+async fn write(
+    tx: &mut Tx,
+    plan: &Plan,
+    rows: &[NewInboxEvent],
+    clock: &mut Phases,
+    report: &mut BatchReport,
+) -> Result<(), StoreError> {
     let now = now_ms();
-    // New events are recorded with their outcomes in one insert, in key order (one lock
-    // order for every replica); events parked earlier get their new outcomes by id. The
-    // inbox goes first: the journal refers to it.
     let mut new_rows: Vec<SettledInbox<'_>> = Vec::with_capacity(rows.len());
     let mut earlier: Vec<OutcomeRow<'_>> = Vec::new();
     for settled in &plan.settled {
@@ -114,22 +159,6 @@ pub(super) async fn apply(
         tx.set_outcomes(&earlier, now).await?;
     }
     clock.mark("unparked", report);
-
-    report.unparked += plan.unparked;
-    for (incoming, slot) in events.iter().zip(slots) {
-        let source = incoming.envelope.source.clone();
-        match slot {
-            None => {
-                report.duplicates += 1;
-                report.outcomes.push((source, "duplicate"));
-            }
-            Some(i) => {
-                let status = status_of(&plan.first[i]).0;
-                report.count(status);
-                report.outcomes.push((source, status.as_str()));
-            }
-        }
-    }
     Ok(())
 }
 
