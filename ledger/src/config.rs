@@ -154,8 +154,9 @@ pub struct ServeConfig {
     /// Last-Event-ID and miss nothing.
     #[arg(long, env = "KEFFI_SSE_MAX_SECONDS", default_value_t = 300)]
     pub sse_max_seconds: u64,
-    /// How often to re-apply events parked behind a charge that another replica applied at the
-    /// same moment.
+    /// How often to repair what concurrent transactions could not see: events parked behind a
+    /// charge another replica applied at the same moment, and orders created while their charge
+    /// was being applied (they take the payment's state).
     #[arg(long, env = "KEFFI_PARKED_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub parked_sweep_interval: Duration,
     /// Serve the demo checkout at /demo/checkout, the ledger playing the merchant's backend.

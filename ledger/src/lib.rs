@@ -81,8 +81,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
     if puller.is_none() {
         tracing::info!("no KEFFI_EDGE_URL: the puller is off");
     }
-    // Parked events a concurrent replica's charge could not see are applied by a periodic sweep.
-    let sweeper = tokio::spawn(pipeline::sweep_parked_forever(
+    // What concurrent transactions could not see of each other (events parked behind another
+    // replica's charge, orders created while their charge was applied) a periodic sweep repairs.
+    let sweeper = tokio::spawn(pipeline::sweep_forever(
         store.clone(),
         cfg.parked_sweep_interval
             .max(std::time::Duration::from_millis(100)),

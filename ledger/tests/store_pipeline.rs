@@ -497,6 +497,78 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
 }
 on_both_stores!(the_sweep_applies_events_parked_behind_a_concurrent_charge);
 
+/// The charge overtakes the order (a create retried from a phone that was offline): the
+/// order is paid the moment it is created, with one journal transaction, and the payment no
+/// longer waits for review.
+async fn an_order_created_after_its_charge_is_paid_at_once(store: &Store) {
+    apply_batch(store, &[charge(42, "ord_1", 500_000, 7_500)], None)
+        .await
+        .unwrap();
+    assert!(store
+        .payment("ord_1")
+        .await
+        .unwrap()
+        .unwrap()
+        .review_reason
+        .is_some());
+    let created = store
+        .create_order("ord_1", MinorUnits(500_000), NGN, None, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(created.status, OrderStatus::Paid, "the API answers `paid`");
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    let p = store.payment("ord_1").await.unwrap().unwrap();
+    assert_eq!((p.status, p.review_reason), (PaymentStatus::Success, None));
+    assert_eq!(journal_count(store, "ord_1").await, 1);
+    // The same for an amount that differs: the order needs review instead.
+    apply_batch(store, &[charge(43, "ord_2", 400_000, 0)], None)
+        .await
+        .unwrap();
+    let created = store
+        .create_order("ord_2", MinorUnits(500_000), NGN, None, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(created.status, OrderStatus::NeedsReview);
+}
+on_both_stores!(an_order_created_after_its_charge_is_paid_at_once);
+
+/// The charge and the order's creation cross (each transaction saw the other uncommitted):
+/// the order is left pending beside a captured payment. The sweep moves it, once.
+async fn the_sweep_moves_an_order_created_while_its_charge_was_applied(store: &Store) {
+    apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    // What the crossing leaves: the order row inserted without seeing the payment.
+    let sql =
+        "INSERT INTO orders (reference, amount, currency, status, created_at_ms, updated_at_ms)
+               VALUES ('ord_1', 500000, 'NGN', 'pending', 0, 0)";
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    }
+    .unwrap();
+    assert_eq!(
+        store.orders_behind_their_payment(10).await.unwrap(),
+        ["ord_1"]
+    );
+    let sweep = || keffi_ledger::pipeline::adopt_orders_behind(store, 10);
+    assert_eq!(sweep().await.unwrap(), 1);
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    assert_eq!(
+        store.payment("ord_1").await.unwrap().unwrap().review_reason,
+        None
+    );
+    assert_eq!(sweep().await.unwrap(), 0, "nothing left to move");
+    assert_eq!(journal_count(store, "ord_1").await, 1);
+}
+on_both_stores!(the_sweep_moves_an_order_created_while_its_charge_was_applied);
+
 /// A batch mixing what real traffic mixes: a refund before its charge, a delivery repeated
 /// inside the batch, a charge for the wrong amount, a charge with no order, an unreadable
 /// event, a dispute opened and won. `tag` keeps two copies apart (references and keys).

@@ -120,7 +120,8 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
     })
 }
 
-/// Create an order (and the pending payment it expects).
+/// Create an order (and the pending payment it expects). If its charge already arrived, the
+/// order takes the payment's state at once (`paid`, or `needs_review` if the amounts differ).
 ///
 /// Send an `Idempotency-Key` (e.g. generated on the device) and retry freely: the first
 /// response is replayed for the same key and parameters.

@@ -233,7 +233,7 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
     next.status = PaymentStatus::Success;
     let order = match order {
         None => {
-            next.review_reason = Some(format!("no order for reference {reference}"));
+            next.review_reason = Some(no_order(reference));
             None
         }
         Some(o) if o.amount != *amount || o.currency != *currency => {
@@ -258,6 +258,40 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
         order,
         journal: Some(journal),
     }
+}
+
+/// Why a captured payment waits for a human: no order names its reference (yet).
+fn no_order(reference: &str) -> String {
+    format!("no order for reference {reference}")
+}
+
+/// An order created after its payment was captured — the charge overtook the order (a create
+/// retried from a phone that was offline, or one racing the webhook): the order takes the
+/// payment's state at once, by the rules a charge arriving after the order follows, and the
+/// payment's "no order" flag is cleared. `None` when there is nothing to adopt: the payment
+/// holds no money yet, or the order has already moved.
+pub fn order_meets_payment(order: &Order, payment: &Payment) -> Option<(Order, Payment)> {
+    if !payment.status.is_captured() || order.status != OrderStatus::Pending {
+        return None;
+    }
+    let mut p = payment.clone();
+    if order.amount != payment.amount || order.currency != payment.currency {
+        let why = format!(
+            "charged {} {}, the order expects {} {}",
+            payment.amount, payment.currency, order.amount, order.currency
+        );
+        p.review_reason = Some(why.clone());
+        let order = Order {
+            status: OrderStatus::NeedsReview,
+            review_reason: Some(why),
+            ..order.clone()
+        };
+        return Some((order, p));
+    }
+    if p.review_reason.as_deref() == Some(no_order(&p.reference).as_str()) {
+        p.review_reason = None;
+    }
+    Some((follow(order, payment.status), p))
 }
 
 fn charge_failed(

@@ -10,7 +10,7 @@ pub mod journal;
 pub mod order;
 pub mod payment;
 
-pub use decide::{decide, Decision, Outcome};
+pub use decide::{decide, order_meets_payment, Decision, Outcome};
 pub use fact::Fact;
 pub use journal::{Account, Entry, JournalTx};
 pub use order::{Order, OrderStatus};

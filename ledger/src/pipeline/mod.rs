@@ -11,6 +11,9 @@
 //! goes on.
 
 mod set_wise;
+mod sweep;
+
+pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
 
 use keffi_shared::Envelope;
 use serde::Serialize;
@@ -418,41 +421,4 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
         },
         after: after.0,
     }))
-}
-
-/// Re-applies parked events whose payment has since been captured (see
-/// `Store::parked_but_ready`); returns how many left the parked state. Run periodically.
-pub async fn sweep_parked(store: &Store, limit: u32) -> Result<u64, StoreError> {
-    let mut moved = 0;
-    for id in store.parked_but_ready(limit).await? {
-        if let Some(r) = replay(store, id).await? {
-            if r.after != "parked" {
-                moved += 1;
-            }
-        }
-    }
-    Ok(moved)
-}
-
-/// The periodic sweep, until shutdown.
-pub async fn sweep_parked_forever(
-    store: Store,
-    every: std::time::Duration,
-    changes: crate::changes::Changes,
-    shutdown: crate::shutdown::Shutdown,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.clone().wait() => return,
-        }
-        match sweep_parked(&store, 500).await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(unparked = n, "parked events applied by the sweep");
-                changes.notify();
-            }
-            Err(e) => tracing::warn!(error = %e, "parked-event sweep failed"),
-        }
-    }
 }

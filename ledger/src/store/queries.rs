@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::conn::on_pool;
 use super::rows::{InboxEvent, OrderRow, PaymentRow};
 use super::{Store, StoreError};
-use crate::domain::{Order, OrderStatus, Payment};
+use crate::domain::{order_meets_payment, Order, OrderStatus, Payment};
 
 /// Creating an order failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,22 +99,49 @@ impl Store {
             tx.rollback().await?;
             return Err(CreateOrderError::Exists(reference.to_owned()));
         }
-        // A charge may have arrived before the order (an order-less payment): keep it.
-        if tx.payment_for_update(reference).await?.is_none() {
-            tx.save_payment(
-                &Payment::pending(reference, "paystack", amount, currency),
-                now_ms,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Order {
+        let mut order = Order {
             reference: reference.to_owned(),
             amount,
             currency,
             status: OrderStatus::Pending,
             review_reason: None,
-        })
+        };
+        match tx.payment_for_update(reference).await? {
+            None => {
+                tx.save_payment(
+                    &Payment::pending(reference, "paystack", amount, currency),
+                    now_ms,
+                )
+                .await?
+            }
+            // The charge arrived first (an order-less payment): the order takes its state now,
+            // or it would wait for a charge that will never come again.
+            Some(payment) => {
+                if let Some((adopted, payment)) = order_meets_payment(&order, &payment) {
+                    tx.save_order(&adopted, now_ms).await?;
+                    tx.save_payment(&payment, now_ms).await?;
+                    order = adopted;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// Pending orders whose payment was captured without them: the charge and the order's
+    /// creation crossed (each transaction saw the other not yet committed). The sweep
+    /// repairs them; none should exist for long.
+    pub async fn orders_behind_their_payment(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        let references = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT o.reference FROM orders o JOIN payments p ON p.reference = o.reference
+             WHERE o.status = 'pending'
+               AND p.status IN ('success', 'partially_refunded', 'refunded', 'disputed')
+             ORDER BY o.reference LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        Ok(references)
     }
 
     pub async fn order(&self, reference: &str) -> Result<Option<Order>, StoreError> {

@@ -324,3 +324,45 @@ proptest! {
         prop_assert!(charges <= 1, "one capture per reference");
     }
 }
+
+#[test]
+fn an_order_created_after_its_charge_is_paid_at_once() {
+    let (_, paid, _) = step(&charge("ord_1", 500_000, 7_500), None, None);
+    let paid = paid.unwrap();
+    assert_eq!(
+        paid.review_reason.as_deref(),
+        Some("no order for reference ord_1")
+    );
+    let (o, p) = order_meets_payment(&order(500_000), &paid).unwrap();
+    assert_eq!(o.status, OrderStatus::Paid);
+    assert_eq!(p.review_reason, None, "the payment found its order");
+    assert_eq!(p.status, PaymentStatus::Success);
+}
+
+#[test]
+fn an_order_created_after_a_charge_of_another_amount_needs_review() {
+    let (_, paid, _) = step(&charge("ord_1", 400_000, 0), None, None);
+    let (o, p) = order_meets_payment(&order(500_000), &paid.unwrap()).unwrap();
+    assert_eq!(o.status, OrderStatus::NeedsReview);
+    assert!(o.review_reason.unwrap().contains("expects 500000"));
+    assert!(p.review_reason.unwrap().contains("charged 400000"));
+}
+
+#[test]
+fn an_order_follows_a_payment_refunded_before_it_existed() {
+    let (_, p, _) = step(&charge("ord_1", 500_000, 0), None, None);
+    let (_, p, _) = step(&refund("ord_1", 500_000), p, None);
+    let (o, _) = order_meets_payment(&order(500_000), &p.unwrap()).unwrap();
+    assert_eq!(o.status, OrderStatus::Refunded);
+}
+
+#[test]
+fn nothing_to_adopt_without_money_or_once_the_order_moved() {
+    assert!(order_meets_payment(&order(500_000), &pending()).is_none());
+    let (_, paid, _) = step(&charge("ord_1", 500_000, 0), None, None);
+    let moved = Order {
+        status: OrderStatus::Paid,
+        ..order(500_000)
+    };
+    assert!(order_meets_payment(&moved, &paid.unwrap()).is_none());
+}
