@@ -68,6 +68,15 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         None => PullerStatus::disabled(),
     });
     let changes = changes::Changes::default();
+    // Other replicas' commits reach this one's live status streams through the database.
+    let relay = match &store {
+        Store::Postgres(pool) => Some(tokio::spawn(changes::relay_postgres(
+            pool.clone(),
+            changes.clone(),
+            shutdown.clone(),
+        ))),
+        Store::Sqlite(_) => None,
+    };
     let metrics = telemetry_metrics::install();
     let puller = puller_cfg.map(|pc| {
         tokio::spawn(puller::run(
@@ -136,7 +145,10 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
     if let Some(r) = reconciler_task {
         r.await.context("reconciler task")?;
     }
-    sweeper.await.context("parked-event sweep")?;
+    sweeper.await.context("sweep task")?;
+    if let Some(r) = relay {
+        r.await.context("change-notification relay")?;
+    }
     store.close().await;
     tracing::info!("keffi-ledger stopped");
     Ok(())

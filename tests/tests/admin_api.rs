@@ -376,6 +376,53 @@ async fn sse_events(
     keffi_tests::sse::read_events(resp, &mut String::new(), want, within).await
 }
 
+/// Two replicas on one Postgres: a stream held on one flips as soon as the other applies the
+/// payment (the commit's NOTIFY, relayed), not on the stream's one-second re-read. Five
+/// samples all under 300 ms: with only the re-read, each would have a 30% chance.
+#[tokio::test]
+async fn a_stream_on_one_replica_flips_when_another_applies_the_payment() -> anyhow::Result<()> {
+    let db = TestDb::postgres().await?;
+    let applying = TestLedger::with_hooks(&db, &[]).await?;
+    let streaming = TestLedger::with_hooks(&db, &[]).await?;
+    let http = Client::builder().timeout(Duration::from_secs(20)).build()?;
+    for i in 0..5u64 {
+        let reference = format!("ord_relay_{i}");
+        let created = http
+            .post(streaming.url("/v1/orders"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&order(&reference, 500000))
+            .send()
+            .await?;
+        assert_eq!(created.status(), 201);
+        let mut stream = http
+            .get(streaming.url(&format!("/v1/orders/{reference}/events")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?;
+        let first = sse_events(&mut stream, 1, Duration::from_secs(5)).await;
+        assert_eq!(first[0].1["status"], "pending");
+        // Let the stream settle into its wait before the payment lands.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let d = gateway::paystack_charge_success(PAYSTACK_SECRET, 900 + i, &reference, 500000);
+        let mut req = http
+            .post(applying.url("/hooks/paystack"))
+            .body(d.body.clone());
+        for (n, v) in &d.headers {
+            req = req.header(n, v);
+        }
+        assert_eq!(req.send().await?.status(), 200);
+        let applied = Instant::now();
+        let next = sse_events(&mut stream, 1, Duration::from_secs(5)).await;
+        assert_eq!(next[0].1["status"], "paid");
+        assert!(
+            applied.elapsed() < Duration::from_millis(300),
+            "sample {i}: the other replica's stream took {:?}",
+            applied.elapsed()
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn live_status_flips_to_paid_and_resumes_after_a_reconnect() -> anyhow::Result<()> {
     let api = Api::start().await?;

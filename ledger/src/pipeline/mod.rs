@@ -148,6 +148,9 @@ async fn attempt(
         }
     }
     let committing = std::time::Instant::now();
+    if report.applied + report.unparked > 0 {
+        tx.announce_change().await.map_err(Failure::Store)?;
+    }
     if let Some((shard, seq)) = cursor {
         tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
             .await
@@ -399,6 +402,9 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
             InboxStatus::Dead
         }
     };
+    if status == InboxStatus::Applied {
+        tx.announce_change().await?;
+    }
     tx.commit().await?;
     let after = store
         .inbox_event(id)

@@ -38,6 +38,7 @@ pub async fn adopt_orders_behind(store: &Store, limit: u32) -> Result<u64, Store
                 let now = now_ms();
                 tx.save_order(&order, now).await?;
                 tx.save_payment(&payment, now).await?;
+                tx.announce_change().await?;
                 tx.commit().await?;
                 tracing::info!(%reference, status = %order.status, "order caught up with its payment");
                 moved += 1;

@@ -33,6 +33,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Announces, on commit, that orders may have changed: a Postgres `NOTIFY` every replica
+    /// relays to its live status streams (see `changes`). SQLite has one process: nothing to do.
+    pub async fn announce_change(&mut self) -> Result<(), StoreError> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(crate::changes::CHANNEL)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Runs a savepoint statement (`SAVEPOINT x`, `RELEASE SAVEPOINT x`, `ROLLBACK TO
     /// SAVEPOINT x`): one event's changes can be undone without losing the batch.
     async fn savepoint_statement(&mut self, sql: &str) -> Result<(), StoreError> {
