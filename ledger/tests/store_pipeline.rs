@@ -497,6 +497,52 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
 }
 on_both_stores!(the_sweep_applies_events_parked_behind_a_concurrent_charge);
 
+/// Another writer records an event between the batch's duplicate check and its insert (two
+/// replicas during a lease hand-over): the insert waits for the other transaction, sees the
+/// key taken, and the batch is applied again, finding the event a duplicate. Once, either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_races_another_writer_applies_nothing_twice_on_postgres() {
+    use keffi_ledger::store::NewInboxEvent;
+    let s = common::postgres().await;
+    let store = &s.store;
+    order(store, "ord_1", 500_000).await;
+    let event = charge(42, "ord_1", 500_000, 0);
+    // The other writer: the same key recorded, not yet committed.
+    let mut other = store.begin().await.unwrap();
+    other
+        .insert_inbox(&NewInboxEvent {
+            key: event.envelope.key.to_string(),
+            source: "paystack".into(),
+            provider: "paystack".into(),
+            event_type: event.envelope.event_type.clone(),
+            received_at_ms: 0,
+            shard: None,
+            seq: None,
+            envelope_json: event.envelope.to_json(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let racing = {
+        let store = store.clone();
+        let event = event.clone();
+        tokio::spawn(async move { apply_batch(&store, &[event], None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !racing.is_finished(),
+        "the insert waits for the other writer"
+    );
+    other.commit().await.unwrap();
+    let report = racing.await.unwrap().unwrap();
+    assert_eq!((report.applied, report.duplicates), (0, 1), "{report:?}");
+    assert_eq!(
+        journal_count(store, "ord_1").await,
+        0,
+        "the other writer owns it"
+    );
+}
+
 /// The charge overtakes the order (a create retried from a phone that was offline): the
 /// order is paid the moment it is created, with one journal transaction, and the payment no
 /// longer waits for review.
