@@ -20,6 +20,14 @@ impl Delivery {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self
     }
+
+    /// A POST of this delivery to `url`: its headers and its exact body bytes.
+    pub fn post(&self, http: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+        let req = http.post(url).body(self.body.clone());
+        self.headers
+            .iter()
+            .fold(req, |req, (name, value)| req.header(name, value))
+    }
 }
 
 fn json_headers(extra: Vec<(&str, String)>) -> Vec<(String, String)> {

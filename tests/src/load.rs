@@ -29,10 +29,7 @@ pub async fn run(
     let started = Instant::now();
     let results: Vec<(Duration, bool)> = stream::iter(deliveries)
         .map(|d| async move {
-            let mut req = http.post(url).body(d.body.clone());
-            for (n, v) in &d.headers {
-                req = req.header(n, v);
-            }
+            let req = d.post(http, url);
             let t = Instant::now();
             let ok = match req.send().await {
                 Ok(resp) => {

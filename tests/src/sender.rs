@@ -164,11 +164,7 @@ async fn deliver_with_retries(
     log: &Mutex<SendLog>,
 ) -> bool {
     for attempt in 0..=cfg.retry_delays.len() {
-        let mut req = http.post(url).body(d.body.clone());
-        for (n, v) in &d.headers {
-            req = req.header(n, v);
-        }
-        let answer = match req.send().await {
+        let answer = match d.post(http, url).send().await {
             Ok(resp) => resp.status().as_u16().to_string(),
             Err(_) => "error".to_owned(),
         };

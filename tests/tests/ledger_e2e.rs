@@ -387,14 +387,11 @@ async fn the_ledger_allow_list_ignores_forwarded_headers() -> anyhow::Result<()>
     )
     .await?;
     let d = gateway::paystack_charge_success(PAYSTACK_SECRET, 5, "ord_x", 1000);
-    let mut req = reqwest::Client::new()
-        .post(ledger.url("/hooks/paystack"))
+    let resp = d
+        .post(&reqwest::Client::new(), &ledger.url("/hooks/paystack"))
         .header("x-forwarded-for", "52.31.139.75")
-        .body(d.body.clone());
-    for (n, v) in &d.headers {
-        req = req.header(n, v);
-    }
-    let resp = req.send().await?;
+        .send()
+        .await?;
     assert_eq!(resp.status(), 403);
     let body: serde_json::Value = resp.json().await?;
     assert_eq!(body["error"]["code"], "ip_not_allowed");

@@ -9,6 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use sqlx::QueryBuilder;
 
 use super::conn::on_tx;
@@ -19,6 +21,13 @@ use crate::domain::{JournalTx, Order, Payment};
 
 /// Rows per statement: the widest row (a payment) binds 14 parameters.
 const CHUNK: usize = 1_000;
+
+/// Whether a set-wise read locks what it reads (Postgres `FOR UPDATE`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    No,
+    ForUpdate,
+}
 
 /// A new inbox event with its outcome, to record in one go.
 #[derive(Debug, Clone)]
@@ -41,22 +50,15 @@ pub struct OutcomeRow<'a> {
 impl Tx {
     /// Which of `keys` the inbox already holds (duplicates).
     pub async fn known_keys(&mut self, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
-        let mut known = HashSet::new();
-        for chunk in keys.chunks(CHUNK) {
-            let rows: Vec<String> = on_tx!(self, c, _lock => {
-                let mut q = QueryBuilder::new(
-                    "SELECT idempotency_key FROM inbox_events WHERE idempotency_key IN (",
-                );
-                let mut list = q.separated(", ");
-                for k in chunk {
-                    list.push_bind(*k);
-                }
-                q.push(")");
-                q.build_query_scalar().fetch_all(c).await
-            })?;
-            known.extend(rows);
-        }
-        Ok(known)
+        let rows: Vec<(String,)> = self
+            .rows_in(
+                "SELECT idempotency_key FROM inbox_events WHERE idempotency_key",
+                keys,
+                "",
+                Lock::No,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(k,)| k).collect())
     }
 
     /// Records new inbox events with their outcomes, in key order (each key once). A key
@@ -112,26 +114,17 @@ impl Tx {
         &mut self,
         references: &[&str],
     ) -> Result<Vec<Payment>, StoreError> {
-        let mut out = Vec::with_capacity(references.len());
-        for chunk in references.chunks(CHUNK) {
-            let rows: Vec<PaymentRow> = on_tx!(self, c, lock => {
-                let mut q = QueryBuilder::new(
-                    "SELECT reference, gateway, gateway_id, amount, currency, fees, channel,
-                            status, refunded, disputed_from, paid_at, review_reason
-                     FROM payments WHERE reference IN (",
-                );
-                let mut list = q.separated(", ");
-                for r in chunk {
-                    list.push_bind(*r);
-                }
-                q.push(") ORDER BY reference").push(lock);
-                q.build_query_as().fetch_all(c).await
-            })?;
-            for row in rows {
-                out.push(Payment::try_from(row)?);
-            }
-        }
-        Ok(out)
+        let rows: Vec<PaymentRow> = self
+            .rows_in(
+                "SELECT reference, gateway, gateway_id, amount, currency, fees, channel, status,
+                        refunded, disputed_from, paid_at, review_reason
+                 FROM payments WHERE reference",
+                references,
+                " ORDER BY reference",
+                Lock::ForUpdate,
+            )
+            .await?;
+        rows.into_iter().map(Payment::try_from).collect()
     }
 
     /// The orders for `references` (sorted, distinct), locked until the transaction ends
@@ -140,46 +133,59 @@ impl Tx {
         &mut self,
         references: &[&str],
     ) -> Result<Vec<Order>, StoreError> {
-        let mut out = Vec::with_capacity(references.len());
-        for chunk in references.chunks(CHUNK) {
-            let rows: Vec<OrderRow> = on_tx!(self, c, lock => {
-                let mut q = QueryBuilder::new(
-                    "SELECT reference, amount, currency, status, review_reason
-                     FROM orders WHERE reference IN (",
-                );
-                let mut list = q.separated(", ");
-                for r in chunk {
-                    list.push_bind(*r);
-                }
-                q.push(") ORDER BY reference").push(lock);
-                q.build_query_as().fetch_all(c).await
-            })?;
-            for row in rows {
-                out.push(Order::try_from(row)?);
-            }
-        }
-        Ok(out)
+        let rows: Vec<OrderRow> = self
+            .rows_in(
+                "SELECT reference, amount, currency, status, review_reason
+                 FROM orders WHERE reference",
+                references,
+                " ORDER BY reference",
+                Lock::ForUpdate,
+            )
+            .await?;
+        rows.into_iter().map(Order::try_from).collect()
     }
 
     /// Events parked on any of `references`, oldest first, locked (Postgres).
     pub async fn parked_on(&mut self, references: &[&str]) -> Result<Vec<InboxEvent>, StoreError> {
-        let mut out = Vec::new();
-        for chunk in references.chunks(CHUNK) {
-            let rows: Vec<InboxEvent> = on_tx!(self, c, lock => {
-                let mut q = QueryBuilder::new(format!(
-                    "SELECT {INBOX_COLUMNS} FROM inbox_events
-                     WHERE status = 'parked' AND reference IN ("
-                ));
+        let head = format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox_events WHERE status = 'parked' AND reference"
+        );
+        let mut rows: Vec<InboxEvent> = self
+            .rows_in(&head, references, " ORDER BY id", Lock::ForUpdate)
+            .await?;
+        // Chunks are each in order; the whole must be too.
+        rows.sort_by_key(|e| e.id);
+        Ok(rows)
+    }
+
+    /// `{head} IN ($1, …){tail}`, with the row lock if asked, over `values` in chunks.
+    async fn rows_in<T>(
+        &mut self,
+        head: &str,
+        values: &[&str],
+        tail: &str,
+        lock: Lock,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, PgRow> + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        let mut out = Vec::with_capacity(values.len());
+        for chunk in values.chunks(CHUNK) {
+            let rows: Vec<T> = on_tx!(self, c, for_update => {
+                let mut q = QueryBuilder::new(head);
+                q.push(" IN (");
                 let mut list = q.separated(", ");
-                for r in chunk {
-                    list.push_bind(*r);
+                for v in chunk {
+                    list.push_bind(*v);
                 }
-                q.push(") ORDER BY id").push(lock);
+                q.push(")").push(tail);
+                if lock == Lock::ForUpdate {
+                    q.push(for_update);
+                }
                 q.build_query_as().fetch_all(c).await
             })?;
             out.extend(rows);
         }
-        out.sort_by_key(|e| e.id);
         Ok(out)
     }
 

@@ -128,22 +128,6 @@ impl Store {
         Ok(order)
     }
 
-    /// Pending orders whose payment was captured without them: the charge and the order's
-    /// creation crossed (each transaction saw the other not yet committed). The sweep
-    /// repairs them; none should exist for long.
-    pub async fn orders_behind_their_payment(&self, limit: u32) -> Result<Vec<String>, StoreError> {
-        let references = on_pool!(self, c => sqlx::query_scalar(
-            "SELECT o.reference FROM orders o JOIN payments p ON p.reference = o.reference
-             WHERE o.status = 'pending'
-               AND p.status IN ('success', 'partially_refunded', 'refunded', 'disputed')
-             ORDER BY o.reference LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(c)
-        .await)?;
-        Ok(references)
-    }
-
     pub async fn order(&self, reference: &str) -> Result<Option<Order>, StoreError> {
         let row: Option<OrderRow> = on_pool!(self, c => sqlx::query_as(
             "SELECT reference, amount, currency, status, review_reason FROM orders WHERE reference = $1",

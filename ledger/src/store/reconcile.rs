@@ -1,7 +1,10 @@
-//! What the reconciler reads and schedules.
+//! What the reconciler and the periodic sweeps read and schedule.
 
 use super::conn::on_pool;
 use super::{Store, StoreError};
+
+/// The payment statuses that hold captured money (`PaymentStatus::is_captured`), as SQL.
+const CAPTURED: &str = "('success', 'partially_refunded', 'refunded', 'disputed')";
 
 /// A payment still pending, due for a check.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -62,15 +65,44 @@ impl Store {
     /// own transaction, but a charge applied by another replica at the same moment cannot see
     /// an event parked in a transaction that had not committed yet.
     pub async fn parked_but_ready(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
-        let ids = on_pool!(self, c => sqlx::query_scalar(
+        let sql = format!(
             "SELECT e.id FROM inbox_events e JOIN payments p ON p.reference = e.reference
-             WHERE e.status = 'parked'
-               AND p.status IN ('success', 'partially_refunded', 'refunded', 'disputed')
-             ORDER BY e.id LIMIT $1",
-        )
+             WHERE e.status = 'parked' AND p.status IN {CAPTURED}
+             ORDER BY e.id LIMIT $1"
+        );
+        let ids = on_pool!(self, c => sqlx::query_scalar(&sql)
         .bind(i64::from(limit))
         .fetch_all(c)
         .await)?;
         Ok(ids)
+    }
+
+    /// Pending orders whose payment was captured without them: the charge and the order's
+    /// creation crossed (each transaction saw the other not yet committed). The sweep
+    /// repairs them; none should exist for long.
+    pub async fn orders_behind_their_payment(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        let sql = format!(
+            "SELECT o.reference FROM orders o JOIN payments p ON p.reference = o.reference
+             WHERE o.status = 'pending' AND p.status IN {CAPTURED}
+             ORDER BY o.reference LIMIT $1"
+        );
+        let references = on_pool!(self, c => sqlx::query_scalar(&sql)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        Ok(references)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::PaymentStatus;
+
+    #[test]
+    fn the_sql_list_of_captured_statuses_is_the_domains() {
+        for status in PaymentStatus::ALL {
+            let listed = super::CAPTURED.contains(&format!("'{}'", status.as_str()));
+            assert_eq!(listed, status.is_captured(), "{status:?}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
+use super::bulk::OutcomeRow;
 use super::conn::on_tx;
 use super::rows::{InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow};
 use super::StoreError;
@@ -99,20 +100,13 @@ impl Tx {
         reference: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let applied_at = (status != InboxStatus::Parked).then_some(now_ms);
-        on_tx!(self, c, _lock => sqlx::query(
-            "UPDATE inbox_events SET status = $1, reason = $2, reference = $3, applied_at_ms = $4
-             WHERE id = $5",
-        )
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(reference)
-        .bind(applied_at)
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
+        let row = OutcomeRow {
+            id,
+            status,
+            reason,
+            reference,
+        };
+        self.set_outcomes(&[row], now_ms).await
     }
 
     /// The payment for `reference`, locked until the transaction ends (Postgres).
@@ -144,88 +138,22 @@ impl Tx {
     }
 
     pub async fn save_payment(&mut self, p: &Payment, now_ms: i64) -> Result<(), StoreError> {
-        on_tx!(self, c, _lock => sqlx::query(
-            "INSERT INTO payments (reference, gateway, gateway_id, amount, currency, fees, channel,
-                 status, refunded, disputed_from, paid_at, review_reason, created_at_ms,
-                 updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-             ON CONFLICT (reference) DO UPDATE SET
-                 gateway_id = excluded.gateway_id, amount = excluded.amount,
-                 currency = excluded.currency, fees = excluded.fees, channel = excluded.channel,
-                 status = excluded.status, refunded = excluded.refunded,
-                 disputed_from = excluded.disputed_from, paid_at = excluded.paid_at,
-                 review_reason = excluded.review_reason, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(&p.reference)
-        .bind(&p.gateway)
-        .bind(&p.gateway_id)
-        .bind(p.amount.get())
-        .bind(p.currency.as_str())
-        .bind(p.fees.get())
-        .bind(&p.channel)
-        .bind(p.status.as_str())
-        .bind(p.refunded.get())
-        .bind(p.disputed_from.map(|s| s.as_str()))
-        .bind(&p.paid_at)
-        .bind(&p.review_reason)
-        .bind(now_ms)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
+        self.save_payments(std::slice::from_ref(p), now_ms).await
     }
 
     pub async fn save_order(&mut self, o: &Order, now_ms: i64) -> Result<(), StoreError> {
-        on_tx!(self, c, _lock => sqlx::query(
-            "UPDATE orders SET status = $1, review_reason = $2, updated_at_ms = $3,
-                 version = version + 1
-             WHERE reference = $4",
-        )
-        .bind(o.status.as_str())
-        .bind(&o.review_reason)
-        .bind(now_ms)
-        .bind(&o.reference)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
+        self.save_orders(std::slice::from_ref(o), now_ms).await
     }
 
-    /// Appends a balanced journal transaction; returns its id.
+    /// Appends a balanced journal transaction posted by the event `event_key`.
     pub async fn post_journal(
         &mut self,
         j: &JournalTx,
         event_key: &str,
         now_ms: i64,
-    ) -> Result<i64, StoreError> {
-        j.check_balanced()
-            .map_err(|e| StoreError::Corrupt(format!("refusing to post: {e}")))?;
-        let id: i64 = on_tx!(self, c, _lock => sqlx::query_scalar(
-            "INSERT INTO journal_transactions (reference, kind, event_key, posted_at_ms)
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(&j.reference)
-        .bind(j.kind.as_str())
-        .bind(event_key)
-        .bind(now_ms)
-        .fetch_one(&mut *c)
-        .await)?;
-        // All entries in one statement: one round trip per transaction, not per line.
-        if !j.entries.is_empty() {
-            on_tx!(self, c, _lock => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO journal_entries (transaction_id, account, currency, amount) ",
-                );
-                q.push_values(&j.entries, |mut row, e| {
-                    row.push_bind(id)
-                        .push_bind(e.account.as_str())
-                        .push_bind(e.currency.as_str())
-                        .push_bind(e.amount.get());
-                });
-                q.build().execute(c).await.map(|r| r.rows_affected())
-            })?;
-        }
-        Ok(id)
+    ) -> Result<(), StoreError> {
+        self.post_journals(&[(event_key.to_owned(), j.clone())], now_ms)
+            .await
     }
 
     /// Events parked on `reference`, oldest first, locked (Postgres).

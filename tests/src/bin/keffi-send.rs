@@ -73,10 +73,7 @@ async fn main() -> anyhow::Result<()> {
     for (reference, id) in &events {
         let d = gateway::paystack_charge_success(&secret, *id, reference, args.amount);
         for _ in 0..args.times {
-            let mut req = http.post(&url).body(d.body.clone());
-            for (n, v) in &d.headers {
-                req = req.header(n, v);
-            }
+            let req = d.post(&http, &url);
             let started = Instant::now();
             let resp = req
                 .send()

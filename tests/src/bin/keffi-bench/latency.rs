@@ -86,11 +86,7 @@ pub async fn measure(
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         let d =
             gateway::paystack_charge_success(PAYSTACK_SECRET, first_id + i, &reference, 500_000);
-        let mut req = http.post(edge.url("/hooks/paystack")).body(d.body.clone());
-        for (name, value) in &d.headers {
-            req = req.header(name, value);
-        }
-        let acked = req.send().await?;
+        let acked = d.post(&http, &edge.url("/hooks/paystack")).send().await?;
         anyhow::ensure!(
             acked.status() == 200,
             "the edge answered {}",
