@@ -159,13 +159,47 @@ pub struct ServeConfig {
     /// was being applied (they take the payment's state).
     #[arg(long, env = "KEFFI_PARKED_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub parked_sweep_interval: Duration,
+    /// How long a parked event (a refund before its charge, a dispute resolution before its
+    /// opening) may wait for what it needs before the sweep gives up on it: it becomes `dead`
+    /// as orphaned, for review and replay. Paystack retries a delivery for about 72 hours, so
+    /// what has not arrived by then is not coming.
+    #[arg(long, env = "KEFFI_PARK_TIMEOUT", default_value = "72h", value_parser = humantime::parse_duration)]
+    pub park_timeout: Duration,
     /// Serve the demo checkout at /demo/checkout, the ledger playing the merchant's backend.
     /// Local development only.
     #[arg(long, env = "KEFFI_DEMO")]
     pub demo: bool,
 }
 
+/// The periodic sweep's settings (see `pipeline::sweep_forever`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// Time between sweeps.
+    pub interval: Duration,
+    /// A parked event that has waited this long becomes `dead` as orphaned.
+    pub park_timeout: Duration,
+    /// Rows read per query while walking the parked events (every one is reached: pages).
+    pub page: u32,
+}
+
 impl ServeConfig {
+    /// The sweep's settings; a zero park timeout is refused (it would give up on every event
+    /// the moment it parks, before its charge could arrive).
+    pub fn sweep(&self) -> Result<SweepConfig, ConfigError> {
+        if self.park_timeout.is_zero() {
+            return Err(ConfigError {
+                setting: "KEFFI_PARK_TIMEOUT (--park-timeout)",
+                problem: "must be greater than zero, e.g. `72h`".into(),
+            });
+        }
+        Ok(SweepConfig {
+            // A sweep every few milliseconds would only load the database.
+            interval: self.parked_sweep_interval.max(Duration::from_millis(100)),
+            park_timeout: self.park_timeout,
+            page: 500,
+        })
+    }
+
     /// Who may call the admin API; refuses to start open unless explicitly told to.
     pub fn admin_auth(&self) -> Result<crate::api::auth::AdminAuth, ConfigError> {
         use crate::api::auth::AdminAuth;
@@ -353,6 +387,30 @@ mod tests {
             Duration::from_secs(15),
             "capped at half the lease"
         );
+    }
+
+    fn serve(extra: &[&str]) -> ServeConfig {
+        let argv = ["keffi-ledger", "serve", "--insecure-no-auth"];
+        let cli = Cli::try_parse_from(argv.iter().chain(extra)).unwrap();
+        match cli.command {
+            Command::Serve(cfg) => cfg,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_park_timeout_defaults_to_paystacks_retry_window_and_must_be_positive() {
+        if std::env::var_os("KEFFI_PARK_TIMEOUT").is_none() {
+            assert_eq!(
+                serve(&[]).sweep().unwrap().park_timeout,
+                Duration::from_secs(72 * 3600)
+            );
+        }
+        let cfg = serve(&["--park-timeout", "90m"]).sweep().unwrap();
+        assert_eq!(cfg.park_timeout, Duration::from_secs(90 * 60));
+        let err = serve(&["--park-timeout", "0s"]).sweep().unwrap_err();
+        assert!(err.to_string().starts_with("KEFFI_PARK_TIMEOUT"), "{err}");
+        assert!(Cli::try_parse_from(["keffi-ledger", "serve", "--park-timeout", "soon"]).is_err());
     }
 
     #[test]

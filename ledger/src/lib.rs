@@ -50,6 +50,7 @@ pub async fn connect(db: &DbConfig) -> anyhow::Result<Store> {
 /// On shutdown the puller finishes the batch in flight and the server drains its requests.
 pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let puller_cfg = cfg.puller.resolve()?;
+    let sweep_cfg = cfg.sweep()?;
     let reconciler_cfg = cfg.reconciler.resolve()?;
     let auth = cfg.admin_auth()?;
     if matches!(auth, api::auth::AdminAuth::Disabled) {
@@ -91,11 +92,11 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
         tracing::info!("no KEFFI_EDGE_URL: the puller is off");
     }
     // What concurrent transactions could not see of each other (events parked behind another
-    // replica's charge, orders created while their charge was applied) a periodic sweep repairs.
+    // replica's charge, orders created while their charge was applied) a periodic sweep
+    // repairs; it also gives up on events parked longer than the park timeout.
     let sweeper = tokio::spawn(pipeline::sweep_forever(
         store.clone(),
-        cfg.parked_sweep_interval
-            .max(std::time::Duration::from_millis(100)),
+        sweep_cfg,
         changes.clone(),
         shutdown.clone(),
     ));

@@ -69,12 +69,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Reconcile(args) => reconcile(args).await,
         Command::Balances(db) => {
+            use keffi_ledger::store::queries::{Balance, Cursor, StatusCount};
+            // A struct, not `json!`: a `serde_json::Value` cannot hold a balance beyond 64 bits
+            // (the macro would panic), while serialising the struct writes it exactly.
+            #[derive(serde::Serialize)]
+            struct View {
+                balances: Vec<Balance>,
+                inbox: Vec<StatusCount>,
+                cursors: Vec<Cursor>,
+            }
             let store = keffi_ledger::connect(&db).await?;
-            let view = serde_json::json!({
-                "balances": store.balances().await?,
-                "inbox": store.inbox_counts().await?,
-                "cursors": store.cursors().await?,
-            });
+            let view = View {
+                balances: store.balances().await?,
+                inbox: store.inbox_counts().await?,
+                cursors: store.cursors().await?,
+            };
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! The reconciler against a local Paystack that speaks the Verify Transaction API: every
 //! outcome, the race with a late webhook (no double posting), rate limiting, 429 with
-//! Retry-After, slow answers and resets, and the bound per run.
+//! Retry-After, slow answers and resets, refusals (a rotated key) that stop the pass without
+//! abandoning anything, and the bound per run.
 
 mod common;
 
@@ -31,10 +32,53 @@ fn config(gateway: &FakePaystack) -> ReconcilerConfig {
 }
 
 async fn order(store: &Store, reference: &str, amount: i64) {
+    order_at(store, reference, amount, now_ms()).await;
+}
+
+async fn order_at(store: &Store, reference: &str, amount: i64, created_at_ms: i64) {
     store
-        .create_order(reference, MinorUnits(amount), Currency::NGN, None, now_ms())
+        .create_order(
+            reference,
+            MinorUnits(amount),
+            Currency::NGN,
+            None,
+            created_at_ms,
+        )
         .await
         .unwrap();
+}
+
+/// Created long enough ago (two hours, twice `config`'s `give_up_after`) that a not-found
+/// abandons it.
+async fn old_order(store: &Store, reference: &str) {
+    order_at(store, reference, 500_000, now_ms() - 2 * 3600 * 1000).await;
+}
+
+/// The answer a bad key gets (401 documented, 400 seen).
+fn invalid_key(status: u16) -> Behaviour {
+    Behaviour::Answer {
+        status,
+        body: r#"{"status":false,"message":"Invalid key"}"#.into(),
+    }
+}
+
+/// The order and its payment are as the order's creation left them: pending, never checked.
+async fn untouched(store: &Store, reference: &str) {
+    let o = store.order(reference).await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Pending, "{reference}");
+    let p = store.payment(reference).await.unwrap().unwrap();
+    assert_eq!(p.status, PaymentStatus::Pending, "{reference}");
+    // Not by reference: a reference given bypasses the schedule.
+    let due = store
+        .stale_payments(now_ms(), now_ms(), None, 100)
+        .await
+        .unwrap();
+    let due = due.iter().find(|p| p.reference == reference);
+    assert_eq!(
+        due.map(|p| p.reconcile_attempts),
+        Some(0),
+        "{reference} is still due, not scheduled later"
+    );
 }
 
 async fn run(store: &Store, cfg: &ReconcilerConfig) -> Summary {
@@ -100,18 +144,187 @@ on_both_stores!(every_verify_outcome_is_applied);
 
 async fn not_found_past_the_give_up_age_abandons_the_order(store: &Store) {
     let gateway = FakePaystack::start(KEY).await.unwrap();
+    // The documented not-found, as documented (404) and as seen (400).
     order(store, "ord_ghost", 500_000).await;
+    order(store, "ord_ghost_400", 500_000).await;
+    gateway.set(
+        "ord_ghost_400",
+        Behaviour::Answer {
+            status: 400,
+            body: r#"{"status":false,"message":"Transaction reference not found"}"#.into(),
+        },
+    );
     let cfg = ReconcilerConfig {
         give_up_after: Duration::ZERO,
         ..config(&gateway)
     };
     let summary = run(store, &cfg).await;
-    assert_eq!(summary.count(Outcome::GaveUp), 1);
-    let o = store.order("ord_ghost").await.unwrap().unwrap();
-    assert_eq!(o.status, OrderStatus::Abandoned);
-    assert!(o.review_reason.unwrap().contains("gave up"));
+    assert_eq!(summary.count(Outcome::GaveUp), 2, "{summary:?}");
+    assert_eq!(summary.aborted, None);
+    for r in ["ord_ghost", "ord_ghost_400"] {
+        let o = store.order(r).await.unwrap().unwrap();
+        assert_eq!(o.status, OrderStatus::Abandoned, "{r}");
+        assert!(o.review_reason.unwrap().contains("gave up"));
+    }
 }
 on_both_stores!(not_found_past_the_give_up_age_abandons_the_order);
+
+/// A rotated key: the gateway refuses every request. Read as "not found", it would abandon
+/// every pending order past the give-up age; the pass must stop at the first refusal instead.
+async fn a_rotated_key_stops_the_pass_and_abandons_nothing(store: &Store, refused_with: u16) {
+    let gateway = FakePaystack::start(KEY).await.unwrap();
+    gateway.refuse_bad_keys_with(refused_with);
+    let references = ["ord_1", "ord_2", "ord_3", "ord_4"];
+    for r in references {
+        old_order(store, r).await; // the gateway would answer not-found: give-up material
+    }
+    let cfg = ReconcilerConfig {
+        secret_key: "sk_test_rotated_away".into(),
+        ..config(&gateway)
+    };
+    let summary = run(store, &cfg).await;
+
+    assert_eq!(
+        gateway.requests().len(),
+        1,
+        "stopped after the first answer"
+    );
+    assert_eq!(summary.checked, 1, "{summary:?}");
+    assert_eq!(summary.count(Outcome::Error), 1);
+    assert_eq!(summary.count(Outcome::GaveUp), 0);
+    let reason =
+        format!("gateway refused the request ({refused_with} Invalid key): stopping the pass");
+    assert_eq!(summary.aborted.as_deref(), Some(reason.as_str()));
+    assert_eq!(summary.errors, vec![reason]);
+    for r in references {
+        untouched(store, r).await;
+    }
+    assert!(
+        store.inbox_counts().await.unwrap().is_empty(),
+        "the reconciler recorded nothing"
+    );
+
+    // With the key fixed, the next pass checks them all (and gives up on them, as it should).
+    let fixed = run(store, &config(&gateway)).await;
+    assert_eq!(
+        (fixed.checked, fixed.count(Outcome::GaveUp), fixed.aborted),
+        (4, 4, None)
+    );
+}
+
+async fn a_rotated_key_answered_401_stops_the_pass_and_abandons_nothing(store: &Store) {
+    a_rotated_key_stops_the_pass_and_abandons_nothing(store, 401).await;
+}
+on_both_stores!(a_rotated_key_answered_401_stops_the_pass_and_abandons_nothing);
+
+async fn a_rotated_key_answered_400_stops_the_pass_and_abandons_nothing(store: &Store) {
+    a_rotated_key_stops_the_pass_and_abandons_nothing(store, 400).await;
+}
+on_both_stores!(a_rotated_key_answered_400_stops_the_pass_and_abandons_nothing);
+
+/// Only the documented not-found may abandon: any other 4xx answer, even a 400 or 404 with
+/// `status: false`, stops the pass and leaves the order pending, pass after pass.
+async fn a_4xx_other_than_not_found_never_abandons(store: &Store) {
+    let gateway = FakePaystack::start(KEY).await.unwrap();
+    let cases = [
+        ("ord_404", 404, r#"{"status":false,"message":"Not found"}"#),
+        ("ord_404_html", 404, "<html><body>Not Found</body></html>"),
+        (
+            "ord_400",
+            400,
+            r#"{"status":false,"message":"Invalid key"}"#,
+        ),
+        (
+            "ord_400_other",
+            400,
+            r#"{"status":false,"message":"Bad request"}"#,
+        ),
+        (
+            "ord_401",
+            401,
+            r#"{"status":false,"message":"Invalid key"}"#,
+        ),
+        ("ord_403", 403, r#"{"status":false,"message":"Forbidden"}"#),
+    ];
+    for (reference, status, body) in cases {
+        old_order(store, reference).await;
+        gateway.set(
+            reference,
+            Behaviour::Answer {
+                status,
+                body: body.into(),
+            },
+        );
+    }
+    for (reference, status, _) in cases {
+        let options = PassOptions {
+            reference: Some(reference.into()),
+            ..PassOptions::default()
+        };
+        for _ in 0..2 {
+            let summary = pass(store, &config(&gateway), &options, None, &|_, _| {})
+                .await
+                .unwrap();
+            assert_eq!(summary.count(Outcome::Error), 1, "{reference}: {summary:?}");
+            let aborted = summary.aborted.unwrap_or_default();
+            assert!(
+                aborted.contains(&format!("refused the request ({status} ")),
+                "{reference}: {aborted}"
+            );
+        }
+        untouched(store, reference).await;
+    }
+    assert!(store.inbox_counts().await.unwrap().is_empty());
+}
+on_both_stores!(a_4xx_other_than_not_found_never_abandons);
+
+/// A refusal stops the pass where it is: answers before it are applied, payments after it are
+/// not asked about. A 5xx is about one call and does not stop it.
+async fn a_refusal_stops_the_pass_where_it_is_but_a_5xx_does_not(store: &Store) {
+    let gateway = FakePaystack::start(KEY).await.unwrap();
+    let now = now_ms();
+    for (i, r) in ["ord_down", "ord_paid", "ord_refused", "ord_after"]
+        .into_iter()
+        .enumerate()
+    {
+        // Oldest first is the order of the pass.
+        order_at(store, r, 500_000, now - 3 * 3600 * 1000 + i as i64 * 1000).await;
+    }
+    gateway.set(
+        "ord_down",
+        Behaviour::Answer {
+            status: 503,
+            body: r#"{"status":false,"message":"Service unavailable"}"#.into(),
+        },
+    );
+    gateway.set("ord_paid", FakePaystack::success(7, 500_000));
+    gateway.set("ord_refused", invalid_key(401));
+    // ord_after would be not found: abandoned, had the pass gone on.
+    let summary = run(store, &config(&gateway)).await;
+
+    let asked: Vec<String> = gateway
+        .requests()
+        .into_iter()
+        .map(|r| r.reference)
+        .collect();
+    assert_eq!(asked, ["ord_down", "ord_paid", "ord_refused"]);
+    assert_eq!(summary.checked, 3);
+    assert_eq!(summary.count(Outcome::Error), 2, "{summary:?}");
+    assert_eq!(summary.count(Outcome::Paid), 1);
+    assert_eq!(summary.errors.len(), 2);
+    assert!(summary.errors[0].starts_with("ord_down: gateway answered 503"));
+    assert!(summary
+        .aborted
+        .is_some_and(|a| a.contains("401 Invalid key")));
+    assert_eq!(
+        store.order("ord_paid").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    for r in ["ord_down", "ord_refused", "ord_after"] {
+        untouched(store, r).await;
+    }
+}
+on_both_stores!(a_refusal_stops_the_pass_where_it_is_but_a_5xx_does_not);
 
 async fn a_late_webhook_after_the_reconciler_changes_nothing(store: &Store) {
     let gateway = FakePaystack::start(KEY).await.unwrap();

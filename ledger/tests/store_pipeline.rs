@@ -327,47 +327,42 @@ async fn concurrent_replicas_apply_each_event_once_on_postgres() {
 async fn idempotency_keys_claim_replay_and_expire(store: &Store) {
     use keffi_ledger::store::idempotency::{Claim, KEY_TTL_MS};
     let t = 1_000_000;
+    let claim = |key: &'static str, hash: &'static str, at: i64| async move {
+        let mut tx = store.begin().await.unwrap();
+        let c = tx.claim_idempotency_key(key, hash, at).await.unwrap();
+        (tx, c)
+    };
+    // A request that dies before it commits (a client hang-up, a crash) leaves nothing: the
+    // retry claims the key afresh.
+    let (tx, c) = claim("k", "h1", t).await;
+    assert_eq!(c, Claim::Fresh);
+    drop(tx);
+    let (mut tx, c) = claim("k", "h1", t + 1).await;
     assert_eq!(
-        store.claim_idempotency_key("k", "h1", t).await.unwrap(),
-        Claim::Fresh
+        c,
+        Claim::Fresh,
+        "an abandoned claim does not outlive its request"
     );
-    assert_eq!(
-        store.claim_idempotency_key("k", "h1", t + 1).await.unwrap(),
-        Claim::InFlight
-    );
-    assert_eq!(
-        store.claim_idempotency_key("k", "h2", t + 1).await.unwrap(),
-        Claim::Mismatch
-    );
-    store
-        .complete_idempotency_key("k", 201, "{\"ok\":1}", t + 2)
+    tx.complete_idempotency_key("k", 201, "{\"ok\":1}", t + 2)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
+    let (tx, c) = claim("k", "h1", t + 3).await;
     assert_eq!(
-        store.claim_idempotency_key("k", "h1", t + 3).await.unwrap(),
+        c,
         Claim::Replay {
             status: 201,
             body: "{\"ok\":1}".into()
         }
     );
+    tx.rollback().await.unwrap();
+    let (tx, c) = claim("k", "h2", t + 3).await;
+    assert_eq!(c, Claim::Mismatch);
+    tx.rollback().await.unwrap();
     // After 24 hours the key is forgotten and may be used again.
-    assert_eq!(
-        store
-            .claim_idempotency_key("k", "h2", t + KEY_TTL_MS + 1)
-            .await
-            .unwrap(),
-        Claim::Fresh
-    );
-    // A request that failed on our side releases its key for the retry.
-    assert_eq!(
-        store.claim_idempotency_key("j", "h", t).await.unwrap(),
-        Claim::Fresh
-    );
-    store.release_idempotency_key("j").await.unwrap();
-    assert_eq!(
-        store.claim_idempotency_key("j", "h", t).await.unwrap(),
-        Claim::Fresh
-    );
+    let (tx, c) = claim("k", "h2", t + 1 + KEY_TTL_MS + 1).await;
+    assert_eq!(c, Claim::Fresh);
+    tx.rollback().await.unwrap();
 }
 on_both_stores!(idempotency_keys_claim_replay_and_expire);
 
@@ -624,7 +619,7 @@ fn mixed_batch(tag: &str, id_base: u64) -> Vec<keffi_ledger::pipeline::Incoming>
         paystack(serde_json::json!({
             "event": event,
             "data": {"id": id_base + 90, "status": status, "refund_amount": 300_000,
-                     "currency": "NGN", "resolution": "merchant-won",
+                     "currency": "NGN", "resolution": "declined",
                      "transaction": {"id": id_base + 2, "reference": r("b"), "amount": 300_000,
                                      "currency": "NGN"}}
         }))

@@ -17,6 +17,18 @@ pub struct MinorUnits(pub i64);
 impl MinorUnits {
     pub const ZERO: MinorUnits = MinorUnits(0);
 
+    /// The largest amount Keffi accepts in one order, charge, refund or dispute:
+    /// 10^12 minor units (₦10 billion, $10 billion), orders of magnitude above any card or
+    /// bank payment a gateway settles. A ceiling keeps every sum of real amounts far from
+    /// `i64` overflow (9.2 × 10^18 is nine million transactions at the ceiling), so an absurd
+    /// amount is refused where it enters instead of breaking a total later.
+    pub const MAX_AMOUNT: MinorUnits = MinorUnits(1_000_000_000_000);
+
+    /// Whether this is an amount money can move by: positive and at most [`Self::MAX_AMOUNT`].
+    pub fn is_valid_amount(self) -> bool {
+        self.0 > 0 && self <= Self::MAX_AMOUNT
+    }
+
     pub fn get(self) -> i64 {
         self.0
     }

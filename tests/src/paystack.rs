@@ -1,10 +1,13 @@
 //! A local Paystack: the Verify Transaction endpoint (`GET /transaction/verify/{reference}`,
 //! secret key as bearer) speaking the documented request and response shapes, with behaviour
 //! set per reference — success, failed, abandoned, still ongoing, not found, 429 with
-//! `Retry-After`, slow answers, connection resets — and a log of every request it got.
+//! `Retry-After`, slow answers, connection resets, any status and body — and a log of every
+//! request it got. A request with another secret key is refused as Paystack refuses it (401
+//! "Invalid key"; 400 is seen too, see `refuse_bad_keys_with`).
 //! Webhooks are sent with `gateway` (signed exactly as Paystack signs them).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +40,11 @@ pub enum Behaviour {
     },
     /// Accepts the connection and resets it.
     Reset,
+    /// Answers exactly this status and (JSON) body.
+    Answer {
+        status: u16,
+        body: String,
+    },
 }
 
 /// One request the fake received.
@@ -53,6 +61,7 @@ pub struct FakePaystack {
     port: u16,
     behaviours: Behaviours,
     seen: Arc<Mutex<Vec<Seen>>>,
+    bad_key_status: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -62,18 +71,38 @@ impl FakePaystack {
         let port = listener.local_addr()?.port();
         let behaviours: Behaviours = Arc::default();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let (b, s, key) = (behaviours.clone(), seen.clone(), secret_key.to_owned());
+        let bad_key_status = Arc::new(AtomicU16::new(401));
+        let (b, s, key, bad) = (
+            behaviours.clone(),
+            seen.clone(),
+            secret_key.to_owned(),
+            bad_key_status.clone(),
+        );
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, b.clone(), s.clone(), key.clone()));
+                let refuse_with = bad.load(Ordering::Relaxed);
+                tokio::spawn(serve(
+                    stream,
+                    b.clone(),
+                    s.clone(),
+                    key.clone(),
+                    refuse_with,
+                ));
             }
         });
         Ok(FakePaystack {
             port,
             behaviours,
             seen,
+            bad_key_status,
             task,
         })
+    }
+
+    /// The status a request with another secret key gets (with `{"status":false,"message":
+    /// "Invalid key"}`): 401 by default, as documented; Paystack has been seen answering 400.
+    pub fn refuse_bad_keys_with(&self, status: u16) {
+        self.bad_key_status.store(status, Ordering::Relaxed);
     }
 
     /// The API base URL (what `KEFFI_PAYSTACK_API_BASE` points at).
@@ -113,6 +142,7 @@ async fn serve(
     behaviours: Behaviours,
     seen: Arc<Mutex<Vec<Seen>>>,
     key: String,
+    bad_key_status: u16,
 ) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
@@ -156,7 +186,7 @@ async fn serve(
     if !authorized {
         let _ = respond(
             &mut stream,
-            401,
+            bad_key_status,
             &[],
             r#"{"status":false,"message":"Invalid key"}"#,
         )
@@ -203,6 +233,10 @@ async fn serve(
             }
             Behaviour::Reset => {
                 let _ = stream.set_zero_linger();
+                return;
+            }
+            Behaviour::Answer { status, body } => {
+                let _ = respond(&mut stream, status, &[], &body).await;
                 return;
             }
             Behaviour::NotFound => {
@@ -297,7 +331,9 @@ async fn respond(
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         429 => "Too Many Requests",
         _ => "Error",

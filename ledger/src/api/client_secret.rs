@@ -8,7 +8,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, Tx};
 
 const PREFIX: &str = "kcs_";
 
@@ -25,10 +25,11 @@ pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Issues a secret for `reference` and stores its hash.
-pub async fn issue(store: &Store, reference: &str) -> Result<String, ApiError> {
+/// Issues a secret for `reference` and stores its hash, in the transaction that creates or
+/// replays the order (so a secret is never handed out for an order that was rolled back).
+pub async fn issue(tx: &mut Tx, reference: &str) -> Result<String, ApiError> {
     let (secret, hash) = generate();
-    store.add_client_secret(reference, &hash, now_ms()).await?;
+    tx.add_client_secret(reference, &hash, now_ms()).await?;
     Ok(secret)
 }
 

@@ -1,15 +1,23 @@
 //! The `Idempotency-Key` header (Stripe semantics): the first request's response is stored and
 //! replayed for a retry with the same key and parameters; the same key with other parameters
-//! is 422; the same key while the first is in flight is 409; keys expire after 24 hours. The
-//! key's type lives here, its storage in `store::idempotency`.
+//! is 422; a retry while the first is still running waits for it and gets its answer; keys
+//! expire after 24 hours. The key's type lives here, its storage in `store::idempotency`.
+//!
+//! The claim, the request's own writes and the stored answer commit together (see
+//! `store::idempotency`), and the work runs in a task of its own, so a client that hangs up
+//! mid-request neither cancels it half-way nor locks its key: its retry replays the answer,
+//! or, if nothing committed, does the work.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use super::error::ApiError;
 use crate::store::idempotency::Claim;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, Tx};
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -61,83 +69,116 @@ impl Answer {
     }
 }
 
-/// Runs `op` at most once per key: replays a completed answer, refuses a mismatch or a key
-/// in flight, and stores what `op` answers — after `scrub` removed what must not be stored
-/// (a client secret) — except our own 5xx failures, which release the key so the retry can
-/// succeed.
-pub async fn once<F, Fut>(
+/// The work of a request: its writes go in the transaction it is given, and it answers a
+/// status and JSON body (or an error).
+pub type Work = Box<
+    dyn for<'t> FnOnce(
+            &'t mut Tx,
+        ) -> Pin<
+            Box<dyn Future<Output = Result<(StatusCode, serde_json::Value), ApiError>> + Send + 't>,
+        > + Send,
+>;
+
+/// Runs `work` at most once per key, in a task a client hang-up cannot cancel: replays a
+/// completed answer, refuses a mismatch, and otherwise commits `work`'s writes together with
+/// its answer — after `scrub` removed what must not be stored (a client secret). A client
+/// error is an answer too (its writes are undone, the error is stored and replayed); our own
+/// failure (5xx) rolls everything back, key included, so the retry runs the work again.
+/// `replayed` answers are passed to `refresh` in the transaction that found them (to issue
+/// a new client secret).
+pub async fn once(
     store: &Store,
     key: Option<IdempotencyKey>,
     route: &str,
     params: &serde_json::Value,
-    scrub: impl Fn(&mut serde_json::Value),
-    op: F,
-) -> Result<Answer, ApiError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
-{
-    let fresh = |(status, body): (StatusCode, serde_json::Value)| Answer {
-        status,
-        body,
-        replayed: false,
-    };
-    let Some(key) = key else {
-        return op().await.map(fresh);
-    };
-    let scoped = key.scoped(route);
-    match store
-        .claim_idempotency_key(&scoped, &fingerprint(params), now_ms())
-        .await?
-    {
-        Claim::Replay { status, body } => Ok(Answer {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            body: serde_json::from_str(&body).unwrap_or_default(),
-            replayed: true,
-        }),
-        Claim::Mismatch => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with different parameters",
-        )),
-        Claim::InFlight => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_in_flight",
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-        )),
-        Claim::Fresh => match op().await {
+    scrub: fn(&mut serde_json::Value),
+    refresh: Refresh,
+    work: Work,
+) -> Result<Answer, ApiError> {
+    let store = store.clone();
+    let scoped = key.map(|k| k.scoped(route));
+    let hash = fingerprint(params);
+    let task = tokio::spawn(async move {
+        let mut tx = store.begin().await?;
+        if let Some(scoped) = &scoped {
+            match tx.claim_idempotency_key(scoped, &hash, now_ms()).await? {
+                Claim::Fresh => {}
+                Claim::Mismatch => {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used with different parameters",
+                    ))
+                }
+                Claim::Replay { status, body } => {
+                    let mut answer = Answer {
+                        status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                        body: serde_json::from_str(&body).unwrap_or_default(),
+                        replayed: true,
+                    };
+                    refresh(&mut tx, &mut answer).await?;
+                    tx.commit().await?;
+                    return Ok(answer);
+                }
+            }
+        }
+        tx.savepoint().await?;
+        match work(&mut tx).await {
             Ok((status, body)) => {
-                let mut stored = body.clone();
-                scrub(&mut stored);
-                store
-                    .complete_idempotency_key(
-                        &scoped,
+                tx.release_savepoint().await?;
+                if let Some(scoped) = &scoped {
+                    let mut stored = body.clone();
+                    scrub(&mut stored);
+                    tx.complete_idempotency_key(
+                        scoped,
                         status.as_u16(),
                         &stored.to_string(),
                         now_ms(),
                     )
                     .await?;
-                Ok(fresh((status, body)))
+                }
+                tx.commit().await?;
+                Ok(Answer {
+                    status,
+                    body,
+                    replayed: false,
+                })
             }
             Err(e) if e.status.is_server_error() => {
-                store.release_idempotency_key(&scoped).await?;
+                tx.rollback().await?;
                 Err(e)
             }
             Err(e) => {
-                // A client error is an answer too: replay it for the same request.
-                let body = serde_json::to_string(&keffi_shared::wire::ErrorBody::new(
-                    e.code,
-                    e.message.clone(),
-                ))
-                .unwrap_or_default();
-                store
-                    .complete_idempotency_key(&scoped, e.status.as_u16(), &body, now_ms())
-                    .await?;
+                tx.rollback_to_savepoint().await?;
+                if let Some(scoped) = &scoped {
+                    // A client error is an answer too: replay it for the same request.
+                    let body = serde_json::to_string(&keffi_shared::wire::ErrorBody::new(
+                        e.code,
+                        e.message.clone(),
+                    ))
+                    .unwrap_or_default();
+                    tx.complete_idempotency_key(scoped, e.status.as_u16(), &body, now_ms())
+                        .await?;
+                }
+                tx.commit().await?;
                 Err(e)
             }
-        },
-    }
+        }
+    });
+    task.await.map_err(|e| {
+        tracing::error!(error = %e, "idempotent request task failed");
+        ApiError::internal("the request failed; retry it with the same Idempotency-Key")
+    })?
 }
+
+/// What to do to a replayed answer before it is sent, in the transaction that found it.
+pub type Refresh = Box<
+    dyn for<'t> FnOnce(
+            &'t mut Tx,
+            &'t mut Answer,
+        ) -> Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send + 't>>
+        + Send,
+>;
 
 fn json(status: StatusCode, body: &str, replayed: bool) -> Response {
     let mut resp = (status, body.to_owned()).into_response();

@@ -41,11 +41,14 @@ pub async fn list(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Balances {
-    /// Per account and currency: the sum of the journal's entries (debit positive).
+    /// Per account and currency: the sum of the journal's entries (debit positive), exact
+    /// even beyond 64 bits.
     pub balances: Vec<Balance>,
 }
 
-/// Balances per account and currency, computed from the journal.
+/// Balances per account and currency, computed from the journal. Sums never overflow (see
+/// `Store::balances`), so no recorded entry can make this route fail; the body is written
+/// straight from the typed value, which keeps integers wider than 64 bits exact.
 #[utoipa::path(get, path = "/v1/balances", tag = "journal",
     responses((status = 200, body = Balances)), security(("bearer" = [])))]
 pub async fn balances(State(state): State<ApiState>) -> Result<Json<Balances>, ApiError> {

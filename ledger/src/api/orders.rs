@@ -15,7 +15,7 @@ use super::page::{self, Page};
 use super::{client_secret, ApiState};
 use crate::store::admin::{OrderRecord, PaymentRecord};
 use crate::store::queries::CreateOrderError;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, Tx};
 
 /// The currencies Paystack settles; an order in any other could never be paid.
 const SETTLED_CURRENCIES: [&str; 8] = ["NGN", "GHS", "ZAR", "KES", "USD", "XOF", "EGP", "RWF"];
@@ -154,56 +154,66 @@ pub async fn create_order(
     req: CreateOrder,
 ) -> Result<idempotency::Answer, ApiError> {
     let params = serde_json::to_value(&req).unwrap_or_default();
-    let op_store = store.clone();
+    let work: idempotency::Work = Box::new(move |tx| Box::pin(create_in(tx, req)));
     // The secret is never kept in the replay record; a replayed creation gets a fresh one.
-    let scrub = |body: &mut serde_json::Value| {
-        if let Some(o) = body.as_object_mut() {
-            o.remove("client_secret");
-        }
-    };
-    let mut answer = idempotency::once(store, key, route, &params, scrub, || async move {
-        let store = op_store;
-        let order = validate(&req)?;
-        let created = store
-            .create_order(
-                &order.reference,
-                order.amount,
-                order.currency,
-                order.metadata.as_deref(),
-                now_ms(),
-            )
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(CreateOrderError::Exists(r)) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "order_exists",
-                    format!("an order with reference `{r}` already exists"),
-                ))
+    let refresh: idempotency::Refresh = Box::new(|tx, answer| {
+        Box::pin(async move {
+            if answer.status == StatusCode::CREATED {
+                if let Some(reference) = answer.body["reference"].as_str().map(str::to_owned) {
+                    let secret = client_secret::issue(tx, &reference).await?;
+                    answer.body["client_secret"] = serde_json::Value::String(secret);
+                }
             }
-            Err(CreateOrderError::Store(e)) => return Err(e.into()),
-        }
-        let record = store
-            .order_record(&order.reference)
-            .await?
-            .ok_or_else(|| ApiError::not_found("order", &order.reference))?;
-        let payment = store.payment_record(&order.reference).await?;
-        let mut view = OrderView::new(record, payment);
-        view.client_secret = Some(client_secret::issue(&store, &order.reference).await?);
-        Ok((
-            StatusCode::CREATED,
-            serde_json::to_value(view).unwrap_or_default(),
-        ))
-    })
-    .await?;
-    if answer.replayed && answer.status == StatusCode::CREATED {
-        if let Some(reference) = answer.body["reference"].as_str().map(str::to_owned) {
-            let secret = client_secret::issue(store, &reference).await?;
-            answer.body["client_secret"] = serde_json::Value::String(secret);
-        }
+            Ok(())
+        })
+    });
+    idempotency::once(store, key, route, &params, scrub_secret, refresh, work).await
+}
+
+fn scrub_secret(body: &mut serde_json::Value) {
+    if let Some(o) = body.as_object_mut() {
+        o.remove("client_secret");
     }
-    Ok(answer)
+}
+
+/// Validates and creates the order, its pending payment and a client secret in `tx`.
+async fn create_in(
+    tx: &mut Tx,
+    req: CreateOrder,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let order = validate(&req)?;
+    let now = now_ms();
+    let created = tx
+        .create_order(
+            &order.reference,
+            order.amount,
+            order.currency,
+            order.metadata.as_deref(),
+            now,
+        )
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(CreateOrderError::Exists(r)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "order_exists",
+                format!("an order with reference `{r}` already exists"),
+            ))
+        }
+        Err(CreateOrderError::Store(e)) => return Err(e.into()),
+    }
+    let record = tx
+        .order_record(&order.reference)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", &order.reference))?;
+    let payment = tx.payment_record(&order.reference).await?;
+    let mut view = OrderView::new(record, payment);
+    view.client_secret = Some(client_secret::issue(tx, &order.reference).await?);
+    Ok((
+        StatusCode::CREATED,
+        serde_json::to_value(view).unwrap_or_default(),
+    ))
 }
 
 /// An order and its payment.

@@ -221,6 +221,7 @@ mod tests {
             gateway: "paystack".into(),
             gateway_id: format!("gw_{reference}"),
             amount: MinorUnits(amount),
+            requested_amount: None,
             currency: Currency::NGN,
             fees: MinorUnits(0),
             channel: None,
@@ -239,6 +240,7 @@ mod tests {
     fn dispute(reference: &str, amount: i64) -> Fact {
         Fact::DisputeOpened {
             reference: reference.into(),
+            dispute_id: "d1".into(),
             amount: MinorUnits(amount),
             currency: Currency::NGN,
         }
@@ -247,9 +249,15 @@ mod tests {
     fn resolved(reference: &str, amount: i64, merchant_won: bool) -> Fact {
         Fact::DisputeResolved {
             reference: reference.into(),
-            amount: MinorUnits(amount),
+            dispute_id: "d1".into(),
             currency: Currency::NGN,
-            merchant_won,
+            resolution: if merchant_won {
+                crate::domain::fact::Resolution::MerchantWon
+            } else {
+                crate::domain::fact::Resolution::CustomerRefunded {
+                    refund: MinorUnits(amount),
+                }
+            },
         }
     }
 

@@ -1,12 +1,12 @@
 //! The one decision: given a fact and the current payment and order for its reference, what
 //! changes. Pure; the pipeline loads the rows (locked), calls this, and writes the result.
 
-use keffi_shared::MinorUnits;
+use keffi_shared::{Currency, MinorUnits};
 
-use super::fact::Fact;
+use super::fact::{Fact, Resolution};
 use super::journal::JournalTx;
 use super::order::{Order, OrderStatus};
-use super::payment::{Payment, PaymentStatus};
+use super::payment::{Dispute, DisputeState, Payment, PaymentStatus};
 
 /// What becomes of the event that stated the fact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,20 @@ impl Decision {
     }
 }
 
+/// Decides `fact` against the current payment and order of its reference.
+///
+/// Rules, in the order they are checked:
+/// 1. A fact whose amounts cannot move money is dead ([`Fact::invalid_amounts`]): it never
+///    parks, so it can never later be applied beside (or instead of) a real event.
+/// 2. Refunds and disputes wait (park) until their charge is captured.
+/// 3. Money leaves a payment only within what it still holds (`R + B + H ≤ C`, see
+///    [`super::payment`]): a refund or a dispute that would take more is dead, except a
+///    refund that fits once open disputes resolve, which waits for them.
+/// 4. A captured payment's status follows its money; its order follows the payment.
 pub fn decide(fact: &Fact, payment: Option<&Payment>, order: Option<&Order>) -> Decision {
+    if let Some(why) = fact.invalid_amounts() {
+        return Decision::dead(why);
+    }
     match fact {
         Fact::Noted { why, .. } => Decision::ignored(why.clone()),
         Fact::ChargeSucceeded { .. } => charge_succeeded(fact, payment, order),
@@ -64,94 +77,19 @@ pub fn decide(fact: &Fact, payment: Option<&Payment>, order: Option<&Order>) -> 
         } => charge_failed(*abandoned, reason, payment, order),
         Fact::RefundProcessed {
             amount, currency, ..
-        } => {
-            let Some(p) = captured(payment) else {
-                return Decision::parked("refund before its charge: waiting for the charge");
-            };
-            if *currency != p.currency {
-                return Decision::dead(format!(
-                    "refund in {currency} for a payment in {}",
-                    p.currency
-                ));
-            }
-            if p.status == PaymentStatus::Refunded {
-                return Decision::dead("refund for a payment already fully refunded");
-            }
-            let Some(total) = p.refunded.checked_add(*amount).filter(|t| *t <= p.amount) else {
-                return Decision::dead(format!(
-                    "refund of {amount} would exceed the captured {} ({} already refunded)",
-                    p.amount, p.refunded
-                ));
-            };
-            let mut next = p.clone();
-            next.refunded = total;
-            if p.status != PaymentStatus::Disputed {
-                next.status = p.status_after_refund(total);
-            }
-            money_moved(
-                next,
-                order,
-                JournalTx::refund(&p.reference, &p.gateway, *amount, p.currency),
-            )
-        }
+        } => refund(*amount, *currency, payment, order),
         Fact::DisputeOpened {
-            amount, currency, ..
-        } => {
-            let Some(p) = captured(payment) else {
-                return Decision::parked("dispute before its charge: waiting for the charge");
-            };
-            if p.status == PaymentStatus::Disputed {
-                return Decision::ignored("dispute already open");
-            }
-            if *currency != p.currency || *amount > p.amount {
-                return Decision::dead(format!(
-                    "dispute of {amount} {currency} does not fit the payment of {} {}",
-                    p.amount, p.currency
-                ));
-            }
-            let mut next = p.clone();
-            next.disputed_from = Some(p.status);
-            next.status = PaymentStatus::Disputed;
-            money_moved(
-                next,
-                order,
-                JournalTx::dispute_opened(&p.reference, &p.gateway, *amount, p.currency),
-            )
-        }
-        Fact::DisputeResolved {
+            dispute_id,
             amount,
             currency,
-            merchant_won,
             ..
-        } => {
-            let Some(p) = captured(payment) else {
-                return Decision::parked("dispute resolution before its charge");
-            };
-            if p.status != PaymentStatus::Disputed {
-                // The opening event is still on its way (or was lost): wait for it.
-                return Decision::parked("dispute resolved before it was opened");
-            }
-            if *currency != p.currency {
-                return Decision::dead("dispute resolved in another currency");
-            }
-            let mut next = p.clone();
-            let before = p.disputed_from.unwrap_or(PaymentStatus::Success);
-            next.disputed_from = None;
-            let journal = if *merchant_won {
-                next.status = before;
-                JournalTx::dispute_won(&p.reference, &p.gateway, *amount, p.currency)
-            } else {
-                let total = p
-                    .refunded
-                    .checked_add(*amount)
-                    .unwrap_or(p.amount)
-                    .min(p.amount);
-                next.refunded = total;
-                next.status = p.status_after_refund(total);
-                JournalTx::dispute_lost(&p.reference, *amount, p.currency)
-            };
-            money_moved(next, order, journal)
-        }
+        } => dispute_opened(dispute_id, *amount, *currency, payment, order),
+        Fact::DisputeResolved {
+            dispute_id,
+            currency,
+            resolution,
+            ..
+        } => dispute_resolved(dispute_id, *currency, *resolution, payment, order),
     }
 }
 
@@ -160,9 +98,145 @@ fn captured(payment: Option<&Payment>) -> Option<&Payment> {
     payment.filter(|p| p.status.is_captured())
 }
 
-/// A decision that saves `next`, moves the order with it and posts `journal`.
+fn refund(
+    amount: MinorUnits,
+    currency: Currency,
+    payment: Option<&Payment>,
+    order: Option<&Order>,
+) -> Decision {
+    let Some(p) = captured(payment) else {
+        return Decision::parked("refund before its charge: waiting for the charge");
+    };
+    if currency != p.currency {
+        return Decision::dead(format!(
+            "refund in {currency} for a payment in {}",
+            p.currency
+        ));
+    }
+    if amount > p.free() {
+        let after_disputes = p.free().get().saturating_add(p.held().get());
+        if amount.get() <= after_disputes {
+            return Decision::parked(format!(
+                "refund of {amount} while disputes hold {}: waiting for them to resolve",
+                p.held()
+            ));
+        }
+        return Decision::dead(format!(
+            "refund of {amount} exceeds what the payment still holds: captured {}, refunded {}, \
+             charged back {}, held by disputes {}",
+            p.amount,
+            p.refunded,
+            p.charged_back,
+            p.held()
+        ));
+    }
+    let mut next = p.clone();
+    next.refunded = MinorUnits(p.refunded.get() + amount.get());
+    money_moved(
+        next,
+        order,
+        JournalTx::refund(&p.reference, &p.gateway, amount, p.currency),
+    )
+}
+
+fn dispute_opened(
+    id: &str,
+    amount: MinorUnits,
+    currency: Currency,
+    payment: Option<&Payment>,
+    order: Option<&Order>,
+) -> Decision {
+    let Some(p) = captured(payment) else {
+        return Decision::parked("dispute before its charge: waiting for the charge");
+    };
+    if let Some(d) = p.dispute(id) {
+        return Decision::ignored(format!("dispute {id} already known ({:?})", d.state));
+    }
+    if currency != p.currency {
+        return Decision::dead(format!(
+            "dispute in {currency} for a payment in {}",
+            p.currency
+        ));
+    }
+    if amount > p.free() {
+        return Decision::dead(format!(
+            "dispute {id} of {amount} exceeds what the payment still holds: captured {}, \
+             refunded {}, charged back {}, held by other disputes {}",
+            p.amount,
+            p.refunded,
+            p.charged_back,
+            p.held()
+        ));
+    }
+    let mut next = p.clone();
+    next.disputes.push(Dispute {
+        id: id.to_owned(),
+        amount,
+        state: DisputeState::Open,
+    });
+    money_moved(
+        next,
+        order,
+        JournalTx::dispute_opened(&p.reference, &p.gateway, amount, p.currency),
+    )
+}
+
+fn dispute_resolved(
+    id: &str,
+    currency: Currency,
+    resolution: Resolution,
+    payment: Option<&Payment>,
+    order: Option<&Order>,
+) -> Decision {
+    let Some(p) = captured(payment) else {
+        return Decision::parked("dispute resolution before its charge");
+    };
+    let Some(dispute) = p.dispute(id) else {
+        // The opening is still on its way (or was lost): wait for it.
+        return Decision::parked(format!("dispute {id} resolved before it was opened"));
+    };
+    if dispute.state != DisputeState::Open {
+        return Decision::ignored(format!(
+            "dispute {id} already resolved ({:?})",
+            dispute.state
+        ));
+    }
+    if currency != p.currency {
+        return Decision::dead(format!(
+            "dispute {id} resolved in {currency} for a payment in {}",
+            p.currency
+        ));
+    }
+    let held = dispute.amount;
+    let (to_customer, state) = match resolution {
+        Resolution::MerchantWon => (MinorUnits::ZERO, DisputeState::Won),
+        Resolution::CustomerRefunded { refund } => (refund, DisputeState::Lost),
+    };
+    // A partial acceptance returns less than was held; a customer can get back at most what
+    // the dispute held plus what is still free, never more than was captured.
+    if to_customer.get() > held.get().saturating_add(p.free().get()) {
+        return Decision::dead(format!(
+            "dispute {id} gives back {to_customer}, more than it held ({held}) and the payment \
+             still holds ({})",
+            p.free()
+        ));
+    }
+    let mut next = p.clone();
+    next.charged_back = MinorUnits(p.charged_back.get() + to_customer.get());
+    for d in next.disputes.iter_mut().filter(|d| d.id == id) {
+        d.state = state;
+    }
+    money_moved(
+        next,
+        order,
+        JournalTx::dispute_resolved(&p.reference, &p.gateway, held, to_customer, p.currency),
+    )
+}
+
+/// A decision that saves `next` with the status its money implies, moves the order with it
+/// and posts `journal`.
 fn money_moved(
-    next: Payment,
+    mut next: Payment,
     order: Option<&Order>,
     journal: Result<JournalTx, super::journal::JournalError>,
 ) -> Decision {
@@ -170,6 +244,7 @@ fn money_moved(
         Ok(j) => j,
         Err(e) => return Decision::dead(format!("journal: {e}")),
     };
+    next.status = next.status_from_money();
     let order = order.map(|o| follow(o, next.status));
     Decision {
         outcome: Outcome::Applied,
@@ -194,13 +269,14 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
         gateway,
         gateway_id,
         amount,
+        requested_amount,
         currency,
         fees,
         channel,
         paid_at,
     } = fact
     else {
-        unreachable!("called with a charge");
+        return Decision::dead("not a charge");
     };
     if let Some(p) = payment.filter(|p| p.status.is_captured()) {
         // The same fact by another route (webhook after the reconciler, or a re-sent event).
@@ -210,11 +286,6 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
             )),
             _ => Decision::ignored(format!("payment already {}: nothing to do", p.status)),
         };
-    }
-    if *amount <= MinorUnits::ZERO || *fees < MinorUnits::ZERO || fees > amount {
-        return Decision::dead(format!(
-            "impossible charge figures: amount {amount}, fees {fees}"
-        ));
     }
     let journal = match JournalTx::charge(reference, gateway, *amount, *fees, *currency) {
         Ok(j) => j,
@@ -230,27 +301,29 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
     next.fees = *fees;
     next.channel = channel.clone();
     next.paid_at = paid_at.clone();
+    next.requested = requested_amount.unwrap_or(*amount);
+    next.refunded = MinorUnits::ZERO;
+    next.charged_back = MinorUnits::ZERO;
+    next.disputes.clear();
     next.status = PaymentStatus::Success;
     let order = match order {
         None => {
             next.review_reason = Some(no_order(reference));
             None
         }
-        Some(o) if o.amount != *amount || o.currency != *currency => {
-            let why = format!(
-                "charged {amount} {currency}, the order expects {} {}",
-                o.amount, o.currency
-            );
-            next.review_reason = Some(why.clone());
-            Some(Order {
-                status: OrderStatus::NeedsReview,
-                review_reason: Some(why),
-                ..o.clone()
-            })
-        }
-        // Money arrived: a pending, failed or abandoned order is paid (a customer may finish
-        // paying after the reconciler gave up on them).
-        Some(o) => Some(follow(o, PaymentStatus::Success)),
+        Some(o) => match mismatch(o, &next) {
+            Some(why) => {
+                next.review_reason = Some(why.clone());
+                Some(Order {
+                    status: OrderStatus::NeedsReview,
+                    review_reason: Some(why),
+                    ..o.clone()
+                })
+            }
+            // Money arrived: a pending, failed or abandoned order is paid (a customer may
+            // finish paying after the reconciler gave up on them).
+            None => Some(follow(o, PaymentStatus::Success)),
+        },
     };
     Decision {
         outcome: Outcome::Applied,
@@ -275,11 +348,7 @@ pub fn order_meets_payment(order: &Order, payment: &Payment) -> Option<(Order, P
         return None;
     }
     let mut p = payment.clone();
-    if order.amount != payment.amount || order.currency != payment.currency {
-        let why = format!(
-            "charged {} {}, the order expects {} {}",
-            payment.amount, payment.currency, order.amount, order.currency
-        );
+    if let Some(why) = mismatch(order, payment) {
         p.review_reason = Some(why.clone());
         let order = Order {
             status: OrderStatus::NeedsReview,
@@ -292,6 +361,22 @@ pub fn order_meets_payment(order: &Order, payment: &Payment) -> Option<(Order, P
         p.review_reason = None;
     }
     Some((follow(order, payment.status), p))
+}
+
+/// Why a captured payment does not pay `order`, if it does not: the order is compared with
+/// what the merchant asked the gateway for (the charge may add passed-on fees on top).
+fn mismatch(order: &Order, payment: &Payment) -> Option<String> {
+    (order.amount != payment.requested || order.currency != payment.currency).then(|| {
+        let fees_on_top = if payment.requested != payment.amount {
+            format!(" ({} with fees)", payment.amount)
+        } else {
+            String::new()
+        };
+        format!(
+            "charged {} {}{fees_on_top}, the order expects {} {}",
+            payment.requested, payment.currency, order.amount, order.currency
+        )
+    })
 }
 
 fn charge_failed(

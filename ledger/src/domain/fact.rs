@@ -13,7 +13,11 @@ pub enum Fact {
         reference: String,
         gateway: String,
         gateway_id: String,
+        /// What the customer was charged.
         amount: MinorUnits,
+        /// What the merchant asked for, when the gateway says (the charge adds the fees on
+        /// top when the merchant passes them on): what the order is compared with.
+        requested_amount: Option<MinorUnits>,
         currency: Currency,
         fees: MinorUnits,
         channel: Option<String>,
@@ -32,16 +36,18 @@ pub enum Fact {
         amount: MinorUnits,
         currency: Currency,
     },
+    /// A customer disputed `amount` of the payment; the gateway holds it until resolved.
     DisputeOpened {
         reference: String,
+        dispute_id: String,
         amount: MinorUnits,
         currency: Currency,
     },
     DisputeResolved {
         reference: String,
-        amount: MinorUnits,
+        dispute_id: String,
         currency: Currency,
-        merchant_won: bool,
+        resolution: Resolution,
     },
     /// An event the ledger records but does not act on, and why.
     Noted {
@@ -50,7 +56,56 @@ pub enum Fact {
     },
 }
 
+/// How a dispute ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The merchant's evidence won (`declined`): the held money comes back.
+    MerchantWon,
+    /// The customer gets `refund` back (`merchant-accepted`, perhaps in part, or
+    /// `auto-accepted`); the rest of what was held comes back to the merchant.
+    CustomerRefunded { refund: MinorUnits },
+}
+
 impl Fact {
+    /// Why the fact's amounts cannot move money (zero, negative, above the ceiling, fees
+    /// larger than the charge), if they cannot. Such an event is dead before anything else is
+    /// decided, so it never parks, never applies and never touches another event.
+    pub fn invalid_amounts(&self) -> Option<String> {
+        let bad = |what: &str, a: MinorUnits| {
+            (!a.is_valid_amount()).then(|| {
+                format!(
+                    "{what} {a} is not an amount: it must be 1 to {} minor units",
+                    MinorUnits::MAX_AMOUNT
+                )
+            })
+        };
+        match self {
+            Fact::ChargeSucceeded {
+                amount,
+                requested_amount,
+                fees,
+                ..
+            } => bad("charge amount", *amount)
+                .or_else(|| requested_amount.and_then(|r| bad("requested amount", r)))
+                .or_else(|| {
+                    (*fees < MinorUnits::ZERO || fees > amount)
+                        .then(|| format!("fees {fees} do not fit the charge of {amount}"))
+                })
+                .or_else(|| {
+                    requested_amount
+                        .filter(|r| r > amount)
+                        .map(|r| format!("requested amount {r} is more than the charged {amount}"))
+                }),
+            Fact::RefundProcessed { amount, .. } => bad("refund amount", *amount),
+            Fact::DisputeOpened { amount, .. } => bad("disputed amount", *amount),
+            Fact::DisputeResolved {
+                resolution: Resolution::CustomerRefunded { refund },
+                ..
+            } => bad("dispute refund", *refund),
+            Fact::DisputeResolved { .. } | Fact::ChargeFailed { .. } | Fact::Noted { .. } => None,
+        }
+    }
+
     pub fn reference(&self) -> Option<&str> {
         match self {
             Fact::ChargeSucceeded { reference, .. }
@@ -70,7 +125,7 @@ impl Fact {
         match envelope.provider {
             Provider::Paystack => {
                 let event = PaystackEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
-                Ok(from_paystack(event))
+                from_paystack(event)
             }
             other => Ok(Fact::Noted {
                 reference: None,
@@ -139,6 +194,7 @@ fn charge_succeeded(c: &Charge) -> Fact {
         gateway: "paystack".into(),
         gateway_id: c.id.to_string(),
         amount: c.amount,
+        requested_amount: c.requested_amount,
         currency: c.currency,
         fees: c.fees.unwrap_or_default(),
         channel: c.channel.clone(),
@@ -146,8 +202,8 @@ fn charge_succeeded(c: &Charge) -> Fact {
     }
 }
 
-fn from_paystack(event: PaystackEvent) -> Fact {
-    match event {
+fn from_paystack(event: PaystackEvent) -> Result<Fact, String> {
+    Ok(match event {
         PaystackEvent::ChargeSuccess(c) => charge_succeeded(&c),
         PaystackEvent::Refund(RefundEvent::Processed, r) => Fact::RefundProcessed {
             reference: r.transaction_reference,
@@ -161,16 +217,15 @@ fn from_paystack(event: PaystackEvent) -> Fact {
         },
         PaystackEvent::Dispute(DisputeEvent::Create, d) => Fact::DisputeOpened {
             reference: d.transaction.reference,
+            dispute_id: d.id.to_string(),
             amount: d.refund_amount,
             currency: d.currency,
         },
         PaystackEvent::Dispute(DisputeEvent::Resolve, d) => Fact::DisputeResolved {
+            resolution: resolution(d.resolution.as_deref(), d.refund_amount)?,
             reference: d.transaction.reference,
-            amount: d.refund_amount,
+            dispute_id: d.id.to_string(),
             currency: d.currency,
-            // Paystack's resolutions: `merchant-accepted` and `auto-accepted` refund the
-            // customer; `declined` means the merchant's evidence won.
-            merchant_won: d.resolution.as_deref() == Some("declined"),
         },
         PaystackEvent::Dispute(DisputeEvent::Remind, d) => Fact::Noted {
             reference: Some(d.transaction.reference),
@@ -191,5 +246,18 @@ fn from_paystack(event: PaystackEvent) -> Fact {
             reference: None,
             why: format!("`{event}` is not an event the ledger acts on"),
         },
+    })
+}
+
+/// Paystack's dispute resolutions. An unknown one is not guessed at: the event is dead and a
+/// human reads it.
+fn resolution(value: Option<&str>, refund_amount: MinorUnits) -> Result<Resolution, String> {
+    match value {
+        Some("declined") => Ok(Resolution::MerchantWon),
+        Some("merchant-accepted" | "auto-accepted") => Ok(Resolution::CustomerRefunded {
+            refund: refund_amount,
+        }),
+        Some(other) => Err(format!("unknown dispute resolution `{other}`")),
+        None => Err("a dispute resolution without its `resolution`".into()),
     }
 }

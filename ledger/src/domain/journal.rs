@@ -201,36 +201,32 @@ impl JournalTx {
         )
     }
 
-    /// The merchant won: the held amount returns to the balance.
-    pub fn dispute_won(
+    /// A dispute is resolved: of the `held` amount, `to_customer` is gone as a chargeback
+    /// and the rest returns to the merchant's balance (all of it when the merchant won).
+    pub fn dispute_resolved(
         reference: &str,
         gateway: &str,
-        amount: MinorUnits,
+        held: MinorUnits,
+        to_customer: MinorUnits,
         currency: Currency,
     ) -> Result<Self, JournalError> {
-        Self::transfer(
-            TxKind::DisputeWon,
+        let back = held
+            .checked_sub(to_customer)
+            .ok_or(JournalError::Overflow)?;
+        let release = held.checked_neg().ok_or(JournalError::Overflow)?;
+        let kind = if to_customer == MinorUnits::ZERO {
+            TxKind::DisputeWon
+        } else {
+            TxKind::DisputeLost
+        };
+        Self::new(
+            kind,
             reference,
-            Account::merchant_balance(gateway),
-            Account::disputes_held(),
-            amount,
-            currency,
-        )
-    }
-
-    /// The merchant lost: the held amount is gone as a chargeback.
-    pub fn dispute_lost(
-        reference: &str,
-        amount: MinorUnits,
-        currency: Currency,
-    ) -> Result<Self, JournalError> {
-        Self::transfer(
-            TxKind::DisputeLost,
-            reference,
-            Account::chargebacks(),
-            Account::disputes_held(),
-            amount,
-            currency,
+            vec![
+                entry(Account::chargebacks(), currency, to_customer),
+                entry(Account::merchant_balance(gateway), currency, back),
+                entry(Account::disputes_held(), currency, release),
+            ],
         )
     }
 }

@@ -1,25 +1,33 @@
 //! The apply pipeline, the heart of the ledger: a batch of envelopes is applied in ONE
 //! database transaction. Each event is recorded in the inbox (a known key is a duplicate and
-//! is skipped), read for what it states, decided against the payment and order it touches
-//! (locked), and its payment, order and journal changes written; an applied event re-evaluates
-//! the events parked on its reference. Last, the shard's cursor moves to the batch's end, and
+//! is skipped), read for what it states, decided against the payment and order it touches,
+//! and its payment, order and journal changes written; an applied event re-evaluates the
+//! events parked on its reference. Last, the shard's cursor moves to the batch's end, and
 //! everything commits together: a crash leaves all or nothing.
 //!
-//! The fast path ([`set_wise`]) does this for the whole batch in a handful of statements. If
-//! it fails, the batch is applied again event by event, each in a savepoint, so an event that
-//! hits a store error is rolled back alone and recorded `dead` with the reason, and the batch
-//! goes on.
+//! There is one implementation of the rules: the pure planner ([`crate::domain::batch`]),
+//! read and written set-wise by [`set_wise`]. Every path goes through it — a pulled batch as
+//! a whole; the fallback, one event at a time, each in a savepoint, so an event that hits a
+//! store error is rolled back alone and recorded `dead` with the reason; an operator's replay
+//! and the sweeps, as a batch of one stored event.
+//!
+//! Locks: every path takes the reference locks of everything it will touch first, all at
+//! once, in one order ([`Tx::lock_references`]), then reads payments, orders and parked
+//! events. So two writers touching one reference — two replicas, a batch and an order's
+//! creation, a batch and a replay — run one after the other, and the second sees the first.
 
 mod set_wise;
 mod sweep;
 
 pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
 
+use std::collections::BTreeSet;
+
 use keffi_shared::Envelope;
 use serde::Serialize;
 
-use crate::domain::{decide, Decision, Fact, Outcome};
-use crate::store::{InboxStatus, NewInboxEvent, Store, StoreError, Tx};
+use crate::domain::{Fact, Outcome};
+use crate::store::{InboxStatus, NewInboxEvent, SettledInbox, Store, StoreError, Tx};
 
 /// One event to apply and where it came from.
 #[derive(Debug, Clone)]
@@ -42,10 +50,6 @@ pub struct BatchReport {
     /// (source, outcome) per event, counted in metrics once the batch commits.
     #[serde(skip)]
     pub outcomes: Vec<(String, &'static str)>,
-    /// Whether any event may be parked (None: not asked yet). Most batches park nothing and
-    /// find nothing parked: asking once per batch saves a query per applied event.
-    #[serde(skip)]
-    parked_possible: Option<bool>,
     /// Time per phase of a set-wise batch, in order (empty for the event-by-event path).
     #[serde(skip)]
     pub phases: Vec<(&'static str, std::time::Duration)>,
@@ -60,6 +64,17 @@ impl BatchReport {
             InboxStatus::Dead => self.dead += 1,
         }
     }
+
+    /// Adds what one event's own attempt did (the event-by-event path).
+    fn absorb(&mut self, other: BatchReport) {
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.ignored += other.ignored;
+        self.parked += other.parked;
+        self.dead += other.dead;
+        self.unparked += other.unparked;
+        self.outcomes.extend(other.outcomes);
+    }
 }
 
 /// Applies `events` in one transaction and, for a pulled batch, moves the shard's cursor to
@@ -70,12 +85,16 @@ pub async fn apply_batch(
     cursor: Option<(u32, u64)>,
 ) -> Result<BatchReport, StoreError> {
     let started = std::time::Instant::now();
-    // Fast path: set-wise, no savepoints, since almost every batch applies without a store
-    // error. If it fails, nothing was committed, and the batch is applied again with a
-    // savepoint around each event, so only a failing event is recorded dead.
+    let facts: Vec<Result<Fact, String>> = events
+        .iter()
+        .map(|i| Fact::from_envelope(&i.envelope))
+        .collect();
+    // Fast path: the whole batch set-wise, no savepoints, since almost every batch applies
+    // without a store error. If it fails, nothing was committed, and the batch is applied
+    // again with a savepoint around each event, so only a failing event is recorded dead.
     let mut races = 0;
     let report = loop {
-        match attempt(store, events, cursor, Isolation::Batch).await {
+        match attempt(store, events, &facts, cursor, Isolation::Batch).await {
             Ok(report) => break report,
             // Another writer recorded one of these events meanwhile: it has committed by now
             // (the insert waited for it), so a fresh attempt sees it as a duplicate.
@@ -85,7 +104,7 @@ pub async fn apply_batch(
             }
             Err(Failure::Event(e)) => {
                 tracing::info!(error = %e, "an event failed; re-applying the batch event by event");
-                break attempt(store, events, cursor, Isolation::PerEvent)
+                break attempt(store, events, &facts, cursor, Isolation::PerEvent)
                     .await
                     .map_err(Failure::into_store)?;
             }
@@ -130,22 +149,22 @@ impl Failure {
 async fn attempt(
     store: &Store,
     events: &[Incoming],
+    facts: &[Result<Fact, String>],
     cursor: Option<(u32, u64)>,
     isolation: Isolation,
 ) -> Result<BatchReport, Failure> {
     let mut tx = store.begin().await.map_err(Failure::Store)?;
+    lock_references_of(&mut tx, facts)
+        .await
+        .map_err(Failure::Store)?;
     let mut report = BatchReport::default();
     match isolation {
-        Isolation::Batch => set_wise::apply(&mut tx, events, &mut report)
+        Isolation::Batch => set_wise::apply(&mut tx, events, facts, &mut report)
             .await
             .map_err(Failure::Event)?,
-        Isolation::PerEvent => {
-            for incoming in events {
-                apply_one(&mut tx, incoming, &mut report)
-                    .await
-                    .map_err(Failure::Store)?;
-            }
-        }
+        Isolation::PerEvent => one_by_one(&mut tx, events, facts, &mut report)
+            .await
+            .map_err(Failure::Store)?,
     }
     let committing = std::time::Instant::now();
     if report.applied + report.unparked > 0 {
@@ -163,14 +182,79 @@ async fn attempt(
     Ok(report)
 }
 
+/// Takes the locks of every reference the facts name, before anything is read.
+async fn lock_references_of(tx: &mut Tx, facts: &[Result<Fact, String>]) -> Result<(), StoreError> {
+    let references: BTreeSet<&str> = facts
+        .iter()
+        .filter_map(|f| f.as_ref().ok()?.reference())
+        .collect();
+    let references: Vec<&str> = references.into_iter().collect();
+    tx.lock_references(&references).await
+}
+
 /// Applies `events` inside `tx` without committing, each in a savepoint: the caller decides
 /// (tests use this to show that an uncommitted batch leaves nothing behind).
 pub async fn apply_events(tx: &mut Tx, events: &[Incoming]) -> Result<BatchReport, StoreError> {
+    let facts: Vec<Result<Fact, String>> = events
+        .iter()
+        .map(|i| Fact::from_envelope(&i.envelope))
+        .collect();
+    lock_references_of(tx, &facts).await?;
     let mut report = BatchReport::default();
-    for incoming in events {
-        apply_one(tx, incoming, &mut report).await?;
-    }
+    one_by_one(tx, events, &facts, &mut report).await?;
     Ok(report)
+}
+
+/// The fallback: each event as a batch of its own, through the same planner and writers, in
+/// a savepoint, so a store error undoes only that event's writes and records it dead.
+async fn one_by_one(
+    tx: &mut Tx,
+    events: &[Incoming],
+    facts: &[Result<Fact, String>],
+    report: &mut BatchReport,
+) -> Result<(), StoreError> {
+    for (incoming, fact) in events.iter().zip(facts) {
+        let one = std::slice::from_ref(incoming);
+        let mut own = BatchReport::default();
+        tx.savepoint().await?;
+        match set_wise::apply(tx, one, std::slice::from_ref(fact), &mut own).await {
+            Ok(()) => {
+                tx.release_savepoint().await?;
+                report.absorb(own);
+            }
+            // Another writer recorded this event and committed (the insert waited for it).
+            Err(StoreError::Raced(_)) => {
+                tx.rollback_to_savepoint().await?;
+                tx.release_savepoint().await?;
+                report.duplicates += 1;
+                report
+                    .outcomes
+                    .push((incoming.envelope.source.clone(), "duplicate"));
+            }
+            Err(e) => {
+                tracing::warn!(key = %incoming.envelope.key, error = %e, "event failed; recorded as dead");
+                tx.rollback_to_savepoint().await?;
+                let row = inbox_row(incoming);
+                let reason = format!("failed while applying: {e}");
+                tx.insert_inbox_settled(
+                    &[SettledInbox {
+                        event: &row,
+                        status: InboxStatus::Dead,
+                        reason: Some(&reason),
+                        reference: fact.as_ref().ok().and_then(Fact::reference),
+                    }],
+                    crate::store::now_ms(),
+                )
+                .await?;
+                tx.release_savepoint().await?;
+                report.dead += 1;
+                report
+                    .outcomes
+                    .push((incoming.envelope.source.clone(), "dead"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The inbox row an incoming event becomes.
@@ -188,118 +272,6 @@ fn inbox_row(incoming: &Incoming) -> NewInboxEvent {
     }
 }
 
-/// One event in its own savepoint: a store error undoes only this event's writes and records
-/// it dead; the batch goes on.
-async fn apply_one(
-    tx: &mut Tx,
-    incoming: &Incoming,
-    report: &mut BatchReport,
-) -> Result<(), StoreError> {
-    let envelope = &incoming.envelope;
-    let new = inbox_row(incoming);
-    tx.savepoint().await?;
-    let Some(id) = tx.insert_inbox(&new).await? else {
-        tx.release_savepoint().await?;
-        report.duplicates += 1;
-        report.outcomes.push((new.source.clone(), "duplicate"));
-        return Ok(());
-    };
-    match apply_event(tx, id, envelope, report).await {
-        Ok(status) => {
-            tx.release_savepoint().await?;
-            report.count(status);
-            report.outcomes.push((new.source.clone(), status.as_str()));
-        }
-        Err(e) => {
-            tracing::warn!(key = %envelope.key, error = %e, "event failed; recorded as dead");
-            record_dead(tx, &new, &e).await?;
-            report.dead += 1;
-            report.outcomes.push((new.source.clone(), "dead"));
-        }
-    }
-    Ok(())
-}
-
-/// Undoes what a failed event half-wrote (back to its savepoint) and records it dead, so it
-/// never blocks the events behind it. If even that fails, the database itself is failing and
-/// the whole batch rolls back.
-async fn record_dead(tx: &mut Tx, new: &NewInboxEvent, e: &StoreError) -> Result<(), StoreError> {
-    tx.rollback_to_savepoint().await?;
-    let id = tx
-        .insert_inbox(new)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("inbox row reappeared after rollback".into()))?;
-    let reason = format!("failed while applying: {e}");
-    tx.set_outcome(
-        id,
-        InboxStatus::Dead,
-        Some(&reason),
-        None,
-        crate::store::now_ms(),
-    )
-    .await?;
-    tx.release_savepoint().await
-}
-
-/// Applies one recorded event (inbox row `id`) and, if it changed state, the events parked on
-/// its reference. Returns the event's own status.
-async fn apply_event(
-    tx: &mut Tx,
-    id: i64,
-    envelope: &Envelope,
-    report: &mut BatchReport,
-) -> Result<InboxStatus, StoreError> {
-    let now = crate::store::now_ms();
-    let fact = match Fact::from_envelope(envelope) {
-        Ok(f) => f,
-        Err(reason) => {
-            tx.set_outcome(id, InboxStatus::Dead, Some(&reason), None, now)
-                .await?;
-            return Ok(InboxStatus::Dead);
-        }
-    };
-    let status = decide_and_write(tx, id, envelope.key.as_str(), &fact, now).await?;
-    if status == InboxStatus::Parked {
-        report.parked_possible = Some(true);
-    }
-    if status == InboxStatus::Applied {
-        if let Some(reference) = fact.reference() {
-            let possible = match report.parked_possible {
-                Some(p) => p,
-                None => *report.parked_possible.insert(tx.any_parked().await?),
-            };
-            if possible {
-                report.unparked += unpark(tx, reference).await?;
-            }
-        }
-    }
-    Ok(status)
-}
-
-/// Locks the reference's payment and order, decides, writes, records the outcome.
-pub async fn decide_and_write(
-    tx: &mut Tx,
-    id: i64,
-    key: &str,
-    fact: &Fact,
-    now: i64,
-) -> Result<InboxStatus, StoreError> {
-    let reference = fact.reference();
-    let decision = match reference {
-        // Payment before order, always: one lock order for every path, so no deadlock.
-        Some(r) => {
-            let payment = tx.payment_for_update(r).await?;
-            let order = tx.order_for_update(r).await?;
-            decide(fact, payment.as_ref(), order.as_ref())
-        }
-        None => decide(fact, None, None),
-    };
-    write(tx, key, &decision, now).await?;
-    let (status, reason) = status_of(&decision.outcome);
-    tx.set_outcome(id, status, reason, reference, now).await?;
-    Ok(status)
-}
-
 /// An outcome as the inbox records it.
 fn status_of(outcome: &Outcome) -> (InboxStatus, Option<&str>) {
     match outcome {
@@ -307,46 +279,6 @@ fn status_of(outcome: &Outcome) -> (InboxStatus, Option<&str>) {
         Outcome::Ignored(r) => (InboxStatus::Ignored, Some(r.as_str())),
         Outcome::Parked(r) => (InboxStatus::Parked, Some(r.as_str())),
         Outcome::Dead(r) => (InboxStatus::Dead, Some(r.as_str())),
-    }
-}
-
-async fn write(tx: &mut Tx, key: &str, d: &Decision, now: i64) -> Result<(), StoreError> {
-    if let Some(p) = &d.payment {
-        tx.save_payment(p, now).await?;
-    }
-    if let Some(o) = &d.order {
-        tx.save_order(o, now).await?;
-    }
-    if let Some(j) = &d.journal {
-        tx.post_journal(j, key, now).await?;
-    }
-    Ok(())
-}
-
-/// Re-evaluates events parked on `reference`, oldest first, until a pass changes nothing (a
-/// dispute resolution may need the dispute's opening, parked before it). Returns how many left
-/// the parked state.
-async fn unpark(tx: &mut Tx, reference: &str) -> Result<u64, StoreError> {
-    let mut unparked = 0;
-    loop {
-        let mut progress = false;
-        for event in tx.parked_for(reference).await? {
-            let envelope = Envelope::from_json(&event.envelope)
-                .map_err(|e| StoreError::Corrupt(format!("inbox event {}: {e}", event.id)))?;
-            let fact = match Fact::from_envelope(&envelope) {
-                Ok(f) => f,
-                Err(_) => continue,
-            };
-            let now = crate::store::now_ms();
-            let status = decide_and_write(tx, event.id, &event.idempotency_key, &fact, now).await?;
-            if status != InboxStatus::Parked {
-                unparked += 1;
-                progress = true;
-            }
-        }
-        if !progress {
-            return Ok(unparked);
-        }
     }
 }
 
@@ -360,11 +292,20 @@ pub struct Replayed {
     pub message: String,
 }
 
-/// Re-applies a `dead` or `parked` event through the same decision and writes, in one
-/// transaction (and then anything it unparks). Replaying an `applied` or `ignored` event
-/// changes nothing and says so. `None`: no such event.
+/// Re-applies a `dead` or `parked` event through the same planner and writers, in one
+/// transaction (with anything it unparks). Replaying an `applied` or `ignored` event changes
+/// nothing and says so. `None`: no such event.
 pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreError> {
+    // The reference's lock comes before the event's row, as on every path: read the event
+    // once to learn its reference, lock, then read it again, locked, for what it is now.
+    let Some(peek) = store.inbox_event(id).await? else {
+        return Ok(None);
+    };
+    let fact = Envelope::from_json(&peek.envelope)
+        .map_err(|e| StoreError::Corrupt(format!("inbox event {id}: {e}")))
+        .map(|envelope| Fact::from_envelope(&envelope))?;
     let mut tx = store.begin().await?;
+    lock_references_of(&mut tx, std::slice::from_ref(&fact)).await?;
     let Some(event) = tx.inbox_event_for_update(id).await? else {
         tx.rollback().await?;
         return Ok(None);
@@ -379,42 +320,37 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
             before,
         }));
     }
-    let envelope = Envelope::from_json(&event.envelope)
-        .map_err(|e| StoreError::Corrupt(format!("inbox event {id}: {e}")))?;
     let mut report = BatchReport::default();
     tx.savepoint().await?;
-    let status = match apply_event(&mut tx, id, &envelope, &mut report).await {
-        Ok(s) => {
-            tx.release_savepoint().await?;
-            s
-        }
-        Err(e) => {
-            tx.rollback_to_savepoint().await?;
-            let reason = format!("failed while replaying: {e}");
-            tx.set_outcome(
-                id,
-                InboxStatus::Dead,
-                Some(&reason),
-                None,
-                crate::store::now_ms(),
-            )
-            .await?;
-            InboxStatus::Dead
-        }
-    };
-    if status == InboxStatus::Applied {
+    let outcome =
+        match set_wise::replay(&mut tx, id, &event.idempotency_key, fact, &mut report).await {
+            Ok(outcome) => {
+                tx.release_savepoint().await?;
+                outcome
+            }
+            Err(e) => {
+                tx.rollback_to_savepoint().await?;
+                let reason = format!("failed while replaying: {e}");
+                tx.set_outcome(
+                    id,
+                    InboxStatus::Dead,
+                    Some(&reason),
+                    None,
+                    crate::store::now_ms(),
+                )
+                .await?;
+                Outcome::Dead(reason)
+            }
+        };
+    if outcome == Outcome::Applied {
         tx.announce_change().await?;
     }
     tx.commit().await?;
-    let after = store
-        .inbox_event(id)
-        .await?
-        .map(|e| (e.status, e.reason))
-        .unwrap_or_else(|| (status.as_str().to_owned(), None));
+    let (after, reason) = status_of(&outcome);
     Ok(Some(Replayed {
         id,
         before,
-        message: match (&after.1, status) {
+        message: match (reason, after) {
             (_, InboxStatus::Applied) if report.unparked > 0 => {
                 format!(
                     "applied; {} parked event(s) applied after it",
@@ -422,9 +358,9 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
                 )
             }
             (_, InboxStatus::Applied) => "applied".into(),
-            (Some(reason), _) => reason.clone(),
+            (Some(reason), _) => reason.to_owned(),
             (None, s) => s.as_str().into(),
         },
-        after: after.0,
+        after: after.as_str().to_owned(),
     }))
 }

@@ -11,12 +11,15 @@ use keffi_shared::Envelope;
 
 use super::{inbox_row, status_of, BatchReport, Incoming};
 use crate::domain::batch::{plan, NewEvent, ParkedEvent, Plan};
-use crate::domain::Fact;
+use crate::domain::{Fact, Order, Outcome, Payment};
 use crate::store::{now_ms, InboxEvent, NewInboxEvent, OutcomeRow, SettledInbox, StoreError, Tx};
 
+/// Applies `events` (with the `facts` they state, same order): the caller has taken their
+/// references' locks.
 pub(super) async fn apply(
     tx: &mut Tx,
     events: &[Incoming],
+    facts: &[Result<Fact, String>],
     report: &mut BatchReport,
 ) -> Result<(), StoreError> {
     let mut clock = Phases::start();
@@ -29,7 +32,7 @@ pub(super) async fn apply(
             .collect()
     };
     let known = tx.known_keys(&keys).await?;
-    let New { fresh, rows, slots } = sort_out(events, &known);
+    let New { fresh, rows, slots } = sort_out(events, facts, &known);
     clock.mark("duplicates", report);
 
     let references: BTreeSet<String> = fresh
@@ -37,15 +40,7 @@ pub(super) async fn apply(
         .filter_map(|e| e.fact.as_ref().ok()?.reference().map(str::to_owned))
         .collect();
     let references: Vec<&str> = references.iter().map(String::as_str).collect();
-    let (payments, orders, parked) = if references.is_empty() {
-        (Vec::new(), Vec::new(), Vec::new())
-    } else {
-        // Payments before orders, as on every path: one lock order, so no deadlock.
-        let payments = tx.payments_for_update(&references).await?;
-        let orders = tx.orders_for_update(&references).await?;
-        let parked = readable(tx.parked_on(&references).await?)?;
-        (payments, orders, parked)
-    };
+    let (payments, orders, parked) = state_of(tx, &references).await?;
     clock.mark("read", report);
 
     let plan = plan(fresh, payments, orders, parked);
@@ -71,6 +66,52 @@ pub(super) async fn apply(
     Ok(())
 }
 
+/// The payments, orders and parked events of `references`, locked (Postgres). Payments
+/// before orders before parked events, as on every path.
+async fn state_of(
+    tx: &mut Tx,
+    references: &[&str],
+) -> Result<(Vec<Payment>, Vec<Order>, Vec<ParkedEvent>), StoreError> {
+    if references.is_empty() {
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
+    }
+    let payments = tx.payments_for_update(references).await?;
+    let orders = tx.orders_for_update(references).await?;
+    let parked = readable(tx.parked_on(references).await?)?;
+    Ok((payments, orders, parked))
+}
+
+/// Decides a stored event again (an operator's replay, a sweep) as a batch of one, with
+/// whatever it unparks, and writes the result; the caller holds its reference's lock.
+/// Returns the event's new outcome.
+pub(super) async fn replay(
+    tx: &mut Tx,
+    id: i64,
+    key: &str,
+    fact: Result<Fact, String>,
+    report: &mut BatchReport,
+) -> Result<Outcome, StoreError> {
+    let mut clock = Phases::start();
+    let references: Vec<&str> = fact
+        .as_ref()
+        .ok()
+        .and_then(Fact::reference)
+        .into_iter()
+        .collect();
+    let (payments, orders, mut parked) = state_of(tx, &references).await?;
+    parked.retain(|p| p.id != id);
+    let event = NewEvent {
+        id,
+        key: key.to_owned(),
+        fact,
+    };
+    let plan = plan(vec![event], payments, orders, parked);
+    write(tx, &plan, &[], &mut clock, report).await?;
+    report.phases.clear();
+    report.unparked += plan.unparked;
+    Ok(plan.first[0].clone())
+}
+
 /// The batch's new events, and where each delivery went.
 struct New {
     fresh: Vec<NewEvent>,
@@ -83,14 +124,14 @@ struct New {
 /// In arrival order, the first delivery of a key the inbox does not know is new; every other
 /// delivery is a duplicate. New events get provisional ids: the inbox assigns the real ones
 /// when they are recorded, with their outcomes.
-fn sort_out(events: &[Incoming], known: &HashSet<String>) -> New {
+fn sort_out(events: &[Incoming], facts: &[Result<Fact, String>], known: &HashSet<String>) -> New {
     let mut new = New {
         fresh: Vec::new(),
         rows: Vec::new(),
         slots: Vec::with_capacity(events.len()),
     };
     let mut taken: HashSet<&str> = known.iter().map(String::as_str).collect();
-    for incoming in events {
+    for (incoming, fact) in events.iter().zip(facts) {
         let key = incoming.envelope.key.as_str();
         if !taken.insert(key) {
             new.slots.push(None);
@@ -100,7 +141,7 @@ fn sort_out(events: &[Incoming], known: &HashSet<String>) -> New {
         new.fresh.push(NewEvent {
             id: provisional_id(new.fresh.len()),
             key: key.to_owned(),
-            fact: Fact::from_envelope(&incoming.envelope),
+            fact: fact.clone(),
         });
         new.rows.push(inbox_row(incoming));
     }

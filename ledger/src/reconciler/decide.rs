@@ -79,6 +79,8 @@ pub fn decide(
             // ongoing, pending, processing, queued: the customer may still be paying.
             _ => (later, Outcome::StillPending),
         },
+        // Only Paystack's documented not-found is `NotFound` (`verify::classify`); a refused
+        // request (a bad key) stops the pass instead, so a key problem never abandons an order.
         Verified::NotFound { .. } if age >= give_up_after => (
             Action::Apply {
                 event_type: "verify.gave_up",

@@ -3,6 +3,8 @@
 //! answer as a fact of its own (inbox source `reconciler`) through the same pipeline and state
 //! machine as webhooks, so a webhook arriving later is a recorded no-op and the journal holds
 //! one transaction. Rate-limited, bounded per run, respectful of 429 and `Retry-After`.
+//! A request the gateway refuses outright (a bad or rotated key) stops the pass: it says
+//! nothing about the payment, and read as "not found" it would abandon every pending order.
 
 pub mod decide;
 pub mod verify;
@@ -58,6 +60,13 @@ pub struct Summary {
     pub outcomes: BTreeMap<String, u64>,
     /// The first few errors, for humans.
     pub errors: Vec<String>,
+    /// Why the pass stopped before checking every due payment, if it did: the gateway refused
+    /// a request outright (a 4xx other than 429 and the documented "Transaction reference not
+    /// found", e.g. 401 "Invalid key" after a key rotation). Such a refusal is about the key or
+    /// configuration, not the payment, so the rest were left unchecked and untouched; fix the
+    /// configuration and they are checked on the next pass. Also counted under `error` and
+    /// listed in `errors`.
+    pub aborted: Option<String>,
 }
 
 impl Summary {
@@ -136,6 +145,10 @@ pub async fn pass(
     let mut pace = Pace::new(cfg.rate_per_second);
     for payment in stale {
         let outcome = match check(&client, &mut pace, &payment.reference).await {
+            Err(e) if e.stops_the_pass() => {
+                abort(&mut summary, &payment.reference, &e);
+                Outcome::Error
+            }
             Err(e) => {
                 tracing::warn!(reference = %payment.reference, error = %e, "verify failed");
                 if summary.errors.len() < 10 {
@@ -149,31 +162,7 @@ pub async fn pass(
                 let (action, outcome) =
                     decide::decide(&answer, age, cfg.give_up_after, payment.reconcile_attempts);
                 if !options.dry_run {
-                    match action {
-                        Action::Apply { event_type } => {
-                            let envelope = envelope(&payment.reference, event_type, &answer)?;
-                            apply_batch(
-                                store,
-                                &[Incoming {
-                                    envelope,
-                                    origin: None,
-                                }],
-                                None,
-                            )
-                            .await?;
-                            if let Some(c) = changes {
-                                c.notify();
-                            }
-                        }
-                        Action::Later { after } => {
-                            store
-                                .schedule_reconcile(
-                                    &payment.reference,
-                                    now_ms() + after.as_millis() as i64,
-                                )
-                                .await?;
-                        }
-                    }
+                    act(store, &payment.reference, action, &answer, changes).await?;
                 }
                 outcome
             }
@@ -185,9 +174,55 @@ pub async fn pass(
             .or_default() += 1;
         summary.checked += 1;
         progress(summary.checked, total);
+        if summary.aborted.is_some() {
+            break;
+        }
     }
     summary.finished_at_ms = now_ms();
     Ok(summary)
+}
+
+/// Records a refusal that ends the pass. Not capped like per-payment errors: there is one, and
+/// it is the one a human must see.
+fn abort(summary: &mut Summary, reference: &str, e: &VerifyError) {
+    let reason = format!("{e}: stopping the pass");
+    tracing::error!(reference, error = %e, "gateway refused the verify request; stopping the pass");
+    crate::telemetry_metrics::reconciler_error();
+    summary.errors.push(reason.clone());
+    summary.aborted = Some(reason);
+}
+
+/// Carries out a decision: records the answer as a fact, or schedules the next check.
+async fn act(
+    store: &Store,
+    reference: &str,
+    action: Action,
+    answer: &verify::Verified,
+    changes: Option<&Changes>,
+) -> anyhow::Result<()> {
+    match action {
+        Action::Apply { event_type } => {
+            let envelope = envelope(reference, event_type, answer)?;
+            apply_batch(
+                store,
+                &[Incoming {
+                    envelope,
+                    origin: None,
+                }],
+                None,
+            )
+            .await?;
+            if let Some(c) = changes {
+                c.notify();
+            }
+        }
+        Action::Later { after } => {
+            store
+                .schedule_reconcile(reference, now_ms() + after.as_millis() as i64)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Asks about one reference, pacing calls and honouring 429s (three tries).

@@ -4,9 +4,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::conn::on_pool;
+use super::conn::{on_pool, on_tx};
 use super::rows::InboxEvent;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 
 /// An order as the API shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
@@ -34,12 +34,18 @@ pub struct PaymentRecord {
     pub reference: String,
     pub gateway: String,
     pub gateway_id: Option<String>,
+    /// What the gateway captured (before capture: what the order expects).
     pub amount: i64,
+    /// What the merchant asked for: `amount` less fees passed on to the customer.
+    pub requested_amount: i64,
     pub currency: String,
     pub fees: i64,
     pub channel: Option<String>,
     pub status: String,
+    /// Returned by refunds.
     pub refunded: i64,
+    /// Returned by disputes the merchant lost or accepted.
+    pub charged_back: i64,
     pub paid_at: Option<String>,
     pub review_reason: Option<String>,
     pub created_at_ms: i64,
@@ -48,10 +54,35 @@ pub struct PaymentRecord {
 
 const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason, metadata, \
      version, created_at_ms, updated_at_ms";
-const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, currency, fees, channel, \
-     status, refunded, paid_at, review_reason, created_at_ms, updated_at_ms";
+const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, requested_amount, \
+     currency, fees, channel, status, refunded, charged_back, paid_at, review_reason, \
+     created_at_ms, updated_at_ms";
 const INBOX_COLUMNS: &str = "id, idempotency_key, source, provider, event_type, reference, \
      received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
+
+impl Tx {
+    /// The order as the API shows it, as this transaction sees it (its own writes included).
+    pub async fn order_record(
+        &mut self,
+        reference: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1");
+        let row =
+            on_tx!(self, c, _lock => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        Ok(row)
+    }
+
+    /// The payment as the API shows it, as this transaction sees it.
+    pub async fn payment_record(
+        &mut self,
+        reference: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference = $1");
+        let row =
+            on_tx!(self, c, _lock => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        Ok(row)
+    }
+}
 
 /// A position in a newest-first list: the last row's timestamp and key.
 #[derive(Debug, Clone, PartialEq, Eq)]

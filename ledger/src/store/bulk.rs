@@ -14,12 +14,14 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::QueryBuilder;
 
 use super::conn::on_tx;
-use super::rows::{InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow};
+use super::rows::{
+    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS,
+};
 use super::tx::INBOX_COLUMNS;
 use super::{StoreError, Tx};
 use crate::domain::{JournalTx, Order, Payment};
 
-/// Rows per statement: the widest row (a payment) binds 14 parameters.
+/// Rows per statement: the widest row (a payment) binds 16 parameters.
 const CHUNK: usize = 1_000;
 
 /// Whether a set-wise read locks what it reads (Postgres `FOR UPDATE`).
@@ -114,15 +116,9 @@ impl Tx {
         &mut self,
         references: &[&str],
     ) -> Result<Vec<Payment>, StoreError> {
+        let head = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference");
         let rows: Vec<PaymentRow> = self
-            .rows_in(
-                "SELECT reference, gateway, gateway_id, amount, currency, fees, channel, status,
-                        refunded, disputed_from, paid_at, review_reason
-                 FROM payments WHERE reference",
-                references,
-                " ORDER BY reference",
-                Lock::ForUpdate,
-            )
+            .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
             .await?;
         rows.into_iter().map(Payment::try_from).collect()
     }
@@ -198,21 +194,24 @@ impl Tx {
         for chunk in payments.chunks(CHUNK) {
             on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO payments (reference, gateway, gateway_id, amount, currency, fees,
-                         channel, status, refunded, disputed_from, paid_at, review_reason,
-                         created_at_ms, updated_at_ms) ",
+                    "INSERT INTO payments (reference, gateway, gateway_id, amount,
+                         requested_amount, currency, fees, channel, status, refunded,
+                         charged_back, disputes, paid_at, review_reason, created_at_ms,
+                         updated_at_ms) ",
                 );
                 q.push_values(chunk, |mut b, p| {
                     b.push_bind(&p.reference)
                         .push_bind(&p.gateway)
                         .push_bind(&p.gateway_id)
                         .push_bind(p.amount.get())
+                        .push_bind(p.requested.get())
                         .push_bind(p.currency.as_str())
                         .push_bind(p.fees.get())
                         .push_bind(&p.channel)
                         .push_bind(p.status.as_str())
                         .push_bind(p.refunded.get())
-                        .push_bind(p.disputed_from.map(|s| s.as_str()))
+                        .push_bind(p.charged_back.get())
+                        .push_bind(disputes_json(p))
                         .push_bind(&p.paid_at)
                         .push_bind(&p.review_reason)
                         .push_bind(now_ms)
@@ -221,9 +220,11 @@ impl Tx {
                 q.push(
                     " ON CONFLICT (reference) DO UPDATE SET
                          gateway_id = excluded.gateway_id, amount = excluded.amount,
+                         requested_amount = excluded.requested_amount,
                          currency = excluded.currency, fees = excluded.fees,
                          channel = excluded.channel, status = excluded.status,
-                         refunded = excluded.refunded, disputed_from = excluded.disputed_from,
+                         refunded = excluded.refunded, charged_back = excluded.charged_back,
+                         disputes = excluded.disputes,
                          paid_at = excluded.paid_at, review_reason = excluded.review_reason,
                          updated_at_ms = excluded.updated_at_ms",
                 );
@@ -343,4 +344,9 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// A payment's disputes as stored (see `PaymentRow::disputes`).
+fn disputes_json(p: &Payment) -> String {
+    serde_json::to_string(&p.disputes).unwrap_or_else(|_| "[]".into())
 }

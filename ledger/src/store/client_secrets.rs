@@ -1,16 +1,17 @@
 //! Per-order client secrets, stored as hashes.
 
-use super::conn::on_pool;
-use super::{Store, StoreError};
+use super::conn::{on_pool, on_tx};
+use super::{Store, StoreError, Tx};
 
-impl Store {
+impl Tx {
+    /// Stores a secret's hash in the transaction that creates (or replays) its order.
     pub async fn add_client_secret(
-        &self,
+        &mut self,
         reference: &str,
         secret_hash: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        on_pool!(self, c => sqlx::query(
+        on_tx!(self, c, _lock => sqlx::query(
             "INSERT INTO order_client_secrets (secret_hash, reference, created_at_ms)
              VALUES ($1, $2, $3)",
         )
@@ -22,7 +23,9 @@ impl Store {
         .map(|_| ()))?;
         Ok(())
     }
+}
 
+impl Store {
     /// The order a secret hash opens, if any.
     pub async fn client_secret_reference(
         &self,

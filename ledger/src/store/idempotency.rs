@@ -1,9 +1,16 @@
 //! Persistence of the admin API's `Idempotency-Key`s (Stripe semantics): a key is claimed
 //! with the request's fingerprint, completed with the response to replay, and expires after
 //! 24 hours.
+//!
+//! The claim, the work and the stored answer are ONE transaction: a key is never seen
+//! claimed without its answer. A request whose client hangs up, whose task is cancelled or
+//! whose database connection drops rolls back all three, so the retry finds the key free and
+//! does the work itself; one that commits leaves the answer for every retry to replay. (A
+//! claim stored on its own, completed later, outlived its request whenever the request died in
+//! between, and locked the key for a day.)
 
-use super::conn::on_pool;
-use super::{Store, StoreError};
+use super::conn::on_tx;
+use super::{StoreError, Tx};
 
 /// How long a key is remembered.
 pub const KEY_TTL_MS: i64 = 24 * 3_600_000;
@@ -11,14 +18,12 @@ pub const KEY_TTL_MS: i64 = 24 * 3_600_000;
 /// What claiming a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Ours now: perform the request, then `complete` it.
+    /// Ours now, within this transaction: perform the request, then `complete` it.
     Fresh,
     /// Done before with the same parameters: replay this response.
     Replay { status: u16, body: String },
     /// Used before with different parameters.
     Mismatch,
-    /// The first request with this key has not finished.
-    InFlight,
 }
 
 #[derive(sqlx::FromRow)]
@@ -26,28 +31,31 @@ struct KeyRow {
     request_hash: String,
     response_status: Option<i64>,
     response_body: Option<String>,
-    created_at_ms: i64,
 }
 
-impl Store {
-    /// Claims `key` for a request whose parameters hash to `request_hash`. The insert is the
-    /// lock: of two concurrent requests with one key, exactly one gets `Fresh`.
+impl Tx {
+    /// Claims `key` for a request whose parameters hash to `request_hash`, in this
+    /// transaction. The insert is the lock: on Postgres a concurrent claim of the same key
+    /// waits for this transaction and then sees its answer (SQLite's one connection
+    /// serialises them anyway), so two requests with one key never both run.
     pub async fn claim_idempotency_key(
-        &self,
+        &mut self,
         key: &str,
         request_hash: &str,
         now_ms: i64,
     ) -> Result<Claim, StoreError> {
-        // An expired key is forgotten first, so it can be claimed anew.
-        on_pool!(self, c => sqlx::query(
-            "DELETE FROM api_idempotency_keys WHERE key = $1 AND created_at_ms < $2",
+        // An expired key is forgotten, and so is a claim without an answer: only a version
+        // that stored claims on their own could have left one, and its request is long gone.
+        on_tx!(self, c, _lock => sqlx::query(
+            "DELETE FROM api_idempotency_keys
+             WHERE key = $1 AND (created_at_ms < $2 OR response_status IS NULL)",
         )
         .bind(key)
         .bind(now_ms - KEY_TTL_MS)
         .execute(c)
         .await
         .map(|_| ()))?;
-        let inserted: Option<String> = on_pool!(self, c => sqlx::query_scalar(
+        let inserted: Option<String> = on_tx!(self, c, _lock => sqlx::query_scalar(
             "INSERT INTO api_idempotency_keys (key, request_hash, created_at_ms)
              VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING key",
         )
@@ -59,40 +67,40 @@ impl Store {
         if inserted.is_some() {
             return Ok(Claim::Fresh);
         }
-        let row: Option<KeyRow> = on_pool!(self, c => sqlx::query_as(
-            "SELECT request_hash, response_status, response_body, created_at_ms
+        // The insert waited for the other transaction and found its committed row.
+        let row: KeyRow = on_tx!(self, c, _lock => sqlx::query_as(
+            "SELECT request_hash, response_status, response_body
              FROM api_idempotency_keys WHERE key = $1",
         )
         .bind(key)
-        .fetch_optional(c)
+        .fetch_one(c)
         .await)?;
-        let Some(row) = row else {
-            // Deleted between our two statements (expired, or its request failed): retry.
-            return Box::pin(self.claim_idempotency_key(key, request_hash, now_ms)).await;
-        };
-        debug_assert!(row.created_at_ms >= now_ms - KEY_TTL_MS);
         Ok(if row.request_hash != request_hash {
             Claim::Mismatch
         } else {
             match (row.response_status, row.response_body) {
                 (Some(status), Some(body)) => Claim::Replay {
-                    status: status as u16,
+                    status: u16::try_from(status).unwrap_or(200),
                     body,
                 },
-                _ => Claim::InFlight,
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "idempotency key `{key}` committed without its answer"
+                    )))
+                }
             }
         })
     }
 
-    /// Stores the response of a claimed key, to be replayed.
+    /// Stores the response of a key claimed in this transaction, to be replayed.
     pub async fn complete_idempotency_key(
-        &self,
+        &mut self,
         key: &str,
         status: u16,
         body: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        on_pool!(self, c => sqlx::query(
+        on_tx!(self, c, _lock => sqlx::query(
             "UPDATE api_idempotency_keys
              SET response_status = $1, response_body = $2, completed_at_ms = $3
              WHERE key = $4",
@@ -100,18 +108,6 @@ impl Store {
         .bind(i64::from(status))
         .bind(body)
         .bind(now_ms)
-        .bind(key)
-        .execute(c)
-        .await
-        .map(|_| ()))?;
-        Ok(())
-    }
-
-    /// Releases a claimed key whose request failed on our side (5xx): a retry may run it.
-    pub async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
-        on_pool!(self, c => sqlx::query(
-            "DELETE FROM api_idempotency_keys WHERE key = $1 AND response_status IS NULL",
-        )
         .bind(key)
         .execute(c)
         .await

@@ -4,9 +4,9 @@
 use keffi_shared::{Currency, MinorUnits};
 use serde::Serialize;
 
-use super::conn::on_pool;
-use super::rows::{InboxEvent, OrderRow, PaymentRow};
-use super::{Store, StoreError};
+use super::conn::{on_pool, on_tx};
+use super::rows::{InboxEvent, OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS};
+use super::{Store, StoreError, Tx};
 use crate::domain::{order_meets_payment, Order, OrderStatus, Payment};
 
 /// Creating an order failed.
@@ -47,12 +47,28 @@ struct TransactionRow {
     posted_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Balance {
     pub account: String,
     pub currency: String,
-    pub balance: i64,
+    /// Minor units. A sum of 64-bit entries can exceed 64 bits, so this is wider: JSON numbers
+    /// have no width, and a reader must not assume it fits an i64.
+    pub balance: i128,
 }
+
+/// A balance as the database can sum it without overflow (see `Store::balances`).
+#[derive(Debug, sqlx::FromRow)]
+struct BalanceParts {
+    account: String,
+    currency: String,
+    billions: i64,
+    units: i64,
+}
+
+/// The split of an amount in `Store::balances`: entries are summed as `amount / SPLIT` and
+/// `amount % SPLIT`. Each part of an entry is below 10^10 in magnitude, so neither sum can
+/// overflow a BIGINT before an account has about a billion entries.
+const SPLIT: i64 = 1_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Cursor {
@@ -69,18 +85,25 @@ pub struct StatusCount {
     pub count: i64,
 }
 
-impl Store {
-    /// Creates an order and the pending payment it expects, in one transaction.
+impl Tx {
+    /// Creates an order and the pending payment it expects in this transaction. If the
+    /// charge got there first, the order takes the payment's state at once.
+    ///
+    /// Crossing a batch that applies the order's charge is the common case on a laggy network
+    /// (the phone's create is retried just as the webhook lands), so the reference's lock is
+    /// taken first, as every path does: whichever of the two commits second sees the other.
+    /// The pending payment is only ever inserted, never written over: a charge committed by
+    /// the time this runs is adopted, not erased.
     pub async fn create_order(
-        &self,
+        &mut self,
         reference: &str,
         amount: MinorUnits,
         currency: Currency,
         metadata: Option<&str>,
         now_ms: i64,
     ) -> Result<Order, CreateOrderError> {
-        let mut tx = self.begin().await?;
-        let inserted: Option<String> = super::conn::on_tx!(&mut tx, c, _lock => sqlx::query_scalar(
+        self.lock_references(&[reference]).await?;
+        let inserted: Option<String> = on_tx!(self, c, _lock => sqlx::query_scalar(
             "INSERT INTO orders (reference, amount, currency, status, metadata, created_at_ms,
                  updated_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $6)
@@ -96,36 +119,63 @@ impl Store {
         .await)
         .map_err(StoreError::from)?;
         if inserted.is_none() {
-            tx.rollback().await?;
             return Err(CreateOrderError::Exists(reference.to_owned()));
         }
-        let mut order = Order {
+        let order = Order {
             reference: reference.to_owned(),
             amount,
             currency,
             status: OrderStatus::Pending,
             review_reason: None,
         };
-        match tx.payment_for_update(reference).await? {
+        match self.payment_for_update(reference).await? {
             None => {
-                tx.save_payment(
+                self.insert_pending_payment(
                     &Payment::pending(reference, "paystack", amount, currency),
                     now_ms,
                 )
-                .await?
+                .await?;
+                Ok(order)
             }
             // The charge arrived first (an order-less payment): the order takes its state now,
             // or it would wait for a charge that will never come again.
-            Some(payment) => {
-                if let Some((adopted, payment)) = order_meets_payment(&order, &payment) {
-                    tx.save_order(&adopted, now_ms).await?;
-                    tx.save_payment(&payment, now_ms).await?;
-                    order = adopted;
+            Some(payment) => match order_meets_payment(&order, &payment) {
+                Some((adopted, payment)) => {
+                    self.save_order(&adopted, now_ms).await?;
+                    self.save_payment(&payment, now_ms).await?;
+                    self.announce_change().await?;
+                    Ok(adopted)
                 }
+                None => Ok(order),
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Creates an order and the pending payment it expects, in one transaction.
+    pub async fn create_order(
+        &self,
+        reference: &str,
+        amount: MinorUnits,
+        currency: Currency,
+        metadata: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Order, CreateOrderError> {
+        let mut tx = self.begin().await?;
+        match tx
+            .create_order(reference, amount, currency, metadata, now_ms)
+            .await
+        {
+            Ok(order) => {
+                tx.commit().await?;
+                Ok(order)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
             }
         }
-        tx.commit().await?;
-        Ok(order)
     }
 
     pub async fn order(&self, reference: &str) -> Result<Option<Order>, StoreError> {
@@ -139,14 +189,9 @@ impl Store {
     }
 
     pub async fn payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
-        let row: Option<PaymentRow> = on_pool!(self, c => sqlx::query_as(
-            "SELECT reference, gateway, gateway_id, amount, currency, fees, channel, status,
-                    refunded, disputed_from, paid_at, review_reason
-             FROM payments WHERE reference = $1",
-        )
-        .bind(reference)
-        .fetch_optional(c)
-        .await)?;
+        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
+        let row: Option<PaymentRow> =
+            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
         row.map(Payment::try_from).transpose()
     }
 
@@ -208,15 +253,26 @@ impl Store {
             .collect())
     }
 
-    /// Balances per account and currency: sums of the journal's entries.
+    /// Balances per account and currency: sums of the journal's entries, exact whatever the
+    /// entries hold. A plain `SUM(amount)` overflows a BIGINT on absurd (but signed, so
+    /// accepted) amounts, and the route would fail until the rows were gone: instead the high
+    /// and low parts are summed apart, in SQL both backends run alike (integer `/` and `%`
+    /// truncate toward zero on both, so `amount = high * SPLIT + low`), and joined here.
     pub async fn balances(&self) -> Result<Vec<Balance>, StoreError> {
-        let rows = on_pool!(self, c => sqlx::query_as(
-            "SELECT account, currency, CAST(SUM(amount) AS BIGINT) AS balance FROM journal_entries
-             GROUP BY account, currency ORDER BY account, currency",
-        )
-        .fetch_all(c)
-        .await)?;
-        Ok(rows)
+        let sql = format!(
+            "SELECT account, currency, CAST(SUM(amount / {SPLIT}) AS BIGINT) AS billions,
+                    CAST(SUM(amount % {SPLIT}) AS BIGINT) AS units
+             FROM journal_entries GROUP BY account, currency ORDER BY account, currency"
+        );
+        let rows: Vec<BalanceParts> = on_pool!(self, c => sqlx::query_as(&sql).fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Balance {
+                balance: i128::from(r.billions) * i128::from(SPLIT) + i128::from(r.units),
+                account: r.account,
+                currency: r.currency,
+            })
+            .collect())
     }
 
     /// Journal transactions whose entries do not sum to zero in some currency (should be none).

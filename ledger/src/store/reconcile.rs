@@ -1,5 +1,7 @@
 //! What the reconciler and the periodic sweeps read and schedule.
 
+use sqlx::QueryBuilder;
+
 use super::conn::on_pool;
 use super::{Store, StoreError};
 
@@ -12,6 +14,31 @@ pub struct StalePayment {
     pub reference: String,
     pub created_at_ms: i64,
     pub reconcile_attempts: i64,
+}
+
+/// A parked event, as the sweep judges whether it has waited too long.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ParkedEvent {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub reference: Option<String>,
+    pub received_at_ms: i64,
+    /// When it last became parked (the database sets it: migration 0006). `None` only for a
+    /// row written around the schema; the sweep then counts from `received_at_ms`.
+    pub parked_at_ms: Option<i64>,
+    /// Why it is parked: what it waits for.
+    pub reason: Option<String>,
+}
+
+/// A parked event given up on: it becomes `dead` with `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub reference: Option<String>,
+    /// Its `parked_at_ms` when judged: the write only applies to the same parking.
+    pub parked_at_ms: Option<i64>,
+    pub reason: String,
 }
 
 impl Store {
@@ -63,18 +90,89 @@ impl Store {
 impl Store {
     /// Parked events whose payment has since been captured: normally unparked by the charge's
     /// own transaction, but a charge applied by another replica at the same moment cannot see
-    /// an event parked in a transaction that had not committed yet.
+    /// an event parked in a transaction that had not committed yet. The first `limit` by id;
+    /// see [`Store::parked_but_ready_after`] for the rest.
     pub async fn parked_but_ready(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
+        self.parked_but_ready_after(0, limit).await
+    }
+
+    /// One page of [`Store::parked_but_ready`]: ids above `after_id`, ascending, at most
+    /// `limit`. Keyset pages, so a sweep reaches every candidate however many before it stay
+    /// parked (a resolution whose dispute never opened looks ready and is re-tried forever).
+    pub async fn parked_but_ready_after(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError> {
         let sql = format!(
             "SELECT e.id FROM inbox_events e JOIN payments p ON p.reference = e.reference
-             WHERE e.status = 'parked' AND p.status IN {CAPTURED}
-             ORDER BY e.id LIMIT $1"
+             WHERE e.status = 'parked' AND p.status IN {CAPTURED} AND e.id > $1
+             ORDER BY e.id LIMIT $2"
         );
         let ids = on_pool!(self, c => sqlx::query_scalar(&sql)
+        .bind(after_id)
         .bind(i64::from(limit))
         .fetch_all(c)
         .await)?;
         Ok(ids)
+    }
+
+    /// Parked events with ids above `after_id`, ascending, at most `limit`: keyset pages of
+    /// everything parked, for the sweep to judge which have waited too long.
+    pub async fn parked_after(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ParkedEvent>, StoreError> {
+        let rows = on_pool!(self, c => sqlx::query_as(
+            "SELECT id, idempotency_key, reference, received_at_ms, parked_at_ms, reason
+             FROM inbox_events WHERE status = 'parked' AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Makes `orphans` dead with their reasons, set-wise. A row is only changed if it is still
+    /// parked since the same moment: one that a charge applied meanwhile, or that was replayed
+    /// and parked afresh, is not the event that was judged. Returns the ids changed.
+    pub async fn give_up_parked(
+        &self,
+        orphans: &[Orphan],
+        now_ms: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut changed = Vec::with_capacity(orphans.len());
+        // Three parameters a row: far below both backends' limits per statement.
+        for chunk in orphans.chunks(1_000) {
+            let ids: Vec<i64> = on_pool!(self, c => {
+                let mut q = QueryBuilder::new(
+                    "WITH v (orphan_id, orphan_reason, orphan_parked_at_ms) AS (",
+                );
+                q.push_values(chunk, |mut b, o| {
+                    b.push_bind(o.id)
+                        .push_bind(o.reason.as_str())
+                        .push_bind(o.parked_at_ms);
+                });
+                q.push(
+                    ") UPDATE inbox_events SET status = 'dead', reason = v.orphan_reason,
+                         applied_at_ms = ",
+                );
+                q.push_bind(now_ms);
+                // The CTE's columns are named apart from the table's so that `RETURNING id`
+                // means the inbox row on both backends.
+                q.push(
+                    " FROM v WHERE inbox_events.id = v.orphan_id
+                         AND inbox_events.status = 'parked'
+                         AND inbox_events.parked_at_ms IS NOT DISTINCT FROM v.orphan_parked_at_ms
+                     RETURNING id",
+                );
+                q.build_query_scalar().fetch_all(c).await
+            })?;
+            changed.extend(ids);
+        }
+        Ok(changed)
     }
 
     /// Pending orders whose payment was captured without them: the charge and the order's

@@ -6,7 +6,7 @@ use keffi_shared::{Currency, MinorUnits};
 use serde::Serialize;
 
 use super::StoreError;
-use crate::domain::{Order, OrderStatus, Payment, PaymentStatus};
+use crate::domain::{Order, OrderStatus, Payment};
 
 /// What became of an inbox event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,18 +76,26 @@ pub struct InboxEvent {
     pub envelope: String,
 }
 
+/// The columns a [`PaymentRow`] reads, in its order.
+pub(crate) const PAYMENT_ROW_COLUMNS: &str = "reference, gateway, gateway_id, amount, \
+     requested_amount, currency, fees, channel, status, refunded, charged_back, disputes, \
+     paid_at, review_reason";
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct PaymentRow {
     pub reference: String,
     pub gateway: String,
     pub gateway_id: Option<String>,
     pub amount: i64,
+    pub requested_amount: i64,
     pub currency: String,
     pub fees: i64,
     pub channel: Option<String>,
     pub status: String,
     pub refunded: i64,
-    pub disputed_from: Option<String>,
+    pub charged_back: i64,
+    /// JSON, see [`Payment::disputes`].
+    pub disputes: String,
     pub paid_at: Option<String>,
     pub review_reason: Option<String>,
 }
@@ -103,19 +111,18 @@ impl TryFrom<PaymentRow> for Payment {
         Ok(Payment {
             currency: currency(&r.currency)?,
             status: r.status.parse().map_err(StoreError::Corrupt)?,
-            disputed_from: r
-                .disputed_from
-                .as_deref()
-                .map(PaymentStatus::from_str)
-                .transpose()
-                .map_err(StoreError::Corrupt)?,
+            disputes: serde_json::from_str(&r.disputes).map_err(|e| {
+                StoreError::Corrupt(format!("disputes of payment {}: {e}", r.reference))
+            })?,
             reference: r.reference,
             gateway: r.gateway,
             gateway_id: r.gateway_id,
             amount: MinorUnits(r.amount),
+            requested: MinorUnits(r.requested_amount),
             fees: MinorUnits(r.fees),
             channel: r.channel,
             refunded: MinorUnits(r.refunded),
+            charged_back: MinorUnits(r.charged_back),
             paid_at: r.paid_at,
             review_reason: r.review_reason,
         })

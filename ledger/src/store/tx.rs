@@ -4,7 +4,9 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::bulk::OutcomeRow;
 use super::conn::on_tx;
-use super::rows::{InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow};
+use super::rows::{
+    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS,
+};
 use super::StoreError;
 use crate::domain::{JournalTx, Order, Payment};
 
@@ -16,6 +18,25 @@ pub enum Tx {
 pub(super) const INBOX_COLUMNS: &str =
     "id, idempotency_key, source, provider, event_type, reference, \
      received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
+
+/// The advisory-lock keys of `references`: sorted and distinct, so every transaction takes
+/// them in the same order. A key is the first 8 bytes of a SHA-256 of the reference, the same
+/// on every replica and every version; two references sharing a key only wait for each other.
+fn reference_lock_keys(references: &[&str]) -> Vec<i64> {
+    use sha2::{Digest, Sha256};
+    let mut keys: Vec<i64> = references
+        .iter()
+        .map(|r| {
+            let digest = Sha256::digest(format!("keffi:reference:{r}").as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(first)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
@@ -42,6 +63,34 @@ impl Tx {
                 .bind(crate::changes::CHANNEL)
                 .execute(&mut **t)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the per-reference locks of `references` until the transaction ends (Postgres;
+    /// SQLite's one connection already serialises writers).
+    ///
+    /// The one lock order: every path that reads or writes a reference's payment, order or
+    /// parked events — a pulled batch, a replay, the sweeps, an order's creation — takes
+    /// these locks first, all of them at once, in ascending key order, and only then reads.
+    /// A row lock (`FOR UPDATE`) cannot do this job: it locks nothing while the row does not
+    /// exist yet, which is exactly when an order's creation and its charge cross. Once the
+    /// lock is held, every statement sees whatever the previous holder committed.
+    pub async fn lock_references(&mut self, references: &[&str]) -> Result<(), StoreError> {
+        if let Tx::Postgres(t) = self {
+            let keys = reference_lock_keys(references);
+            if keys.is_empty() {
+                return Ok(());
+            }
+            // Volatile functions in the select list run after ORDER BY (Postgres 9.6+), so
+            // the locks are taken in key order.
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(k)
+                 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
+            )
+            .bind(&keys)
+            .execute(&mut **t)
+            .await?;
         }
         Ok(())
     }
@@ -115,11 +164,8 @@ impl Tx {
         reference: &str,
     ) -> Result<Option<Payment>, StoreError> {
         let row: Option<PaymentRow> = on_tx!(self, c, lock => {
-            let sql = format!(
-                "SELECT reference, gateway, gateway_id, amount, currency, fees, channel, status,
-                        refunded, disputed_from, paid_at, review_reason
-                 FROM payments WHERE reference = $1{lock}"
-            );
+            let sql =
+                format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1{lock}");
             sqlx::query_as(&sql).bind(reference).fetch_optional(c).await
         })?;
         row.map(Payment::try_from).transpose()
@@ -139,6 +185,32 @@ impl Tx {
 
     pub async fn save_payment(&mut self, p: &Payment, now_ms: i64) -> Result<(), StoreError> {
         self.save_payments(std::slice::from_ref(p), now_ms).await
+    }
+
+    /// Inserts the pending payment an order expects; never writes over a payment that exists
+    /// (a charge's), which `save_payment` would.
+    pub async fn insert_pending_payment(
+        &mut self,
+        p: &Payment,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c, _lock => sqlx::query(
+            "INSERT INTO payments (reference, gateway, amount, requested_amount, currency, status,
+                 created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(&p.reference)
+        .bind(&p.gateway)
+        .bind(p.amount.get())
+        .bind(p.requested.get())
+        .bind(p.currency.as_str())
+        .bind(p.status.as_str())
+        .bind(now_ms)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     pub async fn save_order(&mut self, o: &Order, now_ms: i64) -> Result<(), StoreError> {
@@ -209,5 +281,19 @@ impl Tx {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_lock_keys;
+
+    #[test]
+    fn lock_keys_are_stable_sorted_and_distinct() {
+        let a = reference_lock_keys(&["ord_2", "ord_1", "ord_2"]);
+        assert_eq!(a.len(), 2);
+        assert!(a[0] < a[1]);
+        assert_eq!(a, reference_lock_keys(&["ord_1", "ord_2"]));
+        assert_ne!(reference_lock_keys(&["a"]), reference_lock_keys(&["b"]));
     }
 }

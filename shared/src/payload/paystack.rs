@@ -128,7 +128,13 @@ pub struct Charge {
     /// Paystack's transaction id (above 2^31 in practice).
     pub id: i64,
     pub reference: String,
+    /// What the customer was charged. When the merchant passes Paystack's fees on to the
+    /// customer, this is the amount the merchant asked for plus the fees.
     pub amount: MinorUnits,
+    /// The amount the merchant initialised the transaction with (what the order expects);
+    /// absent in older payloads, where it equals `amount`.
+    #[serde(default)]
+    pub requested_amount: Option<MinorUnits>,
     pub currency: Currency,
     /// `success`, `failed`, `abandoned`, `ongoing`, `pending`, `processing`, `queued`, `reversed`.
     pub status: String,
@@ -182,15 +188,20 @@ pub struct Refund {
     pub processor: Option<String>,
 }
 
-/// The data of a `charge.dispute.*` event.
+/// The data of a `charge.dispute.*` event. One transaction can be disputed more than once;
+/// each dispute has its own `id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dispute {
     pub id: i64,
-    /// The amount the customer disputes, in minor units.
+    /// On `create`, the amount in dispute (the transaction's amount in Paystack's samples); on
+    /// `resolve`, what goes back to the customer — the merchant may accept a dispute in part.
     pub refund_amount: MinorUnits,
     pub currency: Currency,
-    /// `awaiting-merchant-feedback`, `resolved`, …
+    /// `awaiting-merchant-feedback`, `awaiting-bank-feedback`, `pending`, `resolved`.
     pub status: String,
+    /// Once resolved: `merchant-accepted` (the customer gets `refund_amount`, perhaps part of
+    /// the dispute), `auto-accepted` (the merchant did not answer in time; the customer is
+    /// refunded) or `declined` (the merchant's evidence won).
     #[serde(default)]
     pub resolution: Option<String>,
     #[serde(default)]

@@ -11,6 +11,7 @@ fn charge(reference: &str, amount: i64, fees: i64) -> Fact {
         gateway: "paystack".into(),
         gateway_id: "4099260516".into(),
         amount: MinorUnits(amount),
+        requested_amount: None,
         currency: NGN,
         fees: MinorUnits(fees),
         channel: Some("card".into()),
@@ -23,6 +24,30 @@ fn refund(reference: &str, amount: i64) -> Fact {
         reference: reference.into(),
         amount: MinorUnits(amount),
         currency: NGN,
+    }
+}
+
+fn opened(id: &str, amount: i64) -> Fact {
+    Fact::DisputeOpened {
+        reference: "ord_1".into(),
+        dispute_id: id.into(),
+        amount: MinorUnits(amount),
+        currency: NGN,
+    }
+}
+
+fn resolved(id: &str, resolution: Resolution) -> Fact {
+    Fact::DisputeResolved {
+        reference: "ord_1".into(),
+        dispute_id: id.into(),
+        currency: NGN,
+        resolution,
+    }
+}
+
+fn lost(refund: i64) -> Resolution {
+    Resolution::CustomerRefunded {
+        refund: MinorUnits(refund),
     }
 }
 
@@ -179,42 +204,181 @@ fn refund_larger_than_the_capture_is_dead() {
 
 #[test]
 fn disputes_hold_then_return_or_charge_back() {
-    let dispute = |won: Option<bool>| match won {
-        None => Fact::DisputeOpened {
-            reference: "ord_1".into(),
-            amount: MinorUnits(500_000),
-            currency: NGN,
-        },
-        Some(merchant_won) => Fact::DisputeResolved {
-            reference: "ord_1".into(),
-            amount: MinorUnits(500_000),
-            currency: NGN,
-            merchant_won,
-        },
-    };
     let (_, p0, o0) = step(
         &charge("ord_1", 500_000, 0),
         Some(pending()),
         Some(order(500_000)),
     );
-    let (d, p, o) = step(&dispute(None), p0, o0);
+    let (d, p, o) = step(&opened("d1", 500_000), p0, o0);
     assert_eq!(d.journal.unwrap().kind, TxKind::DisputeOpened);
     assert_eq!(p.as_ref().unwrap().status, PaymentStatus::Disputed);
     assert_eq!(o.as_ref().unwrap().status, OrderStatus::Disputed);
     assert!(matches!(
-        decide(&dispute(None), p.as_ref(), o.as_ref()).outcome,
+        decide(&opened("d1", 500_000), p.as_ref(), o.as_ref()).outcome,
         Outcome::Ignored(_)
     ));
 
-    let (d, pw, ow) = step(&dispute(Some(true)), p.clone(), o.clone());
+    let (d, pw, ow) = step(
+        &resolved("d1", Resolution::MerchantWon),
+        p.clone(),
+        o.clone(),
+    );
     assert_eq!(d.journal.unwrap().kind, TxKind::DisputeWon);
     assert_eq!(pw.unwrap().status, PaymentStatus::Success);
     assert_eq!(ow.unwrap().status, OrderStatus::Paid);
 
-    let (d, pl, ol) = step(&dispute(Some(false)), p, o);
+    let (d, pl, ol) = step(&resolved("d1", lost(500_000)), p, o);
     assert_eq!(d.journal.unwrap().kind, TxKind::DisputeLost);
-    assert_eq!(pl.unwrap().status, PaymentStatus::Refunded);
+    let pl = pl.unwrap();
+    assert_eq!(pl.status, PaymentStatus::Refunded);
+    assert_eq!(pl.charged_back, MinorUnits(500_000));
+    assert_eq!(pl.refunded, MinorUnits::ZERO);
     assert_eq!(ol.unwrap().status, OrderStatus::Refunded);
+}
+
+#[test]
+fn a_partial_acceptance_charges_back_part_and_returns_the_rest() {
+    let (_, p, o) = step(
+        &charge("ord_1", 500_000, 0),
+        Some(pending()),
+        Some(order(500_000)),
+    );
+    let (_, p, o) = step(&opened("d1", 500_000), p, o);
+    let (d, p, o) = step(&resolved("d1", lost(100_000)), p, o);
+    let b = balances(&d.journal.unwrap().entries).unwrap();
+    assert_eq!(b[&(Account::chargebacks(), NGN)], MinorUnits(100_000));
+    assert_eq!(
+        b[&(Account::merchant_balance("paystack"), NGN)],
+        MinorUnits(400_000)
+    );
+    assert_eq!(b[&(Account::disputes_held(), NGN)], MinorUnits(-500_000));
+    let p = p.unwrap();
+    assert_eq!(p.status, PaymentStatus::PartiallyRefunded);
+    assert_eq!(p.charged_back, MinorUnits(100_000));
+    assert_eq!(o.unwrap().status, OrderStatus::PartiallyRefunded);
+    assert_eq!(p.check_invariants(), Ok(()));
+}
+
+/// The audit's family: a dispute after a full refund, and a refund during an open dispute,
+/// let refunds + chargebacks exceed the capture.
+#[test]
+fn refunds_and_disputes_never_return_more_than_was_captured() {
+    let (_, p, o) = step(
+        &charge("ord_1", 500_000, 0),
+        Some(pending()),
+        Some(order(500_000)),
+    );
+    // A dispute after a full refund has nothing left to take.
+    let (_, refunded, ro) = step(&refund("ord_1", 500_000), p.clone(), o.clone());
+    assert_eq!(ro.as_ref().unwrap().status, OrderStatus::Refunded);
+    let d = decide(&opened("d1", 500_000), refunded.as_ref(), ro.as_ref());
+    assert!(matches!(d.outcome, Outcome::Dead(_)), "{:?}", d.outcome);
+
+    // A refund during an open dispute of the whole amount waits for the dispute...
+    let (_, disputed, dor) = step(&opened("d1", 500_000), p.clone(), o.clone());
+    let d = decide(&refund("ord_1", 200_000), disputed.as_ref(), dor.as_ref());
+    assert!(matches!(d.outcome, Outcome::Parked(_)), "{:?}", d.outcome);
+    // ... applies if the merchant wins it ...
+    let (_, won, wo) = step(
+        &resolved("d1", Resolution::MerchantWon),
+        disputed.clone(),
+        dor.clone(),
+    );
+    let (d, after, _) = step(&refund("ord_1", 200_000), won, wo);
+    assert_eq!(d.outcome, Outcome::Applied);
+    assert_eq!(after.unwrap().check_invariants(), Ok(()));
+    // ... and is dead if the customer got everything back.
+    let (_, gone, go) = step(&resolved("d1", lost(500_000)), disputed, dor);
+    let d = decide(&refund("ord_1", 200_000), gone.as_ref(), go.as_ref());
+    assert!(matches!(d.outcome, Outcome::Dead(_)), "{:?}", d.outcome);
+
+    // Two disputes on one transaction, each on its own.
+    let (_, p2, o2) = step(&opened("d1", 300_000), p.clone(), o.clone());
+    let (d, p2, o2) = step(&opened("d2", 200_000), p2, o2);
+    assert_eq!(d.outcome, Outcome::Applied);
+    let d = decide(&opened("d3", 1), p2.as_ref(), o2.as_ref());
+    assert!(
+        matches!(d.outcome, Outcome::Dead(_)),
+        "nothing left to dispute"
+    );
+    let (_, p2, o2) = step(&resolved("d2", lost(200_000)), p2, o2);
+    assert_eq!(
+        p2.as_ref().unwrap().status,
+        PaymentStatus::Disputed,
+        "d1 still open"
+    );
+    let (_, p2, o2) = step(&resolved("d1", Resolution::MerchantWon), p2, o2);
+    let p2 = p2.unwrap();
+    assert_eq!(p2.status, PaymentStatus::PartiallyRefunded);
+    assert_eq!(o2.unwrap().status, OrderStatus::PartiallyRefunded);
+    assert_eq!(p2.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_resolution_waits_for_its_own_dispute() {
+    let (_, p, o) = step(
+        &charge("ord_1", 500_000, 0),
+        Some(pending()),
+        Some(order(500_000)),
+    );
+    let (_, p, o) = step(&opened("d1", 100_000), p, o);
+    let d = decide(&resolved("d2", lost(100_000)), p.as_ref(), o.as_ref());
+    assert!(matches!(d.outcome, Outcome::Parked(_)));
+    let (_, p, o) = step(&resolved("d1", lost(100_000)), p, o);
+    let d = decide(&resolved("d1", lost(100_000)), p.as_ref(), o.as_ref());
+    assert!(matches!(d.outcome, Outcome::Ignored(_)), "resolved once");
+}
+
+/// The audit's family: amounts that are not amounts are dead, never parked, never applied.
+#[test]
+fn amounts_that_are_not_amounts_are_dead_even_before_their_charge() {
+    let over = MinorUnits::MAX_AMOUNT.get() + 1;
+    for amount in [0, -1, -500_000, over, i64::MAX, i64::MIN] {
+        for fact in [refund("ord_1", amount), opened("d1", amount)] {
+            let d = decide(&fact, Some(&pending()), Some(&order(500_000)));
+            assert!(
+                matches!(d.outcome, Outcome::Dead(_)),
+                "{fact:?}: {:?}",
+                d.outcome
+            );
+            assert!(d.payment.is_none() && d.journal.is_none());
+        }
+        let d = decide(&resolved("d1", lost(amount)), None, None);
+        assert!(matches!(d.outcome, Outcome::Dead(_)), "{amount}");
+        let d = decide(&charge("ord_1", amount, 0), Some(&pending()), None);
+        assert!(matches!(d.outcome, Outcome::Dead(_)), "{amount}");
+    }
+}
+
+#[test]
+fn passed_on_fees_are_compared_with_what_the_merchant_asked() {
+    let with_fees = Fact::ChargeSucceeded {
+        reference: "ord_1".into(),
+        gateway: "paystack".into(),
+        gateway_id: "1".into(),
+        amount: MinorUnits(40_333),
+        requested_amount: Some(MinorUnits(30_050)),
+        currency: NGN,
+        fees: MinorUnits(10_283),
+        channel: None,
+        paid_at: None,
+    };
+    let (d, p, o) = step(&with_fees, Some(pending()), Some(order(30_050)));
+    assert_eq!(d.outcome, Outcome::Applied);
+    assert_eq!(o.unwrap().status, OrderStatus::Paid);
+    let p = p.unwrap();
+    assert_eq!(
+        (p.amount, p.requested),
+        (MinorUnits(40_333), MinorUnits(30_050))
+    );
+    let b = balances(&d.journal.unwrap().entries).unwrap();
+    assert_eq!(
+        b[&(Account::merchant_balance("paystack"), NGN)],
+        MinorUnits(30_050)
+    );
+    // The same charge against an order of the gross amount is a mismatch.
+    let (_, _, o) = step(&with_fees, Some(pending()), Some(order(40_333)));
+    assert_eq!(o.unwrap().status, OrderStatus::NeedsReview);
 }
 
 #[test]
@@ -267,34 +431,28 @@ fn impossible_figures_are_dead() {
 }
 
 fn any_fact() -> impl Strategy<Value = Fact> {
-    (0u8..6, 1i64..600_000, 0i64..10_000, any::<bool>()).prop_map(|(k, amount, fees, flag)| {
-        let amount = MinorUnits(amount);
-        match k {
-            0 => charge("ord_1", amount.get(), fees.min(amount.get())),
-            1 => refund("ord_1", amount.get()),
-            2 => Fact::DisputeOpened {
-                reference: "ord_1".into(),
-                amount,
-                currency: NGN,
-            },
-            3 => Fact::DisputeResolved {
-                reference: "ord_1".into(),
-                amount,
-                currency: NGN,
-                merchant_won: flag,
-            },
-            4 => Fact::ChargeFailed {
-                reference: "ord_1".into(),
-                gateway: "paystack".into(),
-                abandoned: flag,
-                reason: "x".into(),
-            },
-            _ => Fact::Noted {
-                reference: None,
-                why: "noted".into(),
-            },
-        }
-    })
+    (0u8..6, -10i64..600_000, 0i64..10_000, any::<bool>(), 0u8..3).prop_map(
+        |(k, amount, fees, flag, id)| {
+            let id = format!("d{id}");
+            match k {
+                0 => charge("ord_1", amount, fees.min(amount.max(0))),
+                1 => refund("ord_1", amount),
+                2 => opened(&id, amount),
+                3 if flag => resolved(&id, Resolution::MerchantWon),
+                3 => resolved(&id, lost(amount)),
+                4 => Fact::ChargeFailed {
+                    reference: "ord_1".into(),
+                    gateway: "paystack".into(),
+                    abandoned: flag,
+                    reason: "x".into(),
+                },
+                _ => Fact::Noted {
+                    reference: None,
+                    why: "noted".into(),
+                },
+            }
+        },
+    )
 }
 
 proptest! {
@@ -316,8 +474,12 @@ proptest! {
                 prop_assert!(d.payment.is_none() && d.order.is_none() && d.journal.is_none());
             }
             let pay = np.as_ref().unwrap();
-            prop_assert!(pay.refunded <= pay.amount);
-            prop_assert!(pay.refunded >= MinorUnits::ZERO);
+            prop_assert_eq!(pay.check_invariants(), Ok(()));
+            if let (Some(o), true) = (&no, pay.status.is_captured()) {
+                if o.status != OrderStatus::NeedsReview {
+                    prop_assert_eq!(o.status, OrderStatus::following(pay.status));
+                }
+            }
             p = np;
             o = no;
         }

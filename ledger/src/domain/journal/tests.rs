@@ -59,8 +59,8 @@ fn transaction() -> impl Strategy<Value = JournalTx> {
                 0 => JournalTx::charge("r", "paystack", a, f, c),
                 1 => JournalTx::refund("r", "paystack", a, c),
                 2 => JournalTx::dispute_opened("r", "paystack", a, c),
-                3 => JournalTx::dispute_won("r", "paystack", a, c),
-                _ => JournalTx::dispute_lost("r", a, c),
+                3 => JournalTx::dispute_resolved("r", "paystack", a, MinorUnits::ZERO, c),
+                _ => JournalTx::dispute_resolved("r", "paystack", a, a, c),
             }
             .unwrap()
         },
