@@ -35,8 +35,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateOrder(args) => {
             let currency: Currency = args.currency.parse()?;
             anyhow::ensure!(
-                args.amount > 0,
-                "--amount must be a positive number of minor units"
+                MinorUnits(args.amount).is_valid_amount(),
+                "--amount must be a whole number of minor units from 1 to {}",
+                MinorUnits::MAX_AMOUNT
             );
             let store = keffi_ledger::connect(&args.db).await?;
             store.migrate().await?;
@@ -144,6 +145,10 @@ async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<
     }
     for e in &summary.errors {
         println!("error: {e}");
+    }
+    // A refused pass (a bad or rotated key) is an operator's problem: fail the command.
+    if let Some(why) = &summary.aborted {
+        anyhow::bail!("the pass stopped: {why}");
     }
     Ok(())
 }

@@ -86,7 +86,7 @@ fn resolution_without_opening(reference: &str, dispute_id: u64) -> Incoming {
     paystack(serde_json::json!({
         "event": "charge.dispute.resolve",
         "data": {"id": dispute_id, "status": "resolved", "refund_amount": 1_000,
-                 "currency": "NGN", "resolution": "merchant-won",
+                 "currency": "NGN", "resolution": "declined",
                  "transaction": {"id": 1, "reference": reference, "amount": 500_000,
                                  "currency": "NGN"}}
     }))
@@ -231,7 +231,8 @@ async fn the_sweep_reaches_a_ready_event_behind_pages_of_hopeless_ones(store: &S
     let mut hopeless = Vec::new();
     for dispute in 0..5 {
         let id = apply(store, &resolution_without_opening("ord_h", 900 + dispute)).await;
-        assert_eq!(status(store, id).await.0, "parked");
+        let (state, reason) = status(store, id).await;
+        assert_eq!(state, "parked", "{reason:?}");
         hopeless.push(id);
     }
 

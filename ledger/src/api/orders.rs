@@ -29,7 +29,7 @@ pub struct CreateOrder {
     /// The payment reference the checkout will use with the gateway: 1 to 100 of
     /// `A-Z a-z 0-9 . - _ =`.
     pub reference: String,
-    /// Amount in minor units (kobo for NGN): 500000 is ₦5,000.00.
+    /// Amount in minor units (kobo for NGN): 500000 is ₦5,000.00. At most 10^12.
     pub amount: i64,
     /// ISO 4217 code, e.g. `NGN`.
     pub currency: String,
@@ -86,10 +86,11 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
             "reference must be 1 to 100 of A-Z a-z 0-9 . - _ =",
         ));
     }
-    if req.amount <= 0 || req.amount > 1_000_000_000_000_000 {
-        return Err(ApiError::invalid(
-            "amount must be a positive integer number of minor units",
-        ));
+    if !MinorUnits(req.amount).is_valid_amount() {
+        return Err(ApiError::invalid(format!(
+            "amount must be a whole number of minor units from 1 to {}",
+            MinorUnits::MAX_AMOUNT
+        )));
     }
     let currency: Currency = req
         .currency

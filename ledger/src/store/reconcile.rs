@@ -2,7 +2,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::conn::on_pool;
+use super::conn::{on_pool, on_tx};
 use super::{Store, StoreError};
 
 /// The payment statuses that hold captured money (`PaymentStatus::is_captured`), as SQL.
@@ -135,18 +135,33 @@ impl Store {
         Ok(rows)
     }
 
-    /// Makes `orphans` dead with their reasons, set-wise. A row is only changed if it is still
-    /// parked since the same moment: one that a charge applied meanwhile, or that was replayed
-    /// and parked afresh, is not the event that was judged. Returns the ids changed.
+    /// Makes `orphans` dead with their reasons, set-wise, in one transaction. A row is only
+    /// changed if it is still parked since the same moment: one that a charge applied
+    /// meanwhile, or that was replayed and parked afresh, is not the event that was judged.
+    /// Returns the ids changed.
+    ///
+    /// The orphans' references are locked first, as every path that touches parked events
+    /// does (`Tx::lock_references`): a batch applying one of them right now has committed by
+    /// the time this reads its status, so the guard sees it and no event ends up both given up
+    /// on and applied.
     pub async fn give_up_parked(
         &self,
         orphans: &[Orphan],
         now_ms: i64,
     ) -> Result<Vec<i64>, StoreError> {
+        if orphans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let references: Vec<&str> = orphans
+            .iter()
+            .filter_map(|o| o.reference.as_deref())
+            .collect();
+        tx.lock_references(&references).await?;
         let mut changed = Vec::with_capacity(orphans.len());
         // Three parameters a row: far below both backends' limits per statement.
         for chunk in orphans.chunks(1_000) {
-            let ids: Vec<i64> = on_pool!(self, c => {
+            let ids: Vec<i64> = on_tx!(&mut tx, c, _lock => {
                 let mut q = QueryBuilder::new(
                     "WITH v (orphan_id, orphan_reason, orphan_parked_at_ms) AS (",
                 );
@@ -172,6 +187,7 @@ impl Store {
             })?;
             changed.extend(ids);
         }
+        tx.commit().await?;
         Ok(changed)
     }
 
