@@ -726,3 +726,50 @@ async fn the_set_wise_path_ends_where_event_by_event_ends(store: &Store) {
     assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
 }
 on_both_stores!(the_set_wise_path_ends_where_event_by_event_ends);
+
+/// The audit's family "amounts that are not amounts": signed refunds of zero, below zero and
+/// beyond the ceiling, delivered before their charge. Before, they parked, and the charge
+/// that came later released them inside its own savepoint, where the negative one broke a
+/// check and took the charge down with it (`dead`: the payment lost). Now they are dead on
+/// arrival, the charge applies, and nothing but the charge moved money.
+async fn amounts_that_are_not_amounts_never_touch_the_charge(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    let bad = [
+        refund("ord_1", "rf_zero", 0),
+        refund("ord_1", "rf_neg", -100_000),
+        refund("ord_1", "rf_huge", i64::MAX),
+        refund("ord_1", "rf_over", MinorUnits::MAX_AMOUNT.get() + 1),
+    ];
+    let report = apply_batch(store, &bad, None).await.unwrap();
+    assert_eq!((report.dead, report.parked), (4, 0));
+    let report = apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
+        .await
+        .unwrap();
+    assert_eq!((report.applied, report.dead, report.unparked), (1, 0, 0));
+    let p = store.payment("ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.refunded),
+        (PaymentStatus::Success, MinorUnits::ZERO)
+    );
+    assert_eq!(
+        store.order("ord_1").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    assert_eq!(journal_count(store, "ord_1").await, 1);
+    // An absurd charge is dead too, and the read routes still answer.
+    apply_batch(store, &[charge(43, "ord_2", i64::MAX, 0)], None)
+        .await
+        .unwrap();
+    assert!(store.payment("ord_2").await.unwrap().is_none());
+    store.balances().await.unwrap();
+    for e in &bad {
+        let row = store
+            .inbox_by_key(&e.envelope.key.to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "dead");
+        assert!(row.reason.unwrap().contains("is not an amount"));
+    }
+}
+on_both_stores!(amounts_that_are_not_amounts_never_touch_the_charge);

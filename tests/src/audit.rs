@@ -89,6 +89,75 @@ async fn all_pages(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Valu
     }
 }
 
+/// The money invariants, read through the API: per payment, refunds and chargebacks never
+/// exceed the capture; the payment row and the journal tell the same story (one charge
+/// transaction exactly when money was captured, the `refunds` and `chargebacks` entries
+/// summing to what the row says); and every order's status follows its payment's money.
+async fn money_invariants(
+    http: &reqwest::Client,
+    ledger_url: &str,
+    journal: &[Value],
+) -> anyhow::Result<()> {
+    let mut story: BTreeMap<String, (usize, i64, i64)> = BTreeMap::new();
+    for tx in journal {
+        let reference = tx["reference"].as_str().unwrap_or_default().to_owned();
+        let entry = story.entry(reference).or_default();
+        if tx["kind"] == "charge" {
+            entry.0 += 1;
+        }
+        for e in tx["entries"].as_array().into_iter().flatten() {
+            let amount = e["amount"].as_i64().unwrap_or(0);
+            match e["account"].as_str() {
+                Some("refunds") => entry.1 += amount,
+                Some("chargebacks") => entry.2 += amount,
+                _ => {}
+            }
+        }
+    }
+    let payments = all_pages(http, &format!("{ledger_url}/v1/payments")).await?;
+    let mut payment_status: BTreeMap<String, String> = BTreeMap::new();
+    for p in &payments {
+        let reference = p["reference"].as_str().context("reference")?.to_owned();
+        let status = p["status"].as_str().unwrap_or_default().to_owned();
+        let (amount, refunded, charged_back) = (
+            p["amount"].as_i64().unwrap_or(0),
+            p["refunded"].as_i64().unwrap_or(0),
+            p["charged_back"].as_i64().unwrap_or(0),
+        );
+        let captured = !matches!(status.as_str(), "pending" | "failed");
+        ensure!(
+            refunded >= 0 && charged_back >= 0 && refunded + charged_back <= amount,
+            "{reference}: refunded {refunded} + charged back {charged_back} exceed {amount}"
+        );
+        let (charges, refunds, chargebacks) = story.get(&reference).copied().unwrap_or_default();
+        ensure!(
+            (charges, refunds, chargebacks) == (usize::from(captured), refunded, charged_back),
+            "{reference}: the journal says {charges} charge(s), {refunds} refunded, \
+             {chargebacks} charged back; the payment ({status}) says {refunded} and {charged_back}"
+        );
+        payment_status.insert(reference, status);
+    }
+    for o in all_pages(http, &format!("{ledger_url}/v1/orders")).await? {
+        let reference = o["reference"].as_str().context("reference")?;
+        let order = o["status"].as_str().unwrap_or_default();
+        let Some(payment) = payment_status.get(reference) else {
+            bail!("order {reference} has no payment");
+        };
+        let follows = match payment.as_str() {
+            "success" => "paid",
+            other => other,
+        };
+        ensure!(
+            order == "needs_review"
+                || order == follows
+                || (payment == "pending" && order == "pending")
+                || (payment == "failed" && order == "abandoned"),
+            "order {reference} is {order} beside a payment {payment}"
+        );
+    }
+    Ok(())
+}
+
 /// What the audit counted.
 #[derive(Debug, Default)]
 pub struct AuditReport {
@@ -199,6 +268,7 @@ async fn check(ledger_url: &str, events: &[Event], log: &SendLog) -> anyhow::Res
             EventKind::Other => ensure!(status == "ignored", "{}: {status}", e.key),
         }
     }
+    money_invariants(&http, ledger_url, &journal).await?;
     Ok(AuditReport {
         accepted: log.accepted.len(),
         inbox_rows: by_key.len(),
