@@ -50,6 +50,8 @@ enum Ev {
         fees: i64,
         /// Fees passed on: the merchant asked for `amount - fees`.
         passed_on: bool,
+        /// In GHS instead of NGN (orders are in NGN).
+        ghs: bool,
     },
     /// The reconciler's verify answer.
     Verify {
@@ -62,16 +64,19 @@ enum Ev {
         r: usize,
         tag: u8,
         amount: i64,
+        ghs: bool,
     },
     DisputeOpen {
         r: usize,
         d: u64,
         amount: i64,
+        ghs: bool,
     },
     DisputeResolve {
         r: usize,
         d: u64,
         resolution: Resolution,
+        ghs: bool,
     },
 }
 
@@ -112,24 +117,31 @@ fn amount() -> impl Strategy<Value = i64> {
     ]
 }
 
+/// Mostly NGN, sometimes another currency.
+fn ghs() -> impl Strategy<Value = bool> {
+    prop::bool::weighted(0.1)
+}
+
 fn ev() -> impl Strategy<Value = Ev> {
     let r = 0..REFERENCES;
     prop_oneof![
         4 => (r.clone(), 1..3u64, prop::sample::select(vec![500i64, 1000, 0, -5, MAX + 1]),
-              prop::sample::select(vec![0i64, 50]), any::<bool>())
-            .prop_map(|(r, gw, amount, fees, passed_on)| Ev::Charge { r, gw, amount, fees, passed_on }),
+              prop::sample::select(vec![0i64, 50]), any::<bool>(), ghs())
+            .prop_map(|(r, gw, amount, fees, passed_on, ghs)| Ev::Charge { r, gw, amount, fees, passed_on, ghs }),
         1 => (r.clone(), 1..3u64, prop::sample::select(vec![500i64, 1000]),
               prop::sample::select(vec!["success", "failed", "abandoned"]))
             .prop_map(|(r, gw, amount, status)| Ev::Verify { r, gw, amount, status }),
-        3 => (r.clone(), 0..3u8, amount()).prop_map(|(r, tag, amount)| Ev::Refund { r, tag, amount }),
-        2 => (r.clone(), 1..4u64, amount()).prop_map(|(r, d, amount)| Ev::DisputeOpen { r, d, amount }),
+        3 => (r.clone(), 0..3u8, amount(), ghs())
+            .prop_map(|(r, tag, amount, ghs)| Ev::Refund { r, tag, amount, ghs }),
+        2 => (r.clone(), 1..4u64, amount(), ghs())
+            .prop_map(|(r, d, amount, ghs)| Ev::DisputeOpen { r, d, amount, ghs }),
         2 => (r, 1..4u64, prop_oneof![
                 Just(Resolution::Declined),
                 amount().prop_map(Resolution::Accepted),
                 amount().prop_map(Resolution::AutoAccepted),
                 Just(Resolution::Bogus),
-            ])
-            .prop_map(|(r, d, resolution)| Ev::DisputeResolve { r, d, resolution }),
+            ], ghs())
+            .prop_map(|(r, d, resolution, ghs)| Ev::DisputeResolve { r, d, resolution, ghs }),
     ]
 }
 
@@ -170,10 +182,11 @@ impl Case {
                 amount,
                 fees,
                 passed_on,
+                ghs,
             } => {
                 let mut data = serde_json::json!({
                     "id": self.id(*r, *gw), "reference": reference, "amount": amount,
-                    "currency": "NGN", "status": "success", "fees": fees, "channel": "card",
+                    "currency": currency(*ghs), "status": "success", "fees": fees, "channel": "card",
                     "paid_at": "2026-11-25T10:00:00.000Z"
                 });
                 if *passed_on {
@@ -213,21 +226,27 @@ impl Case {
                     origin: None,
                 }
             }
-            Ev::Refund { tag, amount, .. } => paystack(serde_json::json!({
+            Ev::Refund {
+                tag, amount, ghs, ..
+            } => paystack(serde_json::json!({
                 "event": "refund.processed",
                 "data": {"status": "processed", "transaction_reference": reference,
                          "refund_reference": format!("{reference}_rf{tag}"),
-                         "amount": amount.to_string(), "currency": "NGN"}
+                         "amount": amount.to_string(), "currency": currency(*ghs)}
             })),
-            Ev::DisputeOpen { r, d, amount } => self.dispute(
+            Ev::DisputeOpen { r, d, amount, ghs } => self.dispute(
                 "charge.dispute.create",
-                *r,
-                *d,
+                (*r, *d, *ghs),
                 *amount,
                 None,
                 "awaiting-merchant-feedback",
             ),
-            Ev::DisputeResolve { r, d, resolution } => {
+            Ev::DisputeResolve {
+                r,
+                d,
+                resolution,
+                ghs,
+            } => {
                 let (value, refund) = match resolution {
                     Resolution::Declined => ("declined", 0),
                     Resolution::Accepted(a) => ("merchant-accepted", *a),
@@ -236,8 +255,7 @@ impl Case {
                 };
                 self.dispute(
                     "charge.dispute.resolve",
-                    *r,
-                    *d,
+                    (*r, *d, *ghs),
                     refund,
                     Some(value),
                     "resolved",
@@ -249,19 +267,27 @@ impl Case {
     fn dispute(
         &self,
         event: &str,
-        r: usize,
-        d: u64,
+        (r, d, ghs): (usize, u64, bool),
         refund_amount: i64,
         resolution: Option<&str>,
         status: &str,
     ) -> Incoming {
         paystack(serde_json::json!({
             "event": event,
-            "data": {"id": self.id(r, 50 + d), "refund_amount": refund_amount, "currency": "NGN",
+            "data": {"id": self.id(r, 50 + d), "refund_amount": refund_amount,
+                     "currency": currency(ghs),
                      "status": status, "resolution": resolution,
                      "transaction": {"id": self.id(r, 1), "reference": self.reference(r),
                                      "amount": 1000, "currency": "NGN"}}
         }))
+    }
+}
+
+fn currency(ghs: bool) -> &'static str {
+    if ghs {
+        "GHS"
+    } else {
+        "NGN"
     }
 }
 
@@ -287,6 +313,8 @@ enum DState {
 struct MPayment {
     /// (gateway id, captured, requested)
     captured: Option<(u64, i64, i64)>,
+    /// The captured money is in GHS (orders are in NGN).
+    ghs: bool,
     failed: bool,
     refunded: i64,
     charged_back: i64,
@@ -369,12 +397,13 @@ impl Model {
                 amount,
                 fees,
                 passed_on,
+                ghs,
             } => {
                 let requested = if *passed_on { amount - fees } else { *amount };
                 if !valid(*amount) || !valid(requested) || *fees > *amount {
                     return Dead;
                 }
-                self.charge(*r, *gw, *amount, requested)
+                self.charge(*r, *gw, (*amount, requested), *ghs)
             }
             Ev::Verify {
                 r,
@@ -382,7 +411,7 @@ impl Model {
                 amount,
                 status,
             } => match *status {
-                "success" => self.charge(*r, *gw, *amount, *amount),
+                "success" => self.charge(*r, *gw, (*amount, *amount), false),
                 _ => {
                     let Some(p) = self.payments.get_mut(r) else {
                         return Ignored;
@@ -403,13 +432,16 @@ impl Model {
                     Applied
                 }
             },
-            Ev::Refund { r, amount, .. } => {
+            Ev::Refund { r, amount, ghs, .. } => {
                 if !valid(*amount) {
                     return Dead;
                 }
                 let Some(p) = self.payments.get_mut(r).filter(|p| p.captured.is_some()) else {
                     return Parked;
                 };
+                if *ghs != p.ghs {
+                    return Dead;
+                }
                 if *amount <= p.free() {
                     p.refunded += amount;
                     self.order_follows(*r);
@@ -420,7 +452,7 @@ impl Model {
                     Dead
                 }
             }
-            Ev::DisputeOpen { r, d, amount } => {
+            Ev::DisputeOpen { r, d, amount, ghs } => {
                 if !valid(*amount) {
                     return Dead;
                 }
@@ -430,14 +462,19 @@ impl Model {
                 if p.disputes.contains_key(d) {
                     return Ignored;
                 }
-                if *amount > p.free() {
+                if *ghs != p.ghs || *amount > p.free() {
                     return Dead;
                 }
                 p.disputes.insert(*d, (*amount, DState::Open));
                 self.order_follows(*r);
                 Applied
             }
-            Ev::DisputeResolve { r, d, resolution } => {
+            Ev::DisputeResolve {
+                r,
+                d,
+                resolution,
+                ghs,
+            } => {
                 let to_customer = match resolution {
                     Resolution::Bogus => return Dead,
                     Resolution::Declined => 0,
@@ -458,7 +495,7 @@ impl Model {
                 if *state != DState::Open {
                     return Ignored;
                 }
-                if to_customer > *held + free {
+                if *ghs != p.ghs || to_customer > *held + free {
                     return Dead;
                 }
                 *state = if to_customer == 0 {
@@ -473,7 +510,7 @@ impl Model {
         }
     }
 
-    fn charge(&mut self, r: usize, gw: u64, amount: i64, requested: i64) -> Status {
+    fn charge(&mut self, r: usize, gw: u64, (amount, requested): (i64, i64), ghs: bool) -> Status {
         let p = self.payments.entry(r).or_default();
         if let Some((paid_by, _, _)) = p.captured {
             return if paid_by == gw {
@@ -484,10 +521,11 @@ impl Model {
         }
         *p = MPayment {
             captured: Some((gw, amount, requested)),
+            ghs,
             ..MPayment::default()
         };
         if let Some((expects, s)) = self.orders.get_mut(&r) {
-            if *expects != requested {
+            if *expects != requested || ghs {
                 *s = "needs_review";
             } else if *s != "needs_review" {
                 *s = "paid";
@@ -560,7 +598,7 @@ impl Model {
         }
         let p = self.payments.entry(r).or_default();
         let status = match p.captured {
-            Some((_, _, requested)) if requested != amount => "needs_review",
+            Some((_, _, requested)) if requested != amount || p.ghs => "needs_review",
             Some(_) => follow(p.status()),
             None => "pending",
         };

@@ -323,10 +323,9 @@ async fn hang_ups_then_retries(db: TestDb) -> anyhow::Result<()> {
         let secret = body["client_secret"].as_str().expect("a client secret");
         let opened = api
             .http
-            .get(
-                api.ledger
-                    .url(&format!("/client/v1/orders/{reference}?client_secret={secret}")),
-            )
+            .get(api.ledger.url(&format!(
+                "/client/v1/orders/{reference}?client_secret={secret}"
+            )))
             .send()
             .await?;
         assert_eq!(opened.status(), 200, "the secret opens {reference}");

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::conn::{on_pool, on_tx};
-use super::rows::InboxEvent;
+use super::rows::{InboxEvent, INBOX_COLUMNS};
 use super::{Store, StoreError, Tx};
 
 /// An order as the API shows it.
@@ -57,8 +57,6 @@ const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason,
 const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, requested_amount, \
      currency, fees, channel, status, refunded, charged_back, paid_at, review_reason, \
      created_at_ms, updated_at_ms";
-const INBOX_COLUMNS: &str = "id, idempotency_key, source, provider, event_type, reference, \
-     received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
 
 impl Tx {
     /// The order as the API shows it, as this transaction sees it (its own writes included).

@@ -15,9 +15,9 @@ use sqlx::QueryBuilder;
 
 use super::conn::on_tx;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS,
+    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, INBOX_COLUMNS,
+    PAYMENT_ROW_COLUMNS,
 };
-use super::tx::INBOX_COLUMNS;
 use super::{StoreError, Tx};
 use crate::domain::{JournalTx, Order, Payment};
 

@@ -55,6 +55,10 @@ pub struct NewInboxEvent {
     pub envelope_json: String,
 }
 
+/// The columns an [`InboxEvent`] reads, in its order.
+pub(crate) const INBOX_COLUMNS: &str = "id, idempotency_key, source, provider, event_type, \
+     reference, received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
+
 /// An inbox event as stored (and, without its envelope, as the admin API shows it).
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct InboxEvent {

@@ -5,7 +5,8 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use super::bulk::OutcomeRow;
 use super::conn::on_tx;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS,
+    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, INBOX_COLUMNS,
+    PAYMENT_ROW_COLUMNS,
 };
 use super::StoreError;
 use crate::domain::{JournalTx, Order, Payment};
@@ -14,10 +15,6 @@ pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
     Sqlite(Transaction<'static, Sqlite>),
 }
-
-pub(super) const INBOX_COLUMNS: &str =
-    "id, idempotency_key, source, provider, event_type, reference, \
-     received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
 
 /// The advisory-lock keys of `references`: sorted and distinct, so every transaction takes
 /// them in the same order. A key is the first 8 bytes of a SHA-256 of the reference, the same
@@ -226,28 +223,6 @@ impl Tx {
     ) -> Result<(), StoreError> {
         self.post_journals(&[(event_key.to_owned(), j.clone())], now_ms)
             .await
-    }
-
-    /// Events parked on `reference`, oldest first, locked (Postgres).
-    pub async fn parked_for(&mut self, reference: &str) -> Result<Vec<InboxEvent>, StoreError> {
-        let rows = on_tx!(self, c, lock => {
-            let sql = format!(
-                "SELECT {INBOX_COLUMNS} FROM inbox_events
-                 WHERE status = 'parked' AND reference = $1 ORDER BY id{lock}"
-            );
-            sqlx::query_as(&sql).bind(reference).fetch_all(c).await
-        })?;
-        Ok(rows)
-    }
-
-    /// Whether any event is parked at all (a partial index makes this one cheap lookup).
-    pub async fn any_parked(&mut self) -> Result<bool, StoreError> {
-        let n: i64 = on_tx!(self, c, _lock => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM inbox_events WHERE status = 'parked' LIMIT 1) AS p",
-        )
-        .fetch_one(c)
-        .await)?;
-        Ok(n > 0)
     }
 
     /// An inbox event by id, locked (Postgres): the replay path reads it through here.
