@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::api::error::ApiError;
 use crate::api::idempotency::IdempotencyKey;
 use crate::api::orders::{create_order, CreateOrder};
-use crate::http::AppState;
 use crate::pipeline::{apply_batch, Incoming};
+use crate::state::AppState;
 use crate::store::now_ms;
 
 pub fn routes() -> Router<AppState> {

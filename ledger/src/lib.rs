@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod puller;
 pub mod reconciler;
 pub mod shutdown;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod telemetry_metrics;
@@ -114,7 +115,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: shutdown::Shutdown) -> anyhow::Re
             None
         }
     };
-    let state = http::AppState {
+    let state = state::AppState {
         store: store.clone(),
         puller: status,
         hooks,

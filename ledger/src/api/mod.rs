@@ -23,7 +23,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-pub type ApiState = crate::http::AppState;
+pub type ApiState = crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

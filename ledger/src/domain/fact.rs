@@ -6,6 +6,14 @@ use keffi_shared::payload::paystack::{
 };
 use keffi_shared::{Currency, Envelope, MinorUnits, Provider};
 
+/// The inbox source of the facts the reconciler records: Paystack's Verify Transaction
+/// answers, kept whole for the audit trail.
+pub const RECONCILER_SOURCE: &str = "reconciler";
+
+/// The envelope header naming the reference a verify answer is about (a not-found answer
+/// does not name it itself).
+pub const VERIFY_REFERENCE_HEADER: &str = "x-keffi-reference";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
     /// The gateway captured money for `reference`.
@@ -119,7 +127,7 @@ impl Fact {
 
     /// The fact a stored envelope states, or why it cannot be read (the event goes `dead`).
     pub fn from_envelope(envelope: &Envelope) -> Result<Fact, String> {
-        if envelope.source == crate::reconciler::SOURCE {
+        if envelope.source == RECONCILER_SOURCE {
             return from_verify_answer(envelope);
         }
         match envelope.provider {
@@ -165,7 +173,7 @@ fn from_verify_answer(envelope: &Envelope) -> Result<Fact, String> {
     use keffi_shared::payload::paystack::VerifyResponse;
     let reference = envelope
         .headers
-        .get(crate::reconciler::REFERENCE_HEADER)
+        .get(VERIFY_REFERENCE_HEADER)
         .cloned()
         .ok_or("reconciler event without its reference")?;
     if envelope.event_type == "verify.gave_up" {

@@ -24,11 +24,11 @@ use crate::store::{now_ms, Store};
 use decide::{Action, Outcome};
 use verify::{VerifyClient, VerifyError};
 
-/// The inbox source of the reconciler's facts.
-pub const SOURCE: &str = "reconciler";
-/// The envelope header naming the reference a verify answer is about (a not-found answer does
-/// not name it itself).
-pub const REFERENCE_HEADER: &str = "x-keffi-reference";
+/// The inbox source of the reconciler's facts, and the envelope header naming the reference
+/// each is about: the fact format lives with the other facts, in the domain.
+pub use crate::domain::fact::{
+    RECONCILER_SOURCE as SOURCE, VERIFY_REFERENCE_HEADER as REFERENCE_HEADER,
+};
 
 #[derive(Debug, Clone)]
 pub struct ReconcilerConfig {
