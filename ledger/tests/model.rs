@@ -780,14 +780,18 @@ async fn compare(store: &Store, case: &Case, model: &Model) -> Result<(), String
         }
     }
     for (key, entry) in &model.inbox {
-        let got = store.inbox_by_key(key).await.unwrap().map(|e| e.status);
+        let got = store
+            .inbox_by_key(key)
+            .await
+            .unwrap()
+            .map(|e| e.status.as_str());
         let want = match entry.status {
             Status::Applied => "applied",
             Status::Ignored => "ignored",
             Status::Parked => "parked",
             Status::Dead => "dead",
         };
-        if got.as_deref() != Some(want) {
+        if got != Some(want) {
             return Err(format!("event {key}: {got:?}, model {want}"));
         }
     }

@@ -38,7 +38,7 @@ async fn apply(store: &Store, event: &Incoming) -> i64 {
 
 async fn status(store: &Store, id: i64) -> (String, Option<String>) {
     let e = store.inbox_event(id).await.unwrap().unwrap();
-    (e.status, e.reason)
+    (e.status.to_string(), e.reason)
 }
 
 /// Runs `sql` on the store's pool with `binds` (tests write rows no code path would).
@@ -110,7 +110,7 @@ async fn parking_is_timed_from_the_move_into_parked(store: &Store) {
 
     park_since(store, id, 1_000).await;
     let replayed = replay(store, id).await.unwrap().unwrap();
-    assert_eq!(replayed.after, "parked", "{replayed:?}");
+    assert_eq!(replayed.after.as_str(), "parked", "{replayed:?}");
     assert_eq!(
         parked_at(store, id).await,
         Some(1_000),
@@ -218,7 +218,7 @@ async fn the_sweep_gives_up_on_events_parked_too_long(store: &Store) {
     apply(store, &charge(7, "ord_old", 500_000, 0)).await;
     assert_eq!(status(store, old).await.0, "dead");
     let replayed = replay(store, old).await.unwrap().unwrap();
-    assert_eq!(replayed.after, "applied", "{replayed:?}");
+    assert_eq!(replayed.after.as_str(), "applied", "{replayed:?}");
 }
 on_both_stores!(the_sweep_gives_up_on_events_parked_too_long);
 

@@ -76,7 +76,7 @@ async fn a_matching_charge_pays_the_order_with_one_balanced_transaction(store: &
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(event.status, "applied");
+    assert_eq!(event.status.as_str(), "applied");
     assert_eq!(event.reference.as_deref(), Some("ord_1"));
 }
 on_both_stores!(a_matching_charge_pays_the_order_with_one_balanced_transaction);
@@ -109,7 +109,7 @@ async fn the_same_fact_by_another_route_is_a_recorded_no_op(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(noted.status, "ignored");
+    assert_eq!(noted.status.as_str(), "ignored");
     assert!(noted.reason.unwrap().contains("already success"));
 }
 on_both_stores!(the_same_fact_by_another_route_is_a_recorded_no_op);
@@ -129,7 +129,7 @@ async fn a_dead_event_never_blocks_the_events_behind_it(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(dead.status, "dead");
+    assert_eq!(dead.status.as_str(), "dead");
     assert!(dead.reason.unwrap().contains("amount"));
     assert_eq!(
         store.order("ord_1").await.unwrap().unwrap().status,
@@ -196,7 +196,7 @@ async fn a_refund_before_its_charge_is_parked_then_applied(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(refund_event.status, "applied");
+    assert_eq!(refund_event.status.as_str(), "applied");
     assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
 }
 on_both_stores!(a_refund_before_its_charge_is_parked_then_applied);
@@ -411,7 +411,7 @@ async fn a_store_error_on_one_event_makes_only_that_event_dead(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(dead.status, "dead");
+    assert_eq!(dead.status.as_str(), "dead");
     assert!(dead.reason.unwrap().contains("refused by test trigger"));
     assert!(
         store.payment("boom").await.unwrap().is_none(),
@@ -469,7 +469,13 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
     );
     assert!(store.parked_but_ready(10).await.unwrap().is_empty());
     assert_eq!(
-        store.inbox_event(id).await.unwrap().unwrap().status,
+        store
+            .inbox_event(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "applied"
     );
     let p = store.payment("ord_1").await.unwrap().unwrap();
@@ -768,7 +774,7 @@ async fn amounts_that_are_not_amounts_never_touch_the_charge(store: &Store) {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, "dead");
+        assert_eq!(row.status.as_str(), "dead");
         assert!(row.reason.unwrap().contains("is not an amount"));
     }
 }

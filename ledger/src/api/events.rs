@@ -57,9 +57,8 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListEvents>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
     if let Some(s) = &q.status {
-        if !["applied", "ignored", "parked", "dead"].contains(&s.as_str()) {
-            return Err(ApiError::invalid(format!("unknown event status `{s}`")));
-        }
+        s.parse::<crate::store::InboxStatus>()
+            .map_err(ApiError::invalid)?;
     }
     let limit = page::limit(q.limit)?;
     let before = page::decode_id(q.cursor.as_deref())?;

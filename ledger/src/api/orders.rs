@@ -245,17 +245,6 @@ pub struct ListOrders {
     pub limit: Option<u32>,
 }
 
-const ORDER_STATUSES: [&str; 8] = [
-    "pending",
-    "paid",
-    "failed",
-    "abandoned",
-    "partially_refunded",
-    "refunded",
-    "disputed",
-    "needs_review",
-];
-
 /// Orders, newest first.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListOrders),
     responses((status = 200, body = Page<OrderView>), (status = 400, body = super::error::ErrorSchema)),
@@ -265,9 +254,8 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListOrders>,
 ) -> Result<Json<Page<OrderView>>, ApiError> {
     if let Some(s) = &q.status {
-        if !ORDER_STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::invalid(format!("unknown order status `{s}`")));
-        }
+        s.parse::<crate::domain::OrderStatus>()
+            .map_err(ApiError::invalid)?;
     }
     let limit = page::limit(q.limit)?;
     let after = page::decode_after(q.cursor.as_deref())?;

@@ -286,8 +286,8 @@ fn status_of(outcome: &Outcome) -> (InboxStatus, Option<&str>) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     pub id: i64,
-    pub before: String,
-    pub after: String,
+    pub before: InboxStatus,
+    pub after: InboxStatus,
     /// For humans: what happened, or why nothing did.
     pub message: String,
 }
@@ -310,12 +310,12 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
         tx.rollback().await?;
         return Ok(None);
     };
-    let before = event.status.clone();
-    if before == "applied" || before == "ignored" {
+    let before = event.status;
+    if matches!(before, InboxStatus::Applied | InboxStatus::Ignored) {
         tx.rollback().await?;
         return Ok(Some(Replayed {
             id,
-            after: before.clone(),
+            after: before,
             message: format!("already {before}: nothing to replay"),
             before,
         }));
@@ -361,6 +361,6 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
             (Some(reason), _) => reason.to_owned(),
             (None, s) => s.as_str().into(),
         },
-        after: after.as_str().to_owned(),
+        after,
     }))
 }

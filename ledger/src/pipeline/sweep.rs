@@ -11,7 +11,7 @@ use super::replay;
 use crate::config::SweepConfig;
 use crate::domain::order_meets_payment;
 use crate::store::reconcile::{Orphan, ParkedEvent};
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{now_ms, InboxStatus, Store, StoreError};
 
 /// Re-applies parked events whose payment has since been captured (see
 /// `Store::parked_but_ready`), walking all of them `page` ids at a time; returns how many left
@@ -28,7 +28,7 @@ pub async fn sweep_parked(store: &Store, page: u32) -> Result<u64, StoreError> {
         let ids = store.parked_but_ready_after(after, page).await?;
         for &id in &ids {
             if let Some(r) = replay(store, id).await? {
-                if r.after != "parked" {
+                if r.after != InboxStatus::Parked {
                     moved += 1;
                 }
             }

@@ -8,9 +8,12 @@ use serde::Serialize;
 use super::StoreError;
 use crate::domain::{Order, OrderStatus, Payment};
 
-/// What became of an inbox event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What became of an inbox event. Stored as its snake_case name in a TEXT column.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
 pub enum InboxStatus {
     Applied,
     Ignored,
@@ -19,6 +22,13 @@ pub enum InboxStatus {
 }
 
 impl InboxStatus {
+    pub const ALL: [InboxStatus; 4] = [
+        InboxStatus::Applied,
+        InboxStatus::Ignored,
+        InboxStatus::Parked,
+        InboxStatus::Dead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             InboxStatus::Applied => "applied",
@@ -30,15 +40,18 @@ impl InboxStatus {
 }
 
 impl FromStr for InboxStatus {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "applied" => InboxStatus::Applied,
-            "ignored" => InboxStatus::Ignored,
-            "parked" => InboxStatus::Parked,
-            "dead" => InboxStatus::Dead,
-            other => return Err(StoreError::Corrupt(format!("inbox status `{other}`"))),
-        })
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        InboxStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown event status `{s}`"))
+    }
+}
+
+impl std::fmt::Display for InboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -70,8 +83,7 @@ pub struct InboxEvent {
     pub reference: Option<String>,
     pub received_at_ms: i64,
     pub applied_at_ms: Option<i64>,
-    /// `applied`, `ignored`, `parked` or `dead`.
-    pub status: String,
+    pub status: InboxStatus,
     pub reason: Option<String>,
     pub shard: Option<i64>,
     pub seq: Option<i64>,
