@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use keffi_shared::Secret;
 
 use crate::puller::PullerConfig;
 
@@ -37,7 +38,7 @@ pub enum Command {
 pub struct ReconcilerArgs {
     /// Paystack secret key for the Verify Transaction API; without it the reconciler is off.
     #[arg(long, env = "KEFFI_PAYSTACK_SECRET_KEY", hide_env_values = true)]
-    pub paystack_secret_key: Option<String>,
+    pub paystack_secret_key: Option<Secret>,
     /// Paystack API base URL.
     #[arg(
         long,
@@ -68,12 +69,7 @@ pub struct ReconcilerArgs {
 impl ReconcilerArgs {
     /// The reconciler's settings; `None` without a secret key.
     pub fn resolve(&self) -> Result<Option<crate::reconciler::ReconcilerConfig>, ConfigError> {
-        let Some(key) = self
-            .paystack_secret_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        else {
+        let Some(key) = self.paystack_secret_key.clone() else {
             return Ok(None);
         };
         if !(self.reconcile_rps > 0.0 && self.reconcile_rps.is_finite())
@@ -92,7 +88,7 @@ impl ReconcilerArgs {
         }
         Ok(Some(crate::reconciler::ReconcilerConfig {
             api_base: self.paystack_api_base.clone(),
-            secret_key: key.to_owned(),
+            secret_key: key,
             interval: self.reconcile_interval,
             min_age: self.reconcile_min_age,
             give_up_after: self.reconcile_give_up,
@@ -146,7 +142,7 @@ pub struct ServeConfig {
     pub reconciler: ReconcilerArgs,
     /// Bearer token(s) for the admin API, comma-separated for rotation.
     #[arg(long, env = "KEFFI_ADMIN_TOKENS", hide_env_values = true)]
-    pub admin_tokens: Option<String>,
+    pub admin_tokens: Option<Secret>,
     /// Serve the admin API without authentication. Local development only.
     #[arg(long, env = "KEFFI_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
@@ -204,7 +200,12 @@ impl ServeConfig {
     pub fn admin_auth(&self) -> Result<crate::api::auth::AdminAuth, ConfigError> {
         use crate::api::auth::AdminAuth;
         use keffi_shared::edge::BearerTokens;
-        let tokens = BearerTokens::parse_list(self.admin_tokens.as_deref().unwrap_or_default());
+        let tokens = BearerTokens::parse_list(
+            self.admin_tokens
+                .as_ref()
+                .and_then(Secret::expose_str)
+                .unwrap_or_default(),
+        );
         match (tokens.is_empty(), self.insecure_no_auth) {
             (false, _) => Ok(AdminAuth::Tokens(std::sync::Arc::new(tokens))),
             (true, true) => Ok(AdminAuth::Disabled),
@@ -225,7 +226,7 @@ pub struct PullerArgs {
     pub edge_url: Option<String>,
     /// Bearer token for the edge's pull API (one of its KEFFI_PULL_TOKENS).
     #[arg(long, env = "KEFFI_EDGE_TOKEN", hide_env_values = true)]
-    pub edge_token: Option<String>,
+    pub edge_token: Option<Secret>,
     /// Events per pull.
     #[arg(long, env = "KEFFI_PULL_BATCH", default_value_t = 200)]
     pub pull_batch: u32,
@@ -304,14 +305,10 @@ impl PullerArgs {
                 problem: format!("`{url}` is not an http(s) URL"),
             });
         }
-        let token = self
-            .edge_token
-            .as_deref()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(ConfigError {
-                setting: "KEFFI_EDGE_TOKEN (--edge-token)",
-                problem: "required when KEFFI_EDGE_URL is set".into(),
-            })?;
+        let token = self.edge_token.clone().ok_or(ConfigError {
+            setting: "KEFFI_EDGE_TOKEN (--edge-token)",
+            problem: "required when KEFFI_EDGE_URL is set".into(),
+        })?;
         if self.pull_batch == 0 || self.lease_ttl_ms < 1000 {
             return Err(ConfigError {
                 setting: "KEFFI_PULL_BATCH / KEFFI_LEASE_TTL_MS",
@@ -321,7 +318,7 @@ impl PullerArgs {
         let lease_ttl = Duration::from_millis(self.lease_ttl_ms);
         Ok(Some(PullerConfig {
             edge_url: url.trim_end_matches('/').to_owned(),
-            edge_token: token.trim().to_owned(),
+            edge_token: token,
             batch: self.pull_batch,
             // The lease is renewed once per pull: a pull must end well within it.
             wait: Duration::from_millis(self.pull_wait_ms).min(lease_ttl / 2),
@@ -360,7 +357,7 @@ mod tests {
     fn args(url: Option<&str>, token: Option<&str>) -> PullerArgs {
         PullerArgs {
             edge_url: url.map(String::from),
-            edge_token: token.map(String::from),
+            edge_token: token.map(|t| t.parse().unwrap()),
             pull_batch: 100,
             pull_wait_ms: 20_000,
             pull_idle_ms: 1_000,
@@ -396,6 +393,33 @@ mod tests {
             Command::Serve(cfg) => cfg,
             other => panic!("parsed {other:?}"),
         }
+    }
+
+    /// Every setting that holds a secret keeps it out of `Debug` (and so out of logs and
+    /// panics), in the settings and in what they resolve to.
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let cfg = serve(&[
+            "--admin-tokens",
+            "adm_s3cr3t_one,adm_s3cr3t_two",
+            "--edge-url",
+            "http://edge.test",
+            "--edge-token",
+            "pull_s3cr3t",
+            "--paystack-secret-key",
+            "sk_live_s3cr3t",
+        ]);
+        let shown = format!(
+            "{cfg:?} {:?} {:?}",
+            cfg.puller.resolve(),
+            cfg.reconciler.resolve()
+        );
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(cfg.reconciler.resolve().unwrap().is_some());
+        assert!(
+            Cli::try_parse_from(["keffi-ledger", "serve", "--edge-token", " "]).is_err(),
+            "an empty secret is refused, not taken for none"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ const KEY: &str = "sk_test_reconciler";
 fn config(gateway: &FakePaystack) -> ReconcilerConfig {
     ReconcilerConfig {
         api_base: gateway.url(),
-        secret_key: KEY.into(),
+        secret_key: KEY.parse().unwrap(),
         interval: Duration::from_secs(60),
         min_age: Duration::ZERO,
         give_up_after: Duration::from_secs(3600),
@@ -179,7 +179,7 @@ async fn a_rotated_key_stops_the_pass_and_abandons_nothing(store: &Store, refuse
         old_order(store, r).await; // the gateway would answer not-found: give-up material
     }
     let cfg = ReconcilerConfig {
-        secret_key: "sk_test_rotated_away".into(),
+        secret_key: "sk_test_rotated_away".parse().unwrap(),
         ..config(&gateway)
     };
     let summary = run(store, &cfg).await;

@@ -16,6 +16,7 @@ use keffi_shared::wire::{HookAck, HookOutcome};
 use super::{error, AppState};
 use crate::pipeline::{apply_batch, Incoming};
 use crate::store::now_ms;
+use crate::store::StoreError;
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -72,7 +73,13 @@ pub async fn receive(
         envelope: admitted.envelope,
         origin: None,
     }];
-    match apply_batch(&state.store, &incoming, None).await {
+    // In a task of its own: a gateway that hangs up mid-request does not cancel the
+    // transaction half-way; the event is stored and applied, and its retry is a duplicate.
+    let store = state.store.clone();
+    let applied = tokio::spawn(async move { apply_batch(&store, &incoming, None).await })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("the apply task failed: {e}"))));
+    match applied {
         Ok(report) => {
             state.changes.notify();
             let status = if report.duplicates > 0 {

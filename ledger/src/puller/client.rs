@@ -1,6 +1,7 @@
 //! The edge's pull API, from the ledger's side. Outbound only: the ledger needs no public
 //! address.
 
+use keffi_shared::Secret;
 use std::time::Duration;
 
 use keffi_shared::version::V1;
@@ -39,11 +40,11 @@ impl EdgeError {
 pub struct EdgeClient {
     http: reqwest::Client,
     base: String,
-    token: String,
+    token: Secret,
 }
 
 impl EdgeClient {
-    pub fn new(base: &str, token: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(base: &str, token: &Secret) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
@@ -51,7 +52,7 @@ impl EdgeClient {
         Ok(EdgeClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
+            token: token.clone(),
         })
     }
 
@@ -80,7 +81,11 @@ impl EdgeClient {
         req: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<T, EdgeError> {
-        let resp = req.bearer_auth(&self.token).timeout(timeout).send().await?;
+        let resp = req
+            .bearer_auth(self.token.expose_str().unwrap_or_default())
+            .timeout(timeout)
+            .send()
+            .await?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await?;
         if (200..300).contains(&status) {

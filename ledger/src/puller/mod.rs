@@ -24,7 +24,7 @@ use status::{PullerStatus, ShardState};
 #[derive(Debug, Clone)]
 pub struct PullerConfig {
     pub edge_url: String,
-    pub edge_token: String,
+    pub edge_token: keffi_shared::Secret,
     /// Events per pull.
     pub batch: u32,
     /// Long-poll wait per pull.

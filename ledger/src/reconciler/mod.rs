@@ -33,7 +33,7 @@ pub use crate::domain::fact::{
 #[derive(Debug, Clone)]
 pub struct ReconcilerConfig {
     pub api_base: String,
-    pub secret_key: String,
+    pub secret_key: keffi_shared::Secret,
     /// Time between passes (background task).
     pub interval: Duration,
     /// Only payments pending at least this long are checked.

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use keffi_shared::payload::paystack::{Charge, VerifyResponse};
+use keffi_shared::Secret;
 
 /// What the gateway said about one reference.
 #[derive(Debug, Clone)]
@@ -48,18 +49,18 @@ impl VerifyError {
 pub struct VerifyClient {
     http: reqwest::Client,
     base: String,
-    secret_key: String,
+    secret_key: Secret,
 }
 
 impl VerifyClient {
-    pub fn new(base: &str, secret_key: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(base: &str, secret_key: &Secret, timeout: Duration) -> Result<Self, reqwest::Error> {
         Ok(VerifyClient {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(timeout)
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
-            secret_key: secret_key.to_owned(),
+            secret_key: secret_key.clone(),
         })
     }
 
@@ -68,7 +69,7 @@ impl VerifyClient {
         let resp = self
             .http
             .get(url)
-            .bearer_auth(&self.secret_key)
+            .bearer_auth(self.secret_key.expose_str().unwrap_or_default())
             .send()
             .await?;
         let status = resp.status().as_u16();

@@ -18,6 +18,21 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+
+    /// The secret as text (API keys and bearer tokens are), if it is UTF-8; a secret parsed
+    /// from a string always is.
+    pub fn expose_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+}
+
+/// A secret given as text (a setting, an environment variable), surrounding whitespace
+/// trimmed; empty is refused.
+impl std::str::FromStr for Secret {
+    type Err = SecretError;
+    fn from_str(s: &str) -> Result<Self, SecretError> {
+        Secret::from_bytes(s.trim().as_bytes().to_vec())
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -51,6 +66,13 @@ pub(crate) fn parse_all<S: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_secrets_are_trimmed_and_never_empty() {
+        let s: Secret = " sk_test_1 ".parse().unwrap();
+        assert_eq!(s.expose_str(), Some("sk_test_1"));
+        assert_eq!("  ".parse::<Secret>(), Err(SecretError::Empty));
+    }
 
     #[test]
     fn debug_redacts() {
