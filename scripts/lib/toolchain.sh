@@ -30,7 +30,7 @@ ensure_wasm_bindgen_cli() {
   if ! "$WASM_BINDGEN_BIN" --version 2>/dev/null | grep -qx "wasm-bindgen $want"; then
     step "cargo install wasm-bindgen-cli $want (once; a few minutes)"
     # Not --locked: with it, a dependency version pinned in its lock file is missing from
-    # the registry (see ../shared/EDGE-TOOLCHAIN.md).
+    # the registry. The CLI must equal Cargo.lock's wasm-bindgen exactly (the edge pins it).
     cargo install wasm-bindgen-cli --version "$want" --force
   fi
 }
@@ -92,5 +92,5 @@ ensure_toolchain() {
 # The Worker, built once per run (release, optimised), into edge/build.
 build_edge() {
   step "build the edge Worker (worker-build --release)"
-  (cd "$ROOT/edge" && worker-build --release)
+  bash "$ROOT/scripts/lib/build-worker.sh"
 }

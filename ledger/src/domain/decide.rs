@@ -121,14 +121,7 @@ fn refund(
                 p.held()
             ));
         }
-        return Decision::dead(format!(
-            "refund of {amount} exceeds what the payment still holds: captured {}, refunded {}, \
-             charged back {}, held by disputes {}",
-            p.amount,
-            p.refunded,
-            p.charged_back,
-            p.held()
-        ));
+        return more_than_it_holds(format!("refund of {amount}"), p);
     }
     let mut next = p.clone();
     next.refunded = MinorUnits(p.refunded.get() + amount.get());
@@ -137,6 +130,18 @@ fn refund(
         order,
         JournalTx::refund(&p.reference, &p.gateway, amount, p.currency),
     )
+}
+
+/// `what` would take more than the payment still holds: dead, with every figure a human needs.
+fn more_than_it_holds(what: String, p: &Payment) -> Decision {
+    Decision::dead(format!(
+        "{what} exceeds what the payment still holds: captured {}, refunded {}, charged back \
+         {}, held by open disputes {}",
+        p.amount,
+        p.refunded,
+        p.charged_back,
+        p.held()
+    ))
 }
 
 fn dispute_opened(
@@ -159,14 +164,7 @@ fn dispute_opened(
         ));
     }
     if amount > p.free() {
-        return Decision::dead(format!(
-            "dispute {id} of {amount} exceeds what the payment still holds: captured {}, \
-             refunded {}, charged back {}, held by other disputes {}",
-            p.amount,
-            p.refunded,
-            p.charged_back,
-            p.held()
-        ));
+        return more_than_it_holds(format!("dispute {id} of {amount}"), p);
     }
     let mut next = p.clone();
     next.disputes.push(Dispute {
