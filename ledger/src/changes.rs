@@ -1,46 +1,225 @@
-//! "Something was applied": a cheap in-process signal that wakes live status streams at once
-//! after a commit on this replica. On Postgres, commits that move orders also `NOTIFY` a
-//! channel ([`CHANNEL`]) in their transaction, and every replica relays it here
-//! ([`relay_postgres`]), so a stream on one replica flips as soon as another applies the
-//! payment. Streams still re-read on a short timer, for anything a lost notification misses.
+//! What moved: the one change feed of the ledger. A transaction that changes orders says which
+//! — reference, new version and status — and only the live status streams following those
+//! references wake, with the new status in hand (no database read). On Postgres the same
+//! changes travel in the transaction's `NOTIFY` payload ([`CHANNEL`]), so a stream on one
+//! replica flips as soon as another replica commits. One shared catch-up ([`catch_up`]) covers
+//! a lost notification at a cost that depends on how many orders changed, not on how many
+//! streams are open; there is no timer per stream.
+//!
+//! A follower costs a `watch` receiver; followers of one reference share one sender.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
+use utoipa::ToSchema;
 
 use crate::shutdown::Shutdown;
+use crate::store::Store;
 
 /// The Postgres channel commits announce changes on.
 pub const CHANNEL: &str = "keffi_changes";
 
+/// Postgres refuses a `NOTIFY` payload of 8,000 bytes or more: changes are sent in chunks
+/// below this.
+pub const MAX_PAYLOAD: usize = 7_000;
+
+/// An order after a change: what a status stream sends (the `status` event's data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[schema(as = OrderStatusEvent)]
+pub struct OrderChange {
+    pub reference: String,
+    /// `pending`, `paid`, `failed`, `abandoned`, `partially_refunded`, `refunded`,
+    /// `disputed` or `needs_review`.
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub review_reason: Option<String>,
+    /// Bumped on every change; the event's id (`Last-Event-ID` resumes from it).
+    pub version: i64,
+}
+
+/// The change feed of this replica.
 #[derive(Debug, Clone)]
 pub struct Changes {
-    tx: watch::Sender<u64>,
+    inner: Arc<Inner>,
 }
+
+#[derive(Debug)]
+struct Inner {
+    /// Per followed reference, the latest change known (or `None` before the first).
+    followed: Mutex<HashMap<String, watch::Sender<Option<OrderChange>>>>,
+    open: AtomicUsize,
+    max_open: usize,
+    /// Wakes the catch-up early: something moved that its writer could not name.
+    nudge: tokio::sync::Notify,
+}
+
+/// The stream cap is reached: come back later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} status streams are open, the most this ledger serves")]
+pub struct Full(pub usize);
 
 impl Default for Changes {
     fn default() -> Self {
+        Changes::with_max_streams(DEFAULT_MAX_STREAMS)
+    }
+}
+
+/// Streams one ledger serves by default (see `KEFFI_MAX_STREAMS`).
+pub const DEFAULT_MAX_STREAMS: usize = 20_000;
+
+impl Changes {
+    pub fn with_max_streams(max_open: usize) -> Self {
         Changes {
-            tx: watch::channel(0).0,
+            inner: Arc::new(Inner {
+                followed: Mutex::new(HashMap::new()),
+                open: AtomicUsize::new(0),
+                max_open,
+                nudge: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// Follows `reference`'s changes, unless the cap is reached.
+    pub fn follow(&self, reference: &str) -> Result<Follower, Full> {
+        let inner = &self.inner;
+        if inner
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < inner.max_open).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(Full(inner.max_open));
+        }
+        crate::telemetry_metrics::streams_open(inner.open.load(Ordering::Acquire));
+        let rx = {
+            let mut followed = inner.followed.lock().unwrap_or_else(|e| e.into_inner());
+            followed
+                .entry(reference.to_owned())
+                .or_insert_with(|| watch::channel(None).0)
+                .subscribe()
+        };
+        Ok(Follower {
+            rx,
+            reference: reference.to_owned(),
+            changes: self.clone(),
+        })
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.inner.open.load(Ordering::Acquire)
+    }
+
+    /// Whether anyone follows anything (the catch-up sleeps otherwise).
+    pub fn is_followed(&self) -> bool {
+        self.open() > 0
+    }
+
+    /// Something moved that the caller cannot name (a sweep): the catch-up looks now rather
+    /// than at its next tick.
+    pub fn nudge(&self) {
+        self.inner.nudge.notify_one();
+    }
+
+    /// Hands each change to the followers of its reference, if any, and only if it is newer
+    /// than what they have (the same change may arrive from this replica's commit, its
+    /// `NOTIFY` and the catch-up). Costs a map lookup per change, whatever the followers.
+    pub fn publish(&self, changes: &[OrderChange]) {
+        if changes.is_empty() || !self.is_followed() {
+            return;
+        }
+        let followed = self
+            .inner
+            .followed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for change in changes {
+            if let Some(tx) = followed.get(&change.reference) {
+                tx.send_if_modified(|known| {
+                    let newer = known.as_ref().is_none_or(|k| change.version > k.version);
+                    if newer {
+                        *known = Some(change.clone());
+                    }
+                    newer
+                });
+            }
         }
     }
 }
 
-impl Changes {
-    pub fn notify(&self) {
-        self.tx.send_modify(|n| *n = n.wrapping_add(1));
-    }
+/// One stream's subscription to one reference; unfollows when dropped.
+pub struct Follower {
+    rx: watch::Receiver<Option<OrderChange>>,
+    reference: String,
+    changes: Changes,
+}
 
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.tx.subscribe()
+impl Follower {
+    /// The next change newer than `after`: waits for it. `None` when the feed is gone.
+    pub async fn next_after(&mut self, after: Option<i64>) -> Option<OrderChange> {
+        loop {
+            if let Some(c) = self.rx.borrow_and_update().as_ref() {
+                if after.is_none_or(|v| c.version > v) {
+                    return Some(c.clone());
+                }
+            }
+            self.rx.changed().await.ok()?;
+        }
     }
 }
 
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let inner = &self.changes.inner;
+        let open = inner.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        crate::telemetry_metrics::streams_open(open);
+        let mut followed = inner.followed.lock().unwrap_or_else(|e| e.into_inner());
+        // The last follower of a reference takes its entry with it (this receiver still
+        // counts until the drop completes).
+        if followed
+            .get(&self.reference)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            followed.remove(&self.reference);
+        }
+    }
+}
+
+/// The `NOTIFY` payloads announcing `changes`: JSON arrays, each under [`MAX_PAYLOAD`] bytes.
+pub fn payloads(changes: &[OrderChange]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::from("[");
+    for change in changes {
+        let Ok(json) = serde_json::to_string(change) else {
+            continue;
+        };
+        if current.len() > 1 && current.len() + json.len() + 2 > MAX_PAYLOAD {
+            current.push(']');
+            out.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&json);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        out.push(current);
+    }
+    out
+}
+
 /// Relays the database's change notifications into `changes` until shutdown. A dropped
-/// connection is re-established (sqlx's listener reconnects on the next receive); while it is
-/// down, streams fall back to their timer.
+/// connection is re-established (sqlx's listener reconnects on the next receive); what it
+/// missed meanwhile, the catch-up finds.
 pub async fn relay_postgres(pool: PgPool, changes: Changes, shutdown: Shutdown) {
     let mut listener = loop {
         let attempt = async {
@@ -62,7 +241,13 @@ pub async fn relay_postgres(pool: PgPool, changes: Changes, shutdown: Shutdown) 
     loop {
         tokio::select! {
             received = listener.recv() => match received {
-                Ok(_) => changes.notify(),
+                // A payload not ours to read (another version's empty one): the catch-up
+                // covers it.
+                Ok(n) => {
+                    if let Ok(moved) = serde_json::from_str::<Vec<OrderChange>>(n.payload()) {
+                        changes.publish(&moved);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "change notifications interrupted; reconnecting");
                     tokio::select! {
@@ -73,5 +258,123 @@ pub async fn relay_postgres(pool: PgPool, changes: Changes, shutdown: Shutdown) 
             },
             _ = shutdown.clone().wait() => return,
         }
+    }
+}
+
+/// How far back each catch-up looks beyond the last change it saw: a transaction stamps
+/// `updated_at_ms` before it commits, so a commit can land after a later stamp was read.
+const CATCH_UP_SLACK_MS: i64 = 3_000;
+
+/// Orders read per catch-up query.
+const CATCH_UP_PAGE: u32 = 2_000;
+
+/// The one shared repair for lost notifications: every `every`, while any stream is open,
+/// reads the orders changed since the last look (an indexed range on `updated_at_ms`, its cost
+/// the number of changes, not of streams) and publishes them; followers drop what they have.
+pub async fn catch_up(store: Store, changes: Changes, every: Duration, shutdown: Shutdown) {
+    let mut since = crate::store::now_ms() - CATCH_UP_SLACK_MS;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = changes.inner.nudge.notified() => {}
+            _ = shutdown.clone().wait() => return,
+        }
+        if !changes.is_followed() {
+            since = crate::store::now_ms() - CATCH_UP_SLACK_MS;
+            continue;
+        }
+        match catch_up_once(&store, &changes, since).await {
+            Ok(Some(newest)) => since = since.max(newest - CATCH_UP_SLACK_MS),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "status catch-up failed"),
+        }
+    }
+}
+
+/// Publishes every order changed since `since`, page by page; returns the newest change time.
+async fn catch_up_once(
+    store: &Store,
+    changes: &Changes,
+    since: i64,
+) -> Result<Option<i64>, crate::store::StoreError> {
+    let (mut from, mut newest_seen) = (since, None);
+    loop {
+        let (moved, newest) = store.orders_changed_since(from, CATCH_UP_PAGE).await?;
+        changes.publish(&moved);
+        newest_seen = newest_seen.max(newest);
+        match newest {
+            // A full page: go on from its newest change (strictly later, so it progresses).
+            Some(n) if moved.len() == CATCH_UP_PAGE as usize && n > from => from = n,
+            _ => return Ok(newest_seen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(reference: &str, version: i64) -> OrderChange {
+        OrderChange {
+            reference: reference.into(),
+            status: "paid".into(),
+            amount: 500_000,
+            currency: "NGN".into(),
+            review_reason: None,
+            version,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_wakes_for_its_reference_only_and_only_for_newer_versions() {
+        let changes = Changes::default();
+        let mut a = changes.follow("ord_a").unwrap();
+        let mut b = changes.follow("ord_b").unwrap();
+        changes.publish(&[change("ord_a", 2), change("ord_c", 9)]);
+        assert_eq!(a.next_after(Some(1)).await.unwrap().version, 2);
+        // b saw nothing: it would wait.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), b.next_after(None))
+                .await
+                .is_err()
+        );
+        // An older or equal version (a late NOTIFY, the catch-up) changes nothing.
+        changes.publish(&[change("ord_a", 1), change("ord_a", 2)]);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), a.next_after(Some(2)))
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn followers_are_capped_and_released_on_drop() {
+        let changes = Changes::with_max_streams(2);
+        let a = changes.follow("r").unwrap();
+        let b = changes.follow("r").unwrap();
+        assert_eq!(changes.follow("s").err(), Some(Full(2)));
+        drop(a);
+        let c = changes.follow("s").unwrap();
+        assert_eq!(changes.open(), 2);
+        drop((b, c));
+        assert_eq!(changes.open(), 0);
+        assert!(
+            changes.inner.followed.lock().unwrap().is_empty(),
+            "no entry left behind"
+        );
+    }
+
+    #[test]
+    fn payloads_stay_under_the_postgres_limit_and_lose_nothing() {
+        let many: Vec<OrderChange> = (0..500).map(|i| change(&format!("ord_{i}"), i)).collect();
+        let chunks = payloads(&many);
+        assert!(chunks.len() > 1);
+        let mut back = Vec::new();
+        for c in &chunks {
+            assert!(c.len() < MAX_PAYLOAD, "{}", c.len());
+            back.extend(serde_json::from_str::<Vec<OrderChange>>(c).unwrap());
+        }
+        assert_eq!(back, many);
+        assert!(payloads(&[]).is_empty());
     }
 }

@@ -150,6 +150,14 @@ pub struct ServeConfig {
     /// Last-Event-ID and miss nothing.
     #[arg(long, env = "KEFFI_SSE_MAX_SECONDS", default_value_t = 300)]
     pub sse_max_seconds: u64,
+    /// Live status streams this ledger holds open at most; past it a new stream is refused
+    /// with 503 and Retry-After (the client library polls instead).
+    #[arg(long, env = "KEFFI_MAX_STREAMS", default_value_t = crate::changes::DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
+    /// How often the status streams' shared catch-up looks for changes a lost notification
+    /// missed.
+    #[arg(long, env = "KEFFI_STATUS_CATCH_UP", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub status_catch_up: Duration,
     /// How often to repair what concurrent transactions could not see: events parked behind a
     /// charge another replica applied at the same moment, and orders created while their charge
     /// was being applied (they take the payment's state).
@@ -252,12 +260,14 @@ pub struct PullerArgs {
 pub struct CreateOrderArgs {
     #[command(flatten)]
     pub db: DbConfig,
-    /// The payment reference the merchant's checkout will use.
+    /// The payment reference the merchant's checkout will use: 1 to 100 of
+    /// `A-Z a-z 0-9 . - _ =`.
     #[arg(long)]
     pub reference: String,
-    /// Amount in minor units (kobo): 500000 is ₦5,000.00.
+    /// Amount in minor units (kobo): 500000 is ₦5,000.00. At most 10^12.
     #[arg(long)]
     pub amount: i64,
+    /// ISO 4217 code of a currency the gateway settles (NGN, GHS, ZAR, KES, USD, XOF, EGP, RWF).
     #[arg(long, default_value = "NGN")]
     pub currency: String,
 }
@@ -273,7 +283,7 @@ pub struct StatusArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LogConfig {
     /// Log as JSON lines (for log shippers) instead of human-readable text.
-    #[arg(long, env = "KEFFI_LOG_JSON", global = true)]
+    #[arg(long, env = "KEFFI_LOG_JSON", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub log_json: bool,
     /// Log filter, `tracing` syntax (e.g. `info,keffi_ledger=debug`).
     #[arg(long, env = "KEFFI_LOG", default_value = "info", global = true)]

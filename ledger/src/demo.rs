@@ -111,7 +111,7 @@ async fn simulate_payment(
         &headers,
         body,
     );
-    apply_batch(
+    let report = apply_batch(
         &state.store,
         &[Incoming {
             envelope,
@@ -120,7 +120,7 @@ async fn simulate_payment(
         None,
     )
     .await?;
-    state.changes.notify();
+    state.changes.publish(&report.moved);
     Ok((
         StatusCode::OK,
         Json(serde_json::json!({ "simulated": reference })),

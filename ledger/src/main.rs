@@ -2,9 +2,9 @@
 
 use clap::Parser;
 use keffi_ledger::config::{Cli, Command};
+use keffi_ledger::domain::order::NewOrder;
 use keffi_ledger::store::now_ms;
 use keffi_ledger::{shutdown, telemetry};
-use keffi_shared::{Currency, MinorUnits};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -24,7 +24,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(cfg) => {
             let (trigger, shutdown) = shutdown::channel();
             tokio::spawn(shutdown::on_signals(trigger));
-            keffi_ledger::serve(cfg, shutdown).await
+            let listen = cfg.listen;
+            let ledger = keffi_ledger::Ledger::build(cfg).await?;
+            let listener = keffi_ledger::bind(listen).await?;
+            // On stdout, apart from the logs and whatever their format: a supervisor (or a
+            // test) that asked for port 0 reads the port it got from this line.
+            println!("listening on {}", listener.local_addr()?);
+            ledger.run(listener, shutdown).await
         }
         Command::Migrate(db) => {
             let store = keffi_ledger::connect(&db).await?;
@@ -33,19 +39,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateOrder(args) => {
-            let currency: Currency = args.currency.parse()?;
-            anyhow::ensure!(
-                MinorUnits(args.amount).is_valid_amount(),
-                "--amount must be a whole number of minor units from 1 to {}",
-                MinorUnits::MAX_AMOUNT
-            );
+            // The admin API's rules and messages, checked before the database is touched.
+            let new = NewOrder::parse(&args.reference, args.amount, &args.currency)?;
             let store = keffi_ledger::connect(&args.db).await?;
             store.migrate().await?;
             let order = store
                 .create_order(
-                    &args.reference,
-                    MinorUnits(args.amount),
-                    currency,
+                    new.reference.as_str(),
+                    new.amount,
+                    new.currency,
                     None,
                     now_ms(),
                 )

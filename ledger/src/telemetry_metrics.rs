@@ -97,3 +97,13 @@ pub fn reconciler_check(outcome: &'static str) {
 pub fn reconciler_error() {
     metrics::counter!("keffi_reconciler_errors_total").increment(1);
 }
+
+/// Live status streams open now (set as they open and close).
+pub fn streams_open(n: usize) {
+    metrics::gauge!("keffi_status_streams_open").set(n as f64);
+}
+
+/// A status stream refused at the cap.
+pub fn stream_refused() {
+    metrics::counter!("keffi_status_streams_refused_total").increment(1);
+}

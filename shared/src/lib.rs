@@ -1,6 +1,7 @@
 //! Pure logic that Keffi's edge (a Cloudflare Worker, wasm32) and ledger (native) must agree on:
 //! the providers' signature schemes, idempotency keys and shard choice, the event envelope the
-//! edge stores, the edge↔ledger wire types, money newtypes and typed gateway payloads.
+//! edge stores, the edge↔ledger wire types, money newtypes, the merchant's payment reference
+//! and typed gateway payloads.
 //!
 //! This crate never does I/O, never reads a clock and never starts a runtime: every input,
 //! including "now", is an argument, so every decision here is unit-tested natively and behaves
@@ -14,6 +15,7 @@ pub mod idempotency;
 pub mod money;
 pub mod payload;
 pub mod provider;
+pub mod reference;
 pub mod scheme;
 pub mod shard;
 pub mod version;
@@ -24,5 +26,6 @@ pub use headers::{HeaderSource, RequestHeaders};
 pub use idempotency::{derive_event, DerivedEvent, IdempotencyKey, KeyError};
 pub use money::{Currency, MinorUnits};
 pub use provider::Provider;
+pub use reference::{InvalidReference, Reference};
 pub use scheme::{Secret, SignatureScheme, Verifier, VerifyError};
 pub use shard::shard_for;

@@ -1,12 +1,15 @@
-//! The real `keffi-ledger` binary, built by `scripts/test`, on a free loopback port.
+//! The real `keffi-ledger` binary, built by `scripts/test`, on a loopback port of its own: it
+//! listens on port 0 and prints `listening on ADDR`, which the harness reads (no free port is
+//! guessed, so no other process can take it first).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::process::{free_port, Service};
+use crate::process::Service;
 use crate::workspace;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,46 +72,43 @@ impl TestDb {
 
 pub struct TestLedger {
     service: Service,
-    port: u16,
+    addr: SocketAddr,
+    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl TestLedger {
-    /// Starts `keffi-ledger serve` with extra `args` and environment.
+    /// Starts `keffi-ledger serve` with extra `args` and environment, on port 0: the address
+    /// it got is read from its `listening on ADDR` line, then `/healthz` must answer.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("keffi-ledger-").tempdir()?;
-        // A free port can be taken by another test process before we bind it: retry.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let port = free_port();
-            let mut cmd = Command::new(binary()?);
-            cmd.current_dir(dir.path())
-                .arg("serve")
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .args(args)
-                .env(
-                    "KEFFI_ADMIN_TOKENS",
-                    format!("old-admin-token,{ADMIN_TOKEN}"),
-                )
-                .envs(env.iter().copied());
-            let log = dir.path().join(format!("ledger-{port}.log"));
-            let mut service = Service::spawn("keffi-ledger", cmd, log)?;
-            match service
-                .wait_ready(&format!("http://127.0.0.1:{port}/healthz"), READY_TIMEOUT)
-                .await
-            {
-                Ok(()) => {
-                    return Ok(TestLedger {
-                        service,
-                        port,
-                        _dir: dir,
-                    })
-                }
-                Err(e) if attempt < 4 && e.to_string().contains("cannot listen") => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let mut cmd = Command::new(binary()?);
+        cmd.current_dir(dir.path())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env(
+                "KEFFI_ADMIN_TOKENS",
+                format!("old-admin-token,{ADMIN_TOKEN}"),
+            )
+            .envs(env.iter().copied());
+        let log = dir.path().join("ledger.log");
+        let mut service = Service::spawn("keffi-ledger", cmd, log.clone())?;
+        let said = service
+            .wait_for_line("listening on ", READY_TIMEOUT)
+            .await?;
+        let addr: SocketAddr = said
+            .parse()
+            .map_err(|e| anyhow::anyhow!("keffi-ledger said `listening on {said}`: {e}"))?;
+        service
+            .wait_ready(&format!("http://{addr}/healthz"), READY_TIMEOUT)
+            .await?;
+        Ok(TestLedger {
+            service,
+            addr,
+            log,
+            _dir: dir,
+        })
     }
 
     /// A ledger on `db` that also takes signed Paystack webhooks on its own
@@ -131,7 +131,12 @@ impl TestLedger {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Everything the process has written so far (stdout and stderr, one file).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// A free TCP port on 127.0.0.1 (bound, then released for the child to take).
+/// A free TCP port on 127.0.0.1 (bound, then released for the child to take). Another process
+/// can take it in between: only for children that cannot listen on port 0 and say which port
+/// they got (`wrangler dev`); the ledger does ([`Service::wait_for_line`]).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -52,6 +54,41 @@ impl Service {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Waits until the child writes a line starting with `prefix` and returns the rest of it
+    /// (e.g. `listening on ` → `127.0.0.1:41234`); fails if the child exits or `timeout`
+    /// passes first.
+    pub async fn wait_for_line(
+        &mut self,
+        prefix: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let start = Instant::now();
+        loop {
+            // Read before checking for exit, so a line written just before exiting is seen.
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            // Only whole lines: the child may be writing the last one right now.
+            let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            if let Some(rest) = complete.lines().find_map(|l| l.strip_prefix(prefix)) {
+                return Ok(rest.trim().to_owned());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} exited with {status} before writing `{prefix}…`; its log:\n{}",
+                    self.name,
+                    self.log_tail(40)
+                );
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "{} wrote no `{prefix}…` line after {timeout:?}; its log:\n{}",
+                    self.name,
+                    self.log_tail(40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Polls `url` until it answers 200, the child exits, or `timeout` passes.

@@ -3,21 +3,17 @@
 //! the client library itself at `/client/keffi.js`. CORS is open on these routes so a
 //! merchant's page on its own origin can use them; the secret is the only key.
 
-use std::convert::Infallible;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::stream::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::client_secret;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
-use super::stream::{status_stream, OrderStatusEvent};
+use super::stream::{open_stream, OrderStatusEvent};
 use super::ApiState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,20 +56,17 @@ pub async fn status(
 #[utoipa::path(get, path = "/client/v1/orders/{reference}/events", tag = "client",
     params(("reference" = String, Path), SecretQuery, ("Last-Event-ID" = Option<i64>, Header)),
     responses((status = 200, description = "text/event-stream of `status` events", body = OrderStatusEvent, content_type = "text/event-stream"),
-              (status = 401, body = super::error::ErrorSchema)),
+              (status = 401, body = super::error::ErrorSchema),
+              (status = 503, description = "Too many open streams; retry after `Retry-After` seconds", body = super::error::ErrorSchema)),
     security(("client_secret" = [])))]
 pub async fn events(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(q): ApiQuery<SecretQuery>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
-    let last_seen = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
-    Ok(Sse::new(status_stream(state, reference, last_seen)).keep_alive(KeepAlive::default()))
+    open_stream(state, &headers, reference).await
 }
 
 /// The client library: no build step, no framework.

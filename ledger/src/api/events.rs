@@ -101,6 +101,6 @@ pub async fn replay(
     let replayed = pipeline::replay(&state.store, id)
         .await?
         .ok_or_else(|| ApiError::not_found("event", &id.to_string()))?;
-    state.changes.notify();
+    state.changes.publish(&replayed.moved);
     Ok(Json(replayed))
 }

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use keffi_shared::{Currency, MinorUnits};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,12 +12,10 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::idempotency::{self, IdempotencyKey};
 use super::page::{self, Page};
 use super::{client_secret, ApiState};
+use crate::domain::order::NewOrder;
 use crate::store::admin::{OrderRecord, PaymentRecord};
 use crate::store::queries::CreateOrderError;
 use crate::store::{now_ms, Store, Tx};
-
-/// The currencies Paystack settles; an order in any other could never be paid.
-const SETTLED_CURRENCIES: [&str; 8] = ["NGN", "GHS", "ZAR", "KES", "USD", "XOF", "EGP", "RWF"];
 
 /// Largest metadata object accepted, serialised.
 const MAX_METADATA_BYTES: usize = 8 * 1024;
@@ -67,41 +64,16 @@ impl OrderView {
     }
 }
 
-fn valid_reference(r: &str) -> bool {
-    (1..=100).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'='))
-}
-
 struct ValidOrder {
-    reference: String,
-    amount: MinorUnits,
-    currency: Currency,
+    order: NewOrder,
     metadata: Option<String>,
 }
 
+/// The order's rules ([`NewOrder::parse`], shared with the `create-order` command), then the
+/// metadata, which only the API takes.
 fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
-    if !valid_reference(&req.reference) {
-        return Err(ApiError::invalid(
-            "reference must be 1 to 100 of A-Z a-z 0-9 . - _ =",
-        ));
-    }
-    if !MinorUnits(req.amount).is_valid_amount() {
-        return Err(ApiError::invalid(format!(
-            "amount must be a whole number of minor units from 1 to {}",
-            MinorUnits::MAX_AMOUNT
-        )));
-    }
-    let currency: Currency = req
-        .currency
-        .parse()
-        .map_err(|e: keffi_shared::money::InvalidCurrency| ApiError::invalid(e.to_string()))?;
-    if !SETTLED_CURRENCIES.contains(&currency.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "currency `{currency}` is not one the gateway settles ({})",
-            SETTLED_CURRENCIES.join(", ")
-        )));
-    }
+    let order = NewOrder::parse(&req.reference, req.amount, &req.currency)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     let metadata = match &req.metadata {
         None | Some(serde_json::Value::Null) => None,
         Some(m @ serde_json::Value::Object(_)) => {
@@ -113,12 +85,7 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
         }
         Some(_) => return Err(ApiError::invalid("metadata must be a JSON object")),
     };
-    Ok(ValidOrder {
-        reference: req.reference.clone(),
-        amount: MinorUnits(req.amount),
-        currency,
-        metadata,
-    })
+    Ok(ValidOrder { order, metadata })
 }
 
 /// Create an order (and the pending payment it expects). If its charge already arrived, the
@@ -182,14 +149,15 @@ async fn create_in(
     tx: &mut Tx,
     req: CreateOrder,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let order = validate(&req)?;
+    let ValidOrder { order, metadata } = validate(&req)?;
+    let reference = order.reference.as_str();
     let now = now_ms();
     let created = tx
         .create_order(
-            &order.reference,
+            reference,
             order.amount,
             order.currency,
-            order.metadata.as_deref(),
+            metadata.as_deref(),
             now,
         )
         .await;
@@ -205,12 +173,12 @@ async fn create_in(
         Err(CreateOrderError::Store(e)) => return Err(e.into()),
     }
     let record = tx
-        .order_record(&order.reference)
+        .order_record(reference)
         .await?
-        .ok_or_else(|| ApiError::not_found("order", &order.reference))?;
-    let payment = tx.payment_record(&order.reference).await?;
+        .ok_or_else(|| ApiError::not_found("order", reference))?;
+    let payment = tx.payment_record(reference).await?;
     let mut view = OrderView::new(record, payment);
-    view.client_secret = Some(client_secret::issue(tx, &order.reference).await?);
+    view.client_secret = Some(client_secret::issue(tx, reference).await?);
     Ok((
         StatusCode::CREATED,
         serde_json::to_value(view).unwrap_or_default(),
@@ -270,4 +238,68 @@ pub async fn list(
         data: rows.into_iter().map(|o| OrderView::new(o, None)).collect(),
         next_cursor,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(reference: &str, amount: i64, currency: &str) -> CreateOrder {
+        CreateOrder {
+            reference: reference.into(),
+            amount,
+            currency: currency.into(),
+            metadata: None,
+        }
+    }
+
+    fn refused(req: CreateOrder) -> (StatusCode, &'static str, String) {
+        let e = validate(&req).err().expect("refused");
+        (e.status, e.code, e.message)
+    }
+
+    /// The API's validation is `NewOrder::parse` (shared with the CLI) plus metadata: 422
+    /// `invalid_request` with the rule in the message.
+    #[test]
+    fn invalid_orders_are_422_invalid_request_naming_the_rule() {
+        let invalid = |m: &str| {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                m.to_owned(),
+            )
+        };
+        let bad_reference = invalid("reference must be 1 to 100 of A-Z a-z 0-9 . - _ =");
+        for r in ["", "has space", "ord/1", "ordé", &"x".repeat(101)] {
+            assert_eq!(refused(request(r, 1, "NGN")), bad_reference, "{r:?}");
+        }
+        assert_eq!(
+            refused(request("ord_1", 0, "NGN")),
+            invalid("amount must be a whole number of minor units from 1 to 1000000000000")
+        );
+        assert_eq!(
+            refused(request("ord_1", 1, "EUR")),
+            invalid(
+                "currency `EUR` is not one the gateway settles \
+                 (NGN, GHS, ZAR, KES, USD, XOF, EGP, RWF)"
+            )
+        );
+        assert_eq!(
+            refused(request("ord_1", 1, "NAIRA")),
+            invalid("`NAIRA` is not an ISO 4217 currency code (three letters)")
+        );
+        let mut with_list = request("ord_1", 1, "NGN");
+        with_list.metadata = Some(serde_json::json!([1]));
+        assert_eq!(
+            refused(with_list),
+            invalid("metadata must be a JSON object")
+        );
+
+        let mut ok = request("ord_1", 500_000, "ngn");
+        ok.metadata = Some(serde_json::json!({"table": 4}));
+        let valid = validate(&ok).unwrap();
+        assert_eq!(valid.order.reference.as_str(), "ord_1");
+        assert_eq!(valid.order.currency.as_str(), "NGN");
+        assert_eq!(valid.metadata.as_deref(), Some(r#"{"table":4}"#));
+    }
 }

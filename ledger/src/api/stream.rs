@@ -1,36 +1,31 @@
 //! `GET /v1/orders/{reference}/events`: the order's status as Server-Sent Events — the current
 //! status at once, then every change. Each event's id is the order's version, so a client that
 //! reconnects with `Last-Event-ID` gets the latest status only if it changed meanwhile.
+//!
+//! A stream follows its one reference on the change feed (`crate::changes`): it wakes only
+//! when its own order moves, with the new status in hand, and reads the database once, when
+//! it opens. Idle, it costs a `watch` receiver and the keep-alive comments. Past the
+//! configured number of open streams, a new one is refused with 503 and `Retry-After` (the
+//! client library falls back to polling with backoff).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use futures_util::stream::{self, Stream};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::ApiPath;
 use super::ApiState;
+pub use crate::changes::OrderChange as OrderStatusEvent;
+use crate::changes::{Follower, Full};
 use crate::store::admin::OrderRecord;
 
-/// How often a stream re-reads the order when nothing on this replica signalled a change
-/// (changes applied by another replica).
-const POLL: Duration = Duration::from_millis(1000);
-
-/// The data of a `status` event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderStatusEvent {
-    pub reference: String,
-    pub status: String,
-    pub amount: i64,
-    pub currency: String,
-    pub review_reason: Option<String>,
-    pub version: i64,
-}
+/// Seconds a client refused for the stream cap is asked to wait.
+const RETRY_AFTER_SECONDS: u32 = 5;
 
 impl From<&OrderRecord> for OrderStatusEvent {
     fn from(o: &OrderRecord) -> Self {
@@ -50,73 +45,109 @@ impl From<&OrderRecord> for OrderStatusEvent {
 #[utoipa::path(get, path = "/v1/orders/{reference}/events", tag = "orders",
     params(("reference" = String, Path), ("Last-Event-ID" = Option<i64>, Header)),
     responses((status = 200, description = "text/event-stream of `status` events", body = OrderStatusEvent, content_type = "text/event-stream"),
-              (status = 404, body = super::error::ErrorSchema)),
+              (status = 404, body = super::error::ErrorSchema),
+              (status = 503, description = "Too many open streams; retry after `Retry-After` seconds", body = super::error::ErrorSchema)),
     security(("bearer" = [])))]
 pub async fn order_events(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(reference): ApiPath<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    if state.store.order_record(&reference).await?.is_none() {
-        return Err(ApiError::not_found("order", &reference));
-    }
-    let last_seen = headers
+) -> Result<Response, ApiError> {
+    open_stream(state, &headers, reference).await
+}
+
+/// The `Last-Event-ID` a reconnecting client sent.
+fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+    headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
-    Ok(Sse::new(status_stream(state, reference, last_seen)).keep_alive(KeepAlive::default()))
+        .and_then(|v| v.trim().parse::<i64>().ok())
+}
+
+/// Opens a status stream on `reference` for a caller already authorised: follows it first,
+/// then reads its current state, so no change can slip between the two.
+pub(crate) async fn open_stream(
+    state: ApiState,
+    headers: &HeaderMap,
+    reference: String,
+) -> Result<Response, ApiError> {
+    let follower = match state.changes.follow(&reference) {
+        Ok(f) => f,
+        Err(full) => return Ok(too_many(full)),
+    };
+    let Some(order) = state.store.order_record(&reference).await? else {
+        return Err(ApiError::not_found("order", &reference));
+    };
+    let current = OrderStatusEvent::from(&order);
+    let stream = status_stream(state, follower, current, last_event_id(headers));
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn too_many(full: Full) -> Response {
+    crate::telemetry_metrics::stream_refused();
+    let mut resp = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(keffi_shared::wire::ErrorBody::new(
+            "too_many_streams",
+            format!("{full}; retry in {RETRY_AFTER_SECONDS} s or poll the order's status"),
+        )),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+    resp
 }
 
 struct Follow {
-    state: ApiState,
+    follower: Follower,
+    /// The order's state when the stream opened, sent first if the client lacks it.
+    current: Option<OrderStatusEvent>,
+    last_sent: Option<i64>,
     /// When this stream ends on its own (the client reconnects with Last-Event-ID): a bounded
     /// lifetime keeps half-dead connections from piling up behind proxies and mobile networks.
     ends_at: tokio::time::Instant,
-    reference: String,
-    last_sent: Option<i64>,
-    changes: tokio::sync::watch::Receiver<u64>,
+    shutdown: crate::shutdown::Shutdown,
 }
 
-pub(crate) fn status_stream(
+fn status_stream(
     state: ApiState,
-    reference: String,
+    follower: Follower,
+    current: OrderStatusEvent,
     last_seen: Option<i64>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let changes = state.changes.subscribe();
-    let ends_at = tokio::time::Instant::now() + state.sse_max_age;
     let follow = Follow {
-        ends_at,
-        state,
-        reference,
+        follower,
+        current: Some(current),
         last_sent: last_seen,
-        changes,
+        ends_at: tokio::time::Instant::now() + state.sse_max_age,
+        shutdown: state.shutdown.clone(),
     };
     stream::unfold(follow, |mut f| async move {
-        loop {
-            if f.state.shutdown.is_requested() || tokio::time::Instant::now() >= f.ends_at {
-                return None;
-            }
-            if let Ok(Some(order)) = f.state.store.order_record(&f.reference).await {
-                if f.last_sent.is_none_or(|v| order.version > v) {
-                    f.last_sent = Some(order.version);
-                    let event = Event::default()
-                        .event("status")
-                        .id(order.version.to_string())
-                        .json_data(OrderStatusEvent::from(&order))
-                        .unwrap_or_else(|_| Event::default().comment("unserialisable"));
-                    return Some((Ok(event), f));
-                }
-            }
-            tokio::select! {
-                changed = f.changes.changed() => {
-                    if changed.is_err() {
-                        tokio::time::sleep(POLL).await;
-                    }
-                }
-                _ = tokio::time::sleep(POLL) => {}
-                _ = tokio::time::sleep_until(f.ends_at) => {}
-                _ = f.state.shutdown.clone().wait() => return None,
+        if let Some(now) = f.current.take() {
+            if f.last_sent.is_none_or(|v| now.version > v) {
+                f.last_sent = Some(now.version);
+                return Some((Ok(event(&now)), f));
             }
         }
+        if f.shutdown.is_requested() {
+            return None;
+        }
+        let next = tokio::select! {
+            next = f.follower.next_after(f.last_sent) => next,
+            _ = tokio::time::sleep_until(f.ends_at) => None,
+            _ = f.shutdown.clone().wait() => None,
+        }?;
+        f.last_sent = Some(next.version);
+        Some((Ok(event(&next)), f))
     })
+}
+
+fn event(order: &OrderStatusEvent) -> Event {
+    Event::default()
+        .event("status")
+        .id(order.version.to_string())
+        .json_data(order)
+        .unwrap_or_else(|_| Event::default().comment("unserialisable"))
 }

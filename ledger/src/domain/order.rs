@@ -8,10 +8,65 @@
 use std::fmt;
 use std::str::FromStr;
 
-use keffi_shared::{Currency, MinorUnits};
+use keffi_shared::money::InvalidCurrency;
+use keffi_shared::{Currency, InvalidReference, MinorUnits, Reference};
 use serde::{Deserialize, Serialize};
 
 use super::payment::PaymentStatus;
+
+/// The currencies Paystack settles; an order in any other could never be paid.
+pub const SETTLED_CURRENCIES: [&str; 8] = ["NGN", "GHS", "ZAR", "KES", "USD", "XOF", "EGP", "RWF"];
+
+/// An order a merchant may create: the one set of rules every way in (the admin API's
+/// `POST /v1/orders`, the `create-order` command) applies, so they refuse exactly the same
+/// orders with the same messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub reference: Reference,
+    pub amount: MinorUnits,
+    pub currency: Currency,
+}
+
+/// Why an order cannot be created. The messages are the admin API's `invalid_request`
+/// messages, word for word.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOrder {
+    #[error(transparent)]
+    Reference(#[from] InvalidReference),
+    #[error(
+        "amount must be a whole number of minor units from 1 to {max}",
+        max = MinorUnits::MAX_AMOUNT
+    )]
+    Amount(MinorUnits),
+    #[error(transparent)]
+    Currency(#[from] InvalidCurrency),
+    #[error(
+        "currency `{0}` is not one the gateway settles ({settled})",
+        settled = SETTLED_CURRENCIES.join(", ")
+    )]
+    Unsettled(Currency),
+}
+
+impl NewOrder {
+    /// Checks, in this order: the reference (see [`Reference`]), the amount (1 to
+    /// [`MinorUnits::MAX_AMOUNT`]), the currency code, and that the gateway settles it.
+    pub fn parse(reference: &str, amount: i64, currency: &str) -> Result<NewOrder, InvalidOrder> {
+        let reference = Reference::parse(reference)?;
+        let amount = MinorUnits(amount);
+        if !amount.is_valid_amount() {
+            return Err(InvalidOrder::Amount(amount));
+        }
+        let currency: Currency = currency.parse()?;
+        if !SETTLED_CURRENCIES.contains(&currency.as_str()) {
+            return Err(InvalidOrder::Unsettled(currency));
+        }
+        Ok(NewOrder {
+            reference,
+            amount,
+            currency,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,4 +142,52 @@ pub struct Order {
     pub currency: Currency,
     pub status: OrderStatus,
     pub review_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_order_follows_the_apis_rules_with_its_messages() {
+        let ok = NewOrder::parse("ord_1", 500_000, "ngn").unwrap();
+        assert_eq!(
+            (ok.reference.as_str(), ok.amount, ok.currency),
+            ("ord_1", MinorUnits(500_000), Currency::NGN)
+        );
+        assert!(NewOrder::parse("x", MinorUnits::MAX_AMOUNT.get(), "RWF").is_ok());
+        let refused = |r: &str, a: i64, c: &str| NewOrder::parse(r, a, c).unwrap_err().to_string();
+        assert_eq!(
+            refused("bad ref", 1, "NGN"),
+            "reference must be 1 to 100 of A-Z a-z 0-9 . - _ ="
+        );
+        assert_eq!(
+            refused("", 1, "NGN"),
+            "reference must be 1 to 100 of A-Z a-z 0-9 . - _ ="
+        );
+        for amount in [0, -1, MinorUnits::MAX_AMOUNT.get() + 1, i64::MIN] {
+            assert_eq!(
+                refused("ord_1", amount, "NGN"),
+                "amount must be a whole number of minor units from 1 to 1000000000000"
+            );
+        }
+        assert_eq!(
+            refused("ord_1", 1, "NAIRA"),
+            "`NAIRA` is not an ISO 4217 currency code (three letters)"
+        );
+        assert_eq!(
+            refused("ord_1", 1, "EUR"),
+            "currency `EUR` is not one the gateway settles \
+             (NGN, GHS, ZAR, KES, USD, XOF, EGP, RWF)"
+        );
+        // The reference is checked first, then the amount, then the currency.
+        assert!(matches!(
+            NewOrder::parse("bad ref", 0, "EUR"),
+            Err(InvalidOrder::Reference(_))
+        ));
+        assert!(matches!(
+            NewOrder::parse("ord_1", 0, "EUR"),
+            Err(InvalidOrder::Amount(_))
+        ));
+    }
 }

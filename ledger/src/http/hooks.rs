@@ -17,6 +17,7 @@ use super::{error, AppState};
 use crate::pipeline::{apply_batch, Incoming};
 use crate::store::now_ms;
 use crate::store::StoreError;
+use tracing::Instrument as _;
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -76,12 +77,13 @@ pub async fn receive(
     // In a task of its own: a gateway that hangs up mid-request does not cancel the
     // transaction half-way; the event is stored and applied, and its retry is a duplicate.
     let store = state.store.clone();
-    let applied = tokio::spawn(async move { apply_batch(&store, &incoming, None).await })
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("the apply task failed: {e}"))));
+    let applied =
+        tokio::spawn(async move { apply_batch(&store, &incoming, None).await }.in_current_span())
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("the apply task failed: {e}"))));
     match applied {
         Ok(report) => {
-            state.changes.notify();
+            state.changes.publish(&report.moved);
             let status = if report.duplicates > 0 {
                 HookOutcome::Duplicate
             } else {

@@ -3,11 +3,17 @@
 mod health;
 mod hooks;
 
-use axum::http::{StatusCode, Uri};
+use std::time::Duration;
+
+use axum::extract::MatchedPath;
+use axum::http::{Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use keffi_shared::wire::ErrorBody;
+use tower_http::trace::TraceLayer;
+use tracing::field::Empty;
+use tracing::Span;
 
 use crate::state::AppState;
 
@@ -28,7 +34,41 @@ pub fn router(state: AppState) -> Router {
         .route("/hooks/{source}", any(hooks::receive))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry_metrics::http))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(record_response)
+                .on_body_chunk(())
+                .on_eos(())
+                // A failing request is logged by its handler, inside this span.
+                .on_failure(()),
+        )
         .with_state(state)
+}
+
+/// Each request's span: its method and matched route (`/v1/orders/{reference}`, never the
+/// raw path with its ids: bounded, and no reference or secret in the logs), then the
+/// response's status and latency.
+fn request_span<B>(req: &Request<B>) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "http_request",
+        method = %req.method(),
+        route,
+        status = Empty,
+        latency_ms = Empty,
+    )
+}
+
+/// Records the response on the request's span (a stream's body may go on long after).
+fn record_response<B>(resp: &axum::http::Response<B>, latency: Duration, span: &Span) {
+    span.record("status", resp.status().as_u16());
+    span.record("latency_ms", latency.as_micros() as f64 / 1000.0);
+    tracing::debug!("response");
 }
 
 /// The operator dashboard: one self-contained page embedded in the binary. It holds no data

@@ -26,6 +26,7 @@ use std::collections::BTreeSet;
 use keffi_shared::Envelope;
 use serde::Serialize;
 
+use crate::changes::OrderChange;
 use crate::domain::{Fact, Outcome};
 use crate::store::{InboxStatus, NewInboxEvent, SettledInbox, Store, StoreError, Tx};
 
@@ -53,6 +54,10 @@ pub struct BatchReport {
     /// Time per phase of a set-wise batch, in order (empty for the event-by-event path).
     #[serde(skip)]
     pub phases: Vec<(&'static str, std::time::Duration)>,
+    /// The orders the batch moved, as they now are: publish them to the change feed once the
+    /// batch has committed.
+    #[serde(skip)]
+    pub moved: Vec<OrderChange>,
 }
 
 impl BatchReport {
@@ -74,11 +79,25 @@ impl BatchReport {
         self.dead += other.dead;
         self.unparked += other.unparked;
         self.outcomes.extend(other.outcomes);
+        self.moved.extend(other.moved);
     }
 }
 
 /// Applies `events` in one transaction and, for a pulled batch, moves the shard's cursor to
 /// `cursor` in the same transaction.
+#[tracing::instrument(
+    name = "apply_batch",
+    skip_all,
+    fields(
+        events = events.len(),
+        applied = tracing::field::Empty,
+        duplicates = tracing::field::Empty,
+        ignored = tracing::field::Empty,
+        parked = tracing::field::Empty,
+        dead = tracing::field::Empty,
+        unparked = tracing::field::Empty,
+    )
+)]
 pub async fn apply_batch(
     store: &Store,
     events: &[Incoming],
@@ -111,6 +130,8 @@ pub async fn apply_batch(
             Err(Failure::Store(e)) => return Err(e),
         }
     };
+    crate::telemetry::record_report(&tracing::Span::current(), &report);
+    tracing::debug!("batch committed");
     crate::telemetry_metrics::batch_applied(started);
     crate::telemetry_metrics::phases(&report.phases);
     for (source, outcome) in &report.outcomes {
@@ -167,8 +188,10 @@ async fn attempt(
             .map_err(Failure::Store)?,
     }
     let committing = std::time::Instant::now();
-    if report.applied + report.unparked > 0 {
-        tx.announce_change().await.map_err(Failure::Store)?;
+    if !report.moved.is_empty() {
+        tx.announce_changes(&report.moved)
+            .await
+            .map_err(Failure::Store)?;
     }
     if let Some((shard, seq)) = cursor {
         tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
@@ -290,6 +313,10 @@ pub struct Replayed {
     pub after: InboxStatus,
     /// For humans: what happened, or why nothing did.
     pub message: String,
+    /// The orders the replay moved, for the change feed.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub moved: Vec<OrderChange>,
 }
 
 /// Re-applies a `dead` or `parked` event through the same planner and writers, in one
@@ -318,6 +345,7 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
             after: before,
             message: format!("already {before}: nothing to replay"),
             before,
+            moved: Vec::new(),
         }));
     }
     let mut report = BatchReport::default();
@@ -342,9 +370,7 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
                 Outcome::Dead(reason)
             }
         };
-    if outcome == Outcome::Applied {
-        tx.announce_change().await?;
-    }
+    tx.announce_changes(&report.moved).await?;
     tx.commit().await?;
     let (after, reason) = status_of(&outcome);
     Ok(Some(Replayed {
@@ -362,5 +388,6 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
             (None, s) => s.as_str().into(),
         },
         after,
+        moved: report.moved,
     }))
 }

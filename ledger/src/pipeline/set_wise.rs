@@ -189,7 +189,8 @@ async fn write(
     }
     clock.mark("payments", report);
     if !plan.orders.is_empty() {
-        tx.save_orders(&plan.orders, now).await?;
+        let moved = tx.save_orders(&plan.orders, now).await?;
+        report.moved.extend(moved);
     }
     clock.mark("orders", report);
     if !plan.journal.is_empty() {

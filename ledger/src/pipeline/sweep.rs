@@ -141,9 +141,9 @@ pub async fn adopt_orders_behind(store: &Store, limit: u32) -> Result<u64, Store
         match adopted {
             Some((order, payment)) => {
                 let now = now_ms();
-                tx.save_order(&order, now).await?;
+                let changed = tx.save_order(&order, now).await?;
                 tx.save_payment(&payment, now).await?;
-                tx.announce_change().await?;
+                tx.announce_changes(&changed).await?;
                 tx.commit().await?;
                 tracing::info!(%reference, status = %order.status, "order caught up with its payment");
                 moved += 1;
@@ -172,7 +172,7 @@ pub async fn sweep_forever(
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(unparked = n, "parked events applied by the sweep");
-                changes.notify();
+                changes.nudge();
             }
             Err(e) => tracing::warn!(error = %e, "parked-event sweep failed"),
         }
@@ -187,7 +187,7 @@ pub async fn sweep_forever(
         }
         match adopt_orders_behind(&store, cfg.page).await {
             Ok(0) => {}
-            Ok(_) => changes.notify(),
+            Ok(_) => changes.nudge(),
             Err(e) => tracing::warn!(error = %e, "order catch-up sweep failed"),
         }
     }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use keffi_shared::wire::{PullQuery, PullResponse};
 use rand::Rng;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
 
 use crate::changes::Changes;
 use crate::pipeline::{apply_batch, Incoming};
@@ -150,7 +152,26 @@ impl ShardPuller {
         let mut pending_ack: Option<u64> = None;
         let mut first = true;
         while !self.shutdown.is_requested() {
-            let result = self.round(&mut pending_ack, &mut first).await;
+            // One span per round: what it pulled, applied and acked is recorded on it as it
+            // becomes known, so the round's log lines (and its failure) tell one story.
+            let cycle = tracing::info_span!(
+                "pull_cycle",
+                shard = self.shard,
+                after = Empty,
+                events = Empty,
+                first_seq = Empty,
+                last_seq = Empty,
+                applied = Empty,
+                duplicates = Empty,
+                ignored = Empty,
+                parked = Empty,
+                dead = Empty,
+                unparked = Empty,
+            );
+            let result = self
+                .round(&mut pending_ack, &mut first)
+                .instrument(cycle.clone())
+                .await;
             match result {
                 Ok(Round::Shutdown) => break,
                 Ok(Round::Standby) => {
@@ -162,7 +183,7 @@ impl ShardPuller {
                 }
                 Ok(done @ (Round::Done | Round::Empty(_))) => {
                     if failing.take().is_some() {
-                        tracing::info!(shard = self.shard, "shard recovered");
+                        cycle.in_scope(|| tracing::info!(shard = self.shard, "shard recovered"));
                     }
                     backoff.reset();
                     if let Round::Empty(took) = done {
@@ -175,7 +196,9 @@ impl ShardPuller {
                 Err(e) => {
                     crate::telemetry_metrics::puller_error(self.shard);
                     if failing.as_deref() != Some(e.kind.as_str()) {
-                        tracing::warn!(shard = self.shard, error = %e.detail, "shard failing; retrying with backoff");
+                        cycle.in_scope(|| {
+                            tracing::warn!(shard = self.shard, error = %e.detail, "shard failing; retrying with backoff");
+                        });
                         failing = Some(e.kind.clone());
                     }
                     let failures = backoff.failures() + 1;
@@ -222,6 +245,7 @@ impl ShardPuller {
             .into_iter()
             .find(|c| c.shard == shard)
             .map_or(0, |c| c.last_seq.max(0) as u64);
+        Span::current().record("after", cursor);
         if *first {
             *first = false;
             if cursor > 0 {
@@ -231,6 +255,7 @@ impl ShardPuller {
         if let Some(upto) = *pending_ack {
             self.client.ack(self.shard, upto).await?;
             *pending_ack = None;
+            tracing::debug!(upto, "acked what was applied before");
         }
         let query = PullQuery {
             shard: self.shard,
@@ -244,6 +269,15 @@ impl ShardPuller {
             _ = self.shutdown.clone().wait() => return Ok(Round::Shutdown),
         };
         let took = pull_started.elapsed();
+        if !pulled.events.is_empty() {
+            tracing::debug!(
+                events = pulled.events.len(),
+                head_seq = pulled.head_seq,
+                has_more = pulled.has_more,
+                took_ms = took.as_millis() as u64,
+                "pulled"
+            );
+        }
         self.status.update(self.shard, |s| {
             s.state = ShardState::Pulling;
             s.cursor = cursor;
@@ -292,9 +326,15 @@ impl ShardPuller {
             });
             return Ok(());
         };
+        let span = Span::current();
+        span.record("events", events.len());
+        if let Some((_, first_seq)) = events.first().and_then(|e| e.origin) {
+            span.record("first_seq", first_seq);
+        }
+        span.record("last_seq", last);
         let report = apply_batch(&self.store, &events, Some((self.shard, last))).await?;
-        self.changes.notify();
-        tracing::debug!(shard = self.shard, upto = last, ?report, "batch applied");
+        self.changes.publish(&report.moved);
+        crate::telemetry::record_report(&span, &report);
         self.status.update(self.shard, |s| {
             s.cursor = last;
             s.applied += report.applied;
@@ -307,6 +347,7 @@ impl ShardPuller {
         *pending_ack = Some(last);
         self.client.ack(self.shard, last).await?;
         *pending_ack = None;
+        tracing::info!("batch applied and acked");
         Ok(())
     }
 }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use keffi_shared::version::V1;
 use keffi_shared::{Envelope, IdempotencyKey, Provider};
 use serde::Serialize;
+use tracing::field::Empty;
+use tracing::Instrument as _;
 
 use crate::changes::Changes;
 use crate::pipeline::{apply_batch, Incoming};
@@ -118,6 +120,7 @@ impl Pace {
 }
 
 /// Runs one pass. `progress(done, total)` is called after each payment.
+#[tracing::instrument(name = "reconcile_pass", skip_all, fields(dry_run = options.dry_run))]
 pub async fn pass(
     store: &Store,
     cfg: &ReconcilerConfig,
@@ -144,29 +147,43 @@ pub async fn pass(
     let total = stale.len() as u64;
     let mut pace = Pace::new(cfg.rate_per_second);
     for payment in stale {
-        let outcome = match check(&client, &mut pace, &payment.reference).await {
-            Err(e) if e.stops_the_pass() => {
-                abort(&mut summary, &payment.reference, &e);
-                Outcome::Error
-            }
-            Err(e) => {
-                tracing::warn!(reference = %payment.reference, error = %e, "verify failed");
-                if summary.errors.len() < 10 {
-                    summary.errors.push(format!("{}: {e}", payment.reference));
+        // One span per payment checked: the gateway's answer, the fact applied (its
+        // `apply_batch` inside) and any error belong to the reference.
+        let span = tracing::info_span!(
+            "reconcile_check",
+            reference = %payment.reference,
+            outcome = Empty,
+        );
+        let outcome = async {
+            let outcome = match check(&client, &mut pace, &payment.reference).await {
+                Err(e) if e.stops_the_pass() => {
+                    abort(&mut summary, &payment.reference, &e);
+                    Outcome::Error
                 }
-                crate::telemetry_metrics::reconciler_error();
-                Outcome::Error
-            }
-            Ok(answer) => {
-                let age = Duration::from_millis((now - payment.created_at_ms).max(0) as u64);
-                let (action, outcome) =
-                    decide::decide(&answer, age, cfg.give_up_after, payment.reconcile_attempts);
-                if !options.dry_run {
-                    act(store, &payment.reference, action, &answer, changes).await?;
+                Err(e) => {
+                    tracing::warn!(reference = %payment.reference, error = %e, "verify failed");
+                    if summary.errors.len() < 10 {
+                        summary.errors.push(format!("{}: {e}", payment.reference));
+                    }
+                    crate::telemetry_metrics::reconciler_error();
+                    Outcome::Error
                 }
-                outcome
-            }
-        };
+                Ok(answer) => {
+                    let age = Duration::from_millis((now - payment.created_at_ms).max(0) as u64);
+                    let (action, outcome) =
+                        decide::decide(&answer, age, cfg.give_up_after, payment.reconcile_attempts);
+                    if !options.dry_run {
+                        act(store, &payment.reference, action, &answer, changes).await?;
+                    }
+                    outcome
+                }
+            };
+            tracing::Span::current().record("outcome", outcome.as_str());
+            tracing::debug!("checked");
+            anyhow::Ok(outcome)
+        }
+        .instrument(span)
+        .await?;
         crate::telemetry_metrics::reconciler_check(outcome.as_str());
         *summary
             .outcomes
@@ -203,7 +220,7 @@ async fn act(
     match action {
         Action::Apply { event_type } => {
             let envelope = envelope(reference, event_type, answer)?;
-            apply_batch(
+            let report = apply_batch(
                 store,
                 &[Incoming {
                     envelope,
@@ -213,7 +230,7 @@ async fn act(
             )
             .await?;
             if let Some(c) = changes {
-                c.notify();
+                c.publish(&report.moved);
             }
         }
         Action::Later { after } => {

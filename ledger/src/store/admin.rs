@@ -90,6 +90,32 @@ pub struct After {
 }
 
 impl Store {
+    /// Orders changed at or after `since_ms`, oldest change first, at most `limit`, with the
+    /// newest `updated_at_ms` among them: the change feed's catch-up (an index on
+    /// `updated_at_ms` makes this a range read of what changed).
+    pub async fn orders_changed_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<(Vec<crate::changes::OrderChange>, Option<i64>), StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            change: crate::changes::OrderChange,
+            updated_at_ms: i64,
+        }
+        let rows: Vec<Row> = on_pool!(self, c => sqlx::query_as(
+            "SELECT reference, status, amount, currency, review_reason, version, updated_at_ms
+             FROM orders WHERE updated_at_ms >= $1 ORDER BY updated_at_ms LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        let newest = rows.iter().map(|r| r.updated_at_ms).max();
+        Ok((rows.into_iter().map(|r| r.change).collect(), newest))
+    }
+
     pub async fn order_record(&self, reference: &str) -> Result<Option<OrderRecord>, StoreError> {
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1");
         let row =

@@ -19,6 +19,7 @@ use super::rows::{
     PAYMENT_ROW_COLUMNS,
 };
 use super::{StoreError, Tx};
+use crate::changes::OrderChange;
 use crate::domain::{JournalTx, Order, Payment};
 
 /// Rows per statement: the widest row (a payment) binds 16 parameters.
@@ -236,9 +237,15 @@ impl Tx {
 
     /// Saves orders in their end state (each reference once), bumping each one's version
     /// once: the live status stream sees one change per batch, the batch's end state.
-    pub async fn save_orders(&mut self, orders: &[Order], now_ms: i64) -> Result<(), StoreError> {
+    /// Returns each order as it now is, for the change feed.
+    pub async fn save_orders(
+        &mut self,
+        orders: &[Order],
+        now_ms: i64,
+    ) -> Result<Vec<OrderChange>, StoreError> {
+        let mut moved = Vec::with_capacity(orders.len());
         for chunk in orders.chunks(CHUNK) {
-            on_tx!(self, c, _lock => {
+            let rows: Vec<OrderChange> = on_tx!(self, c, _lock => {
                 // A CTE names the VALUES columns the same way on both backends.
                 let mut q = QueryBuilder::new("WITH v (reference, status, review_reason) AS (");
                 q.push_values(chunk, |mut b, o| {
@@ -251,11 +258,16 @@ impl Tx {
                          version = orders.version + 1, updated_at_ms = ",
                 );
                 q.push_bind(now_ms);
-                q.push(" FROM v WHERE orders.reference = v.reference");
-                q.build().execute(c).await.map(|r| r.rows_affected())
+                q.push(
+                    " FROM v WHERE orders.reference = v.reference
+                     RETURNING orders.reference, orders.status, orders.amount, orders.currency,
+                         orders.review_reason, orders.version",
+                );
+                q.build_query_as().fetch_all(c).await
             })?;
+            moved.extend(rows);
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Records outcomes (each id once).

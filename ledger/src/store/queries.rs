@@ -141,9 +141,10 @@ impl Tx {
             // or it would wait for a charge that will never come again.
             Some(payment) => match order_meets_payment(&order, &payment) {
                 Some((adopted, payment)) => {
+                    // The order is new in this transaction: no stream can follow it yet,
+                    // so there is nothing to announce.
                     self.save_order(&adopted, now_ms).await?;
                     self.save_payment(&payment, now_ms).await?;
-                    self.announce_change().await?;
                     Ok(adopted)
                 }
                 None => Ok(order),

@@ -9,6 +9,7 @@ use super::rows::{
     PAYMENT_ROW_COLUMNS,
 };
 use super::StoreError;
+use crate::changes::OrderChange;
 use crate::domain::{JournalTx, Order, Payment};
 
 pub enum Tx {
@@ -52,14 +53,18 @@ impl Tx {
         Ok(())
     }
 
-    /// Announces, on commit, that orders may have changed: a Postgres `NOTIFY` every replica
-    /// relays to its live status streams (see `changes`). SQLite has one process: nothing to do.
-    pub async fn announce_change(&mut self) -> Result<(), StoreError> {
+    /// Announces, on commit, the orders this transaction moved: Postgres `NOTIFY`s carrying
+    /// them, which every replica relays to the streams following them (see `changes`).
+    /// SQLite has one process: its callers publish what they committed themselves.
+    pub async fn announce_changes(&mut self, moved: &[OrderChange]) -> Result<(), StoreError> {
         if let Tx::Postgres(t) = self {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(crate::changes::CHANNEL)
-                .execute(&mut **t)
-                .await?;
+            for payload in crate::changes::payloads(moved) {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::changes::CHANNEL)
+                    .bind(payload)
+                    .execute(&mut **t)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -210,7 +215,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn save_order(&mut self, o: &Order, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn save_order(
+        &mut self,
+        o: &Order,
+        now_ms: i64,
+    ) -> Result<Vec<OrderChange>, StoreError> {
         self.save_orders(std::slice::from_ref(o), now_ms).await
     }
 
