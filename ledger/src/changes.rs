@@ -13,36 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
-use utoipa::ToSchema;
 
 use crate::shutdown::Shutdown;
+pub use crate::store::notify::{payloads, OrderChange, CHANNEL, MAX_PAYLOAD};
 use crate::store::Store;
-
-/// The Postgres channel commits announce changes on.
-pub const CHANNEL: &str = "keffi_changes";
-
-/// Postgres refuses a `NOTIFY` payload of 8,000 bytes or more: changes are sent in chunks
-/// below this.
-pub const MAX_PAYLOAD: usize = 7_000;
-
-/// An order after a change: what a status stream sends (the `status` event's data).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-#[schema(as = OrderStatusEvent)]
-pub struct OrderChange {
-    pub reference: String,
-    /// `pending`, `paid`, `failed`, `abandoned`, `partially_refunded`, `refunded`,
-    /// `disputed` or `needs_review`.
-    pub status: String,
-    pub amount: i64,
-    pub currency: String,
-    pub review_reason: Option<String>,
-    /// Bumped on every change; the event's id (`Last-Event-ID` resumes from it).
-    pub version: i64,
-}
 
 /// The change feed of this replica.
 #[derive(Debug, Clone)]
@@ -193,30 +170,6 @@ impl Drop for Follower {
     }
 }
 
-/// The `NOTIFY` payloads announcing `changes`: JSON arrays, each under [`MAX_PAYLOAD`] bytes.
-pub fn payloads(changes: &[OrderChange]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::from("[");
-    for change in changes {
-        let Ok(json) = serde_json::to_string(change) else {
-            continue;
-        };
-        if current.len() > 1 && current.len() + json.len() + 2 > MAX_PAYLOAD {
-            current.push(']');
-            out.push(std::mem::replace(&mut current, String::from("[")));
-        }
-        if current.len() > 1 {
-            current.push(',');
-        }
-        current.push_str(&json);
-    }
-    if current.len() > 1 {
-        current.push(']');
-        out.push(current);
-    }
-    out
-}
-
 /// Relays the database's change notifications into `changes` until shutdown. A dropped
 /// connection is re-established (sqlx's listener reconnects on the next receive); what it
 /// missed meanwhile, the catch-up finds.
@@ -362,19 +315,5 @@ mod tests {
             changes.inner.followed.lock().unwrap().is_empty(),
             "no entry left behind"
         );
-    }
-
-    #[test]
-    fn payloads_stay_under_the_postgres_limit_and_lose_nothing() {
-        let many: Vec<OrderChange> = (0..500).map(|i| change(&format!("ord_{i}"), i)).collect();
-        let chunks = payloads(&many);
-        assert!(chunks.len() > 1);
-        let mut back = Vec::new();
-        for c in &chunks {
-            assert!(c.len() < MAX_PAYLOAD, "{}", c.len());
-            back.extend(serde_json::from_str::<Vec<OrderChange>>(c).unwrap());
-        }
-        assert_eq!(back, many);
-        assert!(payloads(&[]).is_empty());
     }
 }

@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Reconcile(args) => reconcile(args).await,
         Command::Balances(db) => {
-            use keffi_ledger::store::queries::{Balance, Cursor, StatusCount};
+            use keffi_ledger::store::{cursors::Cursor, journal::Balance, records::StatusCount};
             // A struct, not `json!`: a `serde_json::Value` cannot hold a balance beyond 64 bits
             // (the macro would panic), while serialising the struct writes it exactly.
             #[derive(serde::Serialize)]

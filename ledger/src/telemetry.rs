@@ -54,14 +54,3 @@ where
         Box::new(builder.finish())
     })
 }
-
-/// Records what a batch did on `span` (`pull_cycle` or `apply_batch`; fields it does not
-/// declare are ignored).
-pub fn record_report(span: &tracing::Span, report: &crate::pipeline::BatchReport) {
-    span.record("applied", report.applied);
-    span.record("duplicates", report.duplicates);
-    span.record("ignored", report.ignored);
-    span.record("parked", report.parked);
-    span.record("dead", report.dead);
-    span.record("unparked", report.unparked);
-}

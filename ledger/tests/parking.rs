@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{charge, paystack, refund};
 use keffi_ledger::config::SweepConfig;
 use keffi_ledger::pipeline::{apply_batch, replay, sweep_forever, sweep_parked, Incoming};
-use keffi_ledger::store::queries::Balance;
+use keffi_ledger::store::journal::Balance;
 use keffi_ledger::store::reconcile::Orphan;
 use keffi_ledger::store::{now_ms, InboxStatus, NewInboxEvent, Store};
 use keffi_shared::{Currency, MinorUnits};

@@ -6,7 +6,7 @@ mod common;
 use common::{charge, paystack, refund};
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};
 use keffi_ledger::pipeline::{apply_batch, apply_events, BatchReport};
-use keffi_ledger::store::queries::CreateOrderError;
+use keffi_ledger::store::orders::CreateOrderError;
 use keffi_ledger::store::{now_ms, Store};
 use keffi_shared::{Currency, MinorUnits};
 

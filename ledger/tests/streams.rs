@@ -47,7 +47,12 @@ async fn start(extra: &[&str]) -> Running {
     // Ready once it answers.
     let http = reqwest::Client::new();
     for _ in 0..100 {
-        if http.get(format!("http://{addr}/healthz")).send().await.is_ok() {
+        if http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -64,10 +69,7 @@ async fn start(extra: &[&str]) -> Running {
 impl Running {
     async fn stream(&self, reference: &str) -> reqwest::Response {
         reqwest::Client::new()
-            .get(format!(
-                "http://{}/v1/orders/{reference}/events",
-                self.addr
-            ))
+            .get(format!("http://{}/v1/orders/{reference}/events", self.addr))
             .bearer_auth(TOKEN)
             .send()
             .await
@@ -87,7 +89,9 @@ impl Running {
 /// Another process on the same database: the CLI, or a replica that does not share this
 /// one's feed.
 async fn other_process(url: &str) -> Store {
-    Store::connect(url, &ConnectOptions::default()).await.unwrap()
+    Store::connect(url, &ConnectOptions::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::page::{self, Page};
 use super::ApiState;
-use crate::store::queries::{Balance, PostedTransaction};
+use crate::store::journal::{Balance, PostedTransaction};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

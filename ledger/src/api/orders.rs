@@ -13,8 +13,8 @@ use super::idempotency::{self, IdempotencyKey};
 use super::page::{self, Page};
 use super::{client_secret, ApiState};
 use crate::domain::order::NewOrder;
-use crate::store::admin::{OrderRecord, PaymentRecord};
-use crate::store::queries::CreateOrderError;
+use crate::store::orders::CreateOrderError;
+use crate::store::records::{OrderRecord, PaymentRecord};
 use crate::store::{now_ms, Store, Tx};
 
 /// Largest metadata object accepted, serialised.

@@ -10,7 +10,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::page::{self, Page};
 use super::ApiState;
 use crate::domain::PaymentStatus;
-use crate::store::admin::PaymentRecord;
+use crate::store::records::PaymentRecord;
 
 /// A payment by its gateway reference.
 #[utoipa::path(get, path = "/v1/payments/{reference}", tag = "payments",

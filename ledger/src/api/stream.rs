@@ -20,9 +20,9 @@ use futures_util::stream::{self, Stream};
 use super::error::ApiError;
 use super::extract::ApiPath;
 use super::ApiState;
-pub use crate::changes::OrderChange as OrderStatusEvent;
 use crate::changes::{Follower, Full};
-use crate::store::admin::OrderRecord;
+pub use crate::store::notify::OrderChange as OrderStatusEvent;
+use crate::store::records::OrderRecord;
 
 /// Seconds a client refused for the stream cap is asked to wait.
 const RETRY_AFTER_SECONDS: u32 = 5;

@@ -26,8 +26,8 @@ use std::collections::BTreeSet;
 use keffi_shared::Envelope;
 use serde::Serialize;
 
-use crate::changes::OrderChange;
 use crate::domain::{Fact, Outcome};
+use crate::store::notify::OrderChange;
 use crate::store::{InboxStatus, NewInboxEvent, SettledInbox, Store, StoreError, Tx};
 
 /// One event to apply and where it came from.
@@ -68,6 +68,17 @@ impl BatchReport {
             InboxStatus::Parked => self.parked += 1,
             InboxStatus::Dead => self.dead += 1,
         }
+    }
+
+    /// Records what the batch did on `span` (`pull_cycle` or `apply_batch`; fields it does not
+    /// declare are ignored).
+    pub fn record_on(&self, span: &tracing::Span) {
+        span.record("applied", self.applied);
+        span.record("duplicates", self.duplicates);
+        span.record("ignored", self.ignored);
+        span.record("parked", self.parked);
+        span.record("dead", self.dead);
+        span.record("unparked", self.unparked);
     }
 
     /// Adds what one event's own attempt did (the event-by-event path).
@@ -130,7 +141,7 @@ pub async fn apply_batch(
             Err(Failure::Store(e)) => return Err(e),
         }
     };
-    crate::telemetry::record_report(&tracing::Span::current(), &report);
+    report.record_on(&tracing::Span::current());
     tracing::debug!("batch committed");
     crate::telemetry_metrics::batch_applied(started);
     crate::telemetry_metrics::phases(&report.phases);

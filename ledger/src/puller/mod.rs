@@ -334,7 +334,7 @@ impl ShardPuller {
         span.record("last_seq", last);
         let report = apply_batch(&self.store, &events, Some((self.shard, last))).await?;
         self.changes.publish(&report.moved);
-        crate::telemetry::record_report(&span, &report);
+        report.record_on(&span);
         self.status.update(self.shard, |s| {
             s.cursor = last;
             s.applied += report.applied;

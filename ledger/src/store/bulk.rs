@@ -14,12 +14,12 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::QueryBuilder;
 
 use super::conn::on_tx;
+use super::notify::OrderChange;
 use super::rows::{
     InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, INBOX_COLUMNS,
     PAYMENT_ROW_COLUMNS,
 };
 use super::{StoreError, Tx};
-use crate::changes::OrderChange;
 use crate::domain::{JournalTx, Order, Payment};
 
 /// Rows per statement: the widest row (a payment) binds 16 parameters.

@@ -9,12 +9,14 @@ mod conn;
 mod rows;
 mod tx;
 
-pub mod admin;
 pub mod client_secrets;
+pub mod cursors;
 pub mod idempotency;
-
-pub mod queries;
+pub mod journal;
+pub mod notify;
+pub mod orders;
 pub mod reconcile;
+pub mod records;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -4,12 +4,12 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::bulk::OutcomeRow;
 use super::conn::on_tx;
+use super::notify::OrderChange;
 use super::rows::{
     InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, INBOX_COLUMNS,
     PAYMENT_ROW_COLUMNS,
 };
 use super::StoreError;
-use crate::changes::OrderChange;
 use crate::domain::{JournalTx, Order, Payment};
 
 pub enum Tx {
@@ -58,9 +58,9 @@ impl Tx {
     /// SQLite has one process: its callers publish what they committed themselves.
     pub async fn announce_changes(&mut self, moved: &[OrderChange]) -> Result<(), StoreError> {
         if let Tx::Postgres(t) = self {
-            for payload in crate::changes::payloads(moved) {
+            for payload in super::notify::payloads(moved) {
                 sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(crate::changes::CHANNEL)
+                    .bind(super::notify::CHANNEL)
                     .bind(payload)
                     .execute(&mut **t)
                     .await?;

@@ -1,5 +1,6 @@
-//! Reads for the admin API: keyset-paginated lists (stable under concurrent writes, unlike
-//! OFFSET) and the records it shows, with their timestamps and metadata.
+//! What the admin API and the dashboard show: orders, payments and inbox events as records
+//! (with their timestamps and metadata), keyset-paginated lists (stable under concurrent
+//! writes, unlike OFFSET), inbox counts, and the change feed's catch-up read.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -58,6 +59,12 @@ const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, requested
      currency, fees, channel, status, refunded, charged_back, paid_at, review_reason, \
      created_at_ms, updated_at_ms";
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: i64,
+}
+
 impl Tx {
     /// The order as the API shows it, as this transaction sees it (its own writes included).
     pub async fn order_record(
@@ -97,11 +104,11 @@ impl Store {
         &self,
         since_ms: i64,
         limit: u32,
-    ) -> Result<(Vec<crate::changes::OrderChange>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<super::notify::OrderChange>, Option<i64>), StoreError> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
-            change: crate::changes::OrderChange,
+            change: super::notify::OrderChange,
             updated_at_ms: i64,
         }
         let rows: Vec<Row> = on_pool!(self, c => sqlx::query_as(
@@ -209,23 +216,24 @@ impl Store {
         Ok(rows)
     }
 
-    /// Journal transactions newest first, with entries; optionally for one reference.
-    pub async fn list_journal(
-        &self,
-        reference: Option<&str>,
-        before_id: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<super::queries::PostedTransaction>, StoreError> {
-        let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
-            "SELECT id FROM journal_transactions
-             WHERE ($1 IS NULL OR reference = $1) AND ($2 IS NULL OR id < $2)
-             ORDER BY id DESC LIMIT $3",
+    pub async fn inbox_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let rows = on_pool!(self, c => sqlx::query_as(
+            "SELECT status, COUNT(*) AS count FROM inbox_events GROUP BY status ORDER BY status",
         )
-        .bind(reference)
-        .bind(before_id)
-        .bind(i64::from(limit))
         .fetch_all(c)
         .await)?;
-        self.journal_by_ids(&ids).await
+        Ok(rows)
+    }
+
+    pub async fn inbox_by_key(&self, key: &str) -> Result<Option<InboxEvent>, StoreError> {
+        let row = on_pool!(self, c => sqlx::query_as(
+            "SELECT id, idempotency_key, source, provider, event_type, reference, received_at_ms,
+                    applied_at_ms, status, reason, shard, seq, envelope
+             FROM inbox_events WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(c)
+        .await)?;
+        Ok(row)
     }
 }

@@ -1,0 +1,172 @@
+//! Reading the journal: transactions with their entries, balances (exact beyond 64 bits), and
+//! the balance check.
+
+use serde::Serialize;
+
+use super::conn::on_pool;
+use super::{Store, StoreError};
+
+/// One journal transaction with its entries, for reading.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PostedTransaction {
+    pub id: i64,
+    pub reference: String,
+    pub kind: String,
+    pub event_key: String,
+    pub posted_at_ms: i64,
+    pub entries: Vec<PostedEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct PostedEntry {
+    #[serde(skip)]
+    pub transaction_id: i64,
+    pub account: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct TransactionRow {
+    id: i64,
+    reference: String,
+    kind: String,
+    event_key: String,
+    posted_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Balance {
+    pub account: String,
+    pub currency: String,
+    /// Minor units. A sum of 64-bit entries can exceed 64 bits, so this is wider: JSON numbers
+    /// have no width, and a reader must not assume it fits an i64.
+    pub balance: i128,
+}
+
+/// A balance as the database can sum it without overflow (see `Store::balances`).
+#[derive(Debug, sqlx::FromRow)]
+struct BalanceParts {
+    account: String,
+    currency: String,
+    billions: i64,
+    units: i64,
+}
+
+/// The split of an amount in `Store::balances`: entries are summed as `amount / SPLIT` and
+/// `amount % SPLIT`. Each part of an entry is below 10^10 in magnitude, so neither sum can
+/// overflow a BIGINT before an account has about a billion entries.
+const SPLIT: i64 = 1_000_000_000;
+
+impl Store {
+    /// The journal transactions for `reference`, oldest first, with their entries.
+    pub async fn journal_for(&self, reference: &str) -> Result<Vec<PostedTransaction>, StoreError> {
+        let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT id FROM journal_transactions WHERE reference = $1 ORDER BY id",
+        )
+        .bind(reference)
+        .fetch_all(c)
+        .await)?;
+        self.journal_by_ids(&ids).await
+    }
+
+    /// The transactions with these ids, with their entries, in the order given.
+    pub async fn journal_by_ids(&self, ids: &[i64]) -> Result<Vec<PostedTransaction>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let list = placeholders.join(", ");
+        let tx_sql = format!(
+            "SELECT id, reference, kind, event_key, posted_at_ms FROM journal_transactions
+             WHERE id IN ({list})"
+        );
+        let entry_sql = format!(
+            "SELECT transaction_id, account, currency, amount FROM journal_entries
+             WHERE transaction_id IN ({list}) ORDER BY id"
+        );
+        let txs: Vec<TransactionRow> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&tx_sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        let entries: Vec<PostedEntry> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&entry_sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| txs.iter().find(|t| t.id == *id))
+            .map(|t| PostedTransaction {
+                entries: entries
+                    .iter()
+                    .filter(|e| e.transaction_id == t.id)
+                    .cloned()
+                    .collect(),
+                id: t.id,
+                reference: t.reference.clone(),
+                kind: t.kind.clone(),
+                event_key: t.event_key.clone(),
+                posted_at_ms: t.posted_at_ms,
+            })
+            .collect())
+    }
+
+    /// Balances per account and currency: sums of the journal's entries, exact whatever the
+    /// entries hold. A plain `SUM(amount)` overflows a BIGINT on absurd (but signed, so
+    /// accepted) amounts, and the route would fail until the rows were gone: instead the high
+    /// and low parts are summed apart, in SQL both backends run alike (integer `/` and `%`
+    /// truncate toward zero on both, so `amount = high * SPLIT + low`), and joined here.
+    pub async fn balances(&self) -> Result<Vec<Balance>, StoreError> {
+        let sql = format!(
+            "SELECT account, currency, CAST(SUM(amount / {SPLIT}) AS BIGINT) AS billions,
+                    CAST(SUM(amount % {SPLIT}) AS BIGINT) AS units
+             FROM journal_entries GROUP BY account, currency ORDER BY account, currency"
+        );
+        let rows: Vec<BalanceParts> = on_pool!(self, c => sqlx::query_as(&sql).fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Balance {
+                balance: i128::from(r.billions) * i128::from(SPLIT) + i128::from(r.units),
+                account: r.account,
+                currency: r.currency,
+            })
+            .collect())
+    }
+
+    /// Journal transactions whose entries do not sum to zero in some currency (should be none).
+    pub async fn unbalanced_transactions(&self) -> Result<i64, StoreError> {
+        let n: i64 = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT transaction_id, currency FROM journal_entries
+                 GROUP BY transaction_id, currency HAVING SUM(amount) <> 0) AS unbalanced",
+        )
+        .fetch_one(c)
+        .await)?;
+        Ok(n)
+    }
+
+    /// Journal transactions newest first, with entries; optionally for one reference.
+    pub async fn list_journal(
+        &self,
+        reference: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<PostedTransaction>, StoreError> {
+        let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
+            "SELECT id FROM journal_transactions
+             WHERE ($1 IS NULL OR reference = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(reference)
+        .bind(before_id)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        self.journal_by_ids(&ids).await
+    }
+}

@@ -1,0 +1,83 @@
+//! What a commit announces about the orders it moved: the record each live status stream is
+//! sent, and the Postgres `NOTIFY` payloads that carry those records to every replica. Below
+//! the store's writers (which return these records) and the change feed (which hands them
+//! to the streams).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The Postgres channel commits announce changes on.
+pub const CHANNEL: &str = "keffi_changes";
+
+/// Postgres refuses a `NOTIFY` payload of 8,000 bytes or more: changes are sent in chunks
+/// below this.
+pub const MAX_PAYLOAD: usize = 7_000;
+
+/// An order after a change: what a status stream sends (the `status` event's data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[schema(as = OrderStatusEvent)]
+pub struct OrderChange {
+    pub reference: String,
+    /// `pending`, `paid`, `failed`, `abandoned`, `partially_refunded`, `refunded`,
+    /// `disputed` or `needs_review`.
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub review_reason: Option<String>,
+    /// Bumped on every change; the event's id (`Last-Event-ID` resumes from it).
+    pub version: i64,
+}
+
+/// The `NOTIFY` payloads announcing `changes`: JSON arrays, each under [`MAX_PAYLOAD`] bytes.
+pub fn payloads(changes: &[OrderChange]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::from("[");
+    for change in changes {
+        let Ok(json) = serde_json::to_string(change) else {
+            continue;
+        };
+        if current.len() > 1 && current.len() + json.len() + 2 > MAX_PAYLOAD {
+            current.push(']');
+            out.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&json);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(reference: &str, version: i64) -> OrderChange {
+        OrderChange {
+            reference: reference.into(),
+            status: "paid".into(),
+            amount: 500_000,
+            currency: "NGN".into(),
+            review_reason: None,
+            version,
+        }
+    }
+
+    #[test]
+    fn payloads_stay_under_the_postgres_limit_and_lose_nothing() {
+        let many: Vec<OrderChange> = (0..500).map(|i| change(&format!("ord_{i}"), i)).collect();
+        let chunks = payloads(&many);
+        assert!(chunks.len() > 1);
+        let mut back = Vec::new();
+        for c in &chunks {
+            assert!(c.len() < MAX_PAYLOAD, "{}", c.len());
+            back.extend(serde_json::from_str::<Vec<OrderChange>>(c).unwrap());
+        }
+        assert_eq!(back, many);
+        assert!(payloads(&[]).is_empty());
+    }
+}

@@ -1,0 +1,130 @@
+//! Orders as the merchant's app creates them (with the pending payment each expects), and
+//! the domain's view of one order and one payment.
+
+use keffi_shared::{Currency, MinorUnits};
+
+use super::conn::{on_pool, on_tx};
+use super::rows::{OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS};
+use super::{Store, StoreError, Tx};
+use crate::domain::{order_meets_payment, Order, OrderStatus, Payment};
+
+/// Creating an order failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOrderError {
+    #[error("an order with reference `{0}` already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Tx {
+    /// Creates an order and the pending payment it expects in this transaction. If the
+    /// charge got there first, the order takes the payment's state at once.
+    ///
+    /// Crossing a batch that applies the order's charge is the common case on a laggy network
+    /// (the phone's create is retried just as the webhook lands), so the reference's lock is
+    /// taken first, as every path does: whichever of the two commits second sees the other.
+    /// The pending payment is only ever inserted, never written over: a charge committed by
+    /// the time this runs is adopted, not erased.
+    pub async fn create_order(
+        &mut self,
+        reference: &str,
+        amount: MinorUnits,
+        currency: Currency,
+        metadata: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Order, CreateOrderError> {
+        self.lock_references(&[reference]).await?;
+        let inserted: Option<String> = on_tx!(self, c, _lock => sqlx::query_scalar(
+            "INSERT INTO orders (reference, amount, currency, status, metadata, created_at_ms,
+                 updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (reference) DO NOTHING RETURNING reference",
+        )
+        .bind(reference)
+        .bind(amount.get())
+        .bind(currency.as_str())
+        .bind(OrderStatus::Pending.as_str())
+        .bind(metadata)
+        .bind(now_ms)
+        .fetch_optional(c)
+        .await)
+        .map_err(StoreError::from)?;
+        if inserted.is_none() {
+            return Err(CreateOrderError::Exists(reference.to_owned()));
+        }
+        let order = Order {
+            reference: reference.to_owned(),
+            amount,
+            currency,
+            status: OrderStatus::Pending,
+            review_reason: None,
+        };
+        match self.payment_for_update(reference).await? {
+            None => {
+                self.insert_pending_payment(
+                    &Payment::pending(reference, "paystack", amount, currency),
+                    now_ms,
+                )
+                .await?;
+                Ok(order)
+            }
+            // The charge arrived first (an order-less payment): the order takes its state now,
+            // or it would wait for a charge that will never come again.
+            Some(payment) => match order_meets_payment(&order, &payment) {
+                Some((adopted, payment)) => {
+                    // The order is new in this transaction: no stream can follow it yet,
+                    // so there is nothing to announce.
+                    self.save_order(&adopted, now_ms).await?;
+                    self.save_payment(&payment, now_ms).await?;
+                    Ok(adopted)
+                }
+                None => Ok(order),
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Creates an order and the pending payment it expects, in one transaction.
+    pub async fn create_order(
+        &self,
+        reference: &str,
+        amount: MinorUnits,
+        currency: Currency,
+        metadata: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Order, CreateOrderError> {
+        let mut tx = self.begin().await?;
+        match tx
+            .create_order(reference, amount, currency, metadata, now_ms)
+            .await
+        {
+            Ok(order) => {
+                tx.commit().await?;
+                Ok(order)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn order(&self, reference: &str) -> Result<Option<Order>, StoreError> {
+        let row: Option<OrderRow> = on_pool!(self, c => sqlx::query_as(
+            "SELECT reference, amount, currency, status, review_reason FROM orders WHERE reference = $1",
+        )
+        .bind(reference)
+        .fetch_optional(c)
+        .await)?;
+        row.map(Order::try_from).transpose()
+    }
+
+    pub async fn payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
+        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
+        let row: Option<PaymentRow> =
+            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        row.map(Payment::try_from).transpose()
+    }
+}
