@@ -137,20 +137,9 @@ impl Store {
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders
-             WHERE ($1 IS NULL OR status = $1)
-               AND ($2 IS NULL OR created_at_ms < $2 OR (created_at_ms = $2 AND reference < $3))
-             ORDER BY created_at_ms DESC, reference DESC LIMIT $4"
-        );
-        let rows = on_pool!(self, c => sqlx::query_as(&sql)
-            .bind(status)
-            .bind(after.map(|a| a.at_ms))
-            .bind(after.map(|a| a.key.as_str()).unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
-        Ok(rows)
+        let select = format!("SELECT {ORDER_COLUMNS} FROM orders");
+        self.newest_first(&select, "created_at_ms", status, after, limit)
+            .await
     }
 
     pub async fn payment_record(
@@ -170,11 +159,32 @@ impl Store {
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<PaymentRecord>, StoreError> {
+        let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments");
+        self.newest_first(&select, "updated_at_ms", status, after, limit)
+            .await
+    }
+
+    /// One page of `select` (a table keyed by `reference`, with a `status`), newest `time`
+    /// first, optionally with one status, after a cursor: the keyset paging every list shares.
+    async fn newest_first<T>(
+        &self,
+        select: &str,
+        time: &str,
+        status: Option<&str>,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + Send
+            + Unpin,
+    {
         let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments
+            "{select}
              WHERE ($1 IS NULL OR status = $1)
-               AND ($2 IS NULL OR updated_at_ms < $2 OR (updated_at_ms = $2 AND reference < $3))
-             ORDER BY updated_at_ms DESC, reference DESC LIMIT $4"
+               AND ($2 IS NULL OR {time} < $2 OR ({time} = $2 AND reference < $3))
+             ORDER BY {time} DESC, reference DESC LIMIT $4"
         );
         let rows = on_pool!(self, c => sqlx::query_as(&sql)
             .bind(status)

@@ -10,12 +10,14 @@
 //! scripts/bench --full     # more requests per cell
 //! keffi-bench --drain N     # the drain of N buffered events (see drain.rs)
 //! keffi-bench --latency N   # end-to-end latency, N orders per cell (see latency.rs)
+//! keffi-bench --streams N   # N live status streams: idle cost, apply, commit → paid (streams.rs)
 //! ```
 
 use std::collections::BTreeMap;
 
 mod drain;
 mod latency;
+mod streams;
 
 use clap::Parser;
 use keffi_tests::edge::{EdgeConfig, TestEdge, PAYSTACK_SECRET};
@@ -43,6 +45,24 @@ struct Args {
     /// on the order's live status stream, this many orders per store and long-poll setting.
     #[arg(long)]
     latency: Option<usize>,
+    /// Instead of the ack path: hold this many live status streams open on a ledger (SQLite,
+    /// Postgres, two Postgres replicas) and measure its idle CPU and RSS, webhook apply with
+    /// and without them, and each charge's commit to `paid` on its stream.
+    #[arg(long)]
+    streams: Option<usize>,
+    /// With --streams: charges applied per round (default: min(streams, 2000)).
+    #[arg(long)]
+    charges: Option<usize>,
+    /// With --streams: charges in flight during the apply rounds.
+    #[arg(long, default_value_t = 8)]
+    charges_in_flight: usize,
+    /// With --streams: seconds of each idle window (CPU and RSS sampled over it).
+    #[arg(long, default_value_t = 10.0)]
+    idle_seconds: f64,
+    /// With --streams: the stores to run (postgres-2: two replicas, streams on one, webhooks
+    /// on the other).
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,postgres-2")]
+    stores: Vec<String>,
 }
 
 #[tokio::main]
@@ -65,6 +85,21 @@ async fn main() -> anyhow::Result<()> {
             out.join("drain.json"),
             serde_json::to_vec_pretty(&json!([sqlite, postgres]))?,
         )?;
+        return Ok(());
+    }
+    if let Some(n) = args.streams {
+        let n = streams::fit_open_files(n)?;
+        let opts = streams::Options {
+            streams: n,
+            charges: args.charges.unwrap_or(n.min(2000)).min(n),
+            in_flight: args.charges_in_flight,
+            idle: std::time::Duration::from_secs_f64(args.idle_seconds.max(0.1)),
+            stores: args.stores.clone(),
+        };
+        let rows = streams::run(&opts).await?;
+        let out = workspace::target_dir().join("bench");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("streams.json"), serde_json::to_vec_pretty(&rows)?)?;
         return Ok(());
     }
     if let Some(n) = args.latency {
