@@ -48,8 +48,10 @@ impl Default for Changes {
     }
 }
 
-/// Streams one ledger serves by default (see `KEFFI_MAX_STREAMS`).
-pub const DEFAULT_MAX_STREAMS: usize = 20_000;
+/// Streams one ledger serves by default (see `KEFFI_MAX_STREAMS`): about 200 MiB of RSS at
+/// ~19 KiB per stream (hyper's buffers, mostly), as `keffi-bench --streams` measures. Keep it
+/// below the process's open-files limit, or accepts fail before the cap can answer 503.
+pub const DEFAULT_MAX_STREAMS: usize = 10_000;
 
 impl Changes {
     pub fn with_max_streams(max_open: usize) -> Self {

@@ -31,7 +31,7 @@ struct Args {
     /// Requests per cell and round.
     #[arg(long, default_value_t = 300)]
     requests: usize,
-    /// Interleaved rounds per cell (the median is reported).
+    /// Interleaved rounds per cell (the median is reported); with --streams, apply rounds.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Concurrency levels.
@@ -56,13 +56,22 @@ struct Args {
     /// With --streams: charges in flight during the apply rounds.
     #[arg(long, default_value_t = 8)]
     charges_in_flight: usize,
-    /// With --streams: seconds of each idle window (CPU and RSS sampled over it).
-    #[arg(long, default_value_t = 10.0)]
+    /// With --streams: seconds of each idle window (CPU and RSS sampled over it). At least
+    /// 15 (the streams' keep-alive interval) to include their keep-alive comments.
+    #[arg(long, default_value_t = 15.0)]
     idle_seconds: f64,
     /// With --streams: the stores to run (postgres-2: two replicas, streams on one, webhooks
     /// on the other).
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,postgres-2")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sqlite,postgres,postgres-2"
+    )]
     stores: Vec<String>,
+    /// With --streams: an extra argument for every ledger, e.g.
+    /// `--ledger-arg=--status-catch-up=1h` (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    ledger_arg: Vec<String>,
 }
 
 #[tokio::main]
@@ -94,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
             charges: args.charges.unwrap_or(n.min(2000)).min(n),
             in_flight: args.charges_in_flight,
             idle: std::time::Duration::from_secs_f64(args.idle_seconds.max(0.1)),
+            rounds: args.rounds,
+            ledger_args: args.ledger_arg.clone(),
             stores: args.stores.clone(),
         };
         let rows = streams::run(&opts).await?;

@@ -3,11 +3,15 @@
 //! against a baseline from the same run:
 //!
 //! - **idle**: the ledger's CPU (utime + stime from `/proc/PID/stat`, as % of one core) and RSS
-//!   (`VmRSS`) over a quiet window with the N streams open, against the same window with none;
+//!   (`VmRSS`) over a quiet window with the N streams open, against the same window with none
+//!   (15 s by default: a stream's keep-alive comment comes every 15 s, so a shorter window just
+//!   after the streams open would see none of them);
 //! - **apply**: M signed `charge.success` webhooks on the ledger's own `/hooks/paystack` (the
 //!   real pipeline; its 200 comes after the commit) at a fixed number in flight, for M of the
-//!   streamed orders, against the same M on fresh orders with no stream open (one round
-//!   before the streams open and one after they close; the baseline is their mean);
+//!   streamed orders, against the same M on fresh orders with no stream open. Rounds are
+//!   interleaved (`--rounds`: none, then N streams opened on fresh orders, M of them charged,
+//!   the streams closed) and each figure is the median over them; the ledgers' CPU per charge
+//!   (both replicas' together) is reported beside them;
 //! - **commit → paid**: for each of the M, from its 200 to the `paid` event on its stream
 //!   (negative when the event beats the 200: the ledger publishes before it answers). Every
 //!   one of the M must see `paid`, and no other stream may see anything.
@@ -25,7 +29,7 @@ use futures_util::stream::{self, StreamExt};
 use keffi_tests::edge::PAYSTACK_SECRET;
 use keffi_tests::gateway;
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
-use keffi_tests::load::quantile;
+use keffi_tests::load::{self, quantile};
 use serde_json::{json, Value};
 
 /// Streams per reqwest client (each stream holds its own connection either way).
@@ -35,7 +39,7 @@ const OPENING_IN_FLIGHT: usize = 64;
 /// Orders being created at once (untimed set-up).
 const CREATING_IN_FLIGHT: usize = 16;
 /// File descriptors kept free beside the streams (database, pools, logs).
-const FD_MARGIN: u64 = 1_024;
+const FD_MARGIN: libc::rlim_t = 1_024;
 
 /// The goals the issue sets (printed beside the figures).
 const GOAL_STREAMS: usize = 10_000;
@@ -50,6 +54,9 @@ pub struct Options {
     pub charges: usize,
     pub in_flight: usize,
     pub idle: Duration,
+    pub rounds: usize,
+    /// Extra arguments for every ledger (e.g. `--status-catch-up=1h`, for an A/B).
+    pub ledger_args: Vec<String>,
     pub stores: Vec<String>,
 }
 
@@ -76,9 +83,9 @@ pub fn fit_open_files(wanted: usize) -> anyhow::Result<usize> {
             }
         }
     }
-    let room = (lim.rlim_cur as u64).saturating_sub(FD_MARGIN) as usize;
+    let room = lim.rlim_cur.saturating_sub(FD_MARGIN) as usize;
     if wanted > room {
-        eprintln!(
+        println!(
             "open-files limit is {} (hard {}): capping the streams at {room} instead of {wanted} \
              (raise `ulimit -Hn` for more)",
             lim.rlim_cur, lim.rlim_max
@@ -105,34 +112,40 @@ pub async fn run(opts: &Options) -> anyhow::Result<Value> {
     }
     println!();
     println!(
-        "| store | streams | charges ({} in flight) | apply p50 ms, none / with (×) | apply p99 ms, none / with (×) | charges/s, none / with (×) | commit → paid p50 / p99 ms | paid seen | goals: ≤ {GOAL_APPLY_RATIO}× of none, commit → paid p99 < {GOAL_PAID_P99_MS} ms |",
+        "| store | streams | rounds × charges ({} in flight) | apply p50 ms, none / with (×) | apply p99 ms, none / with (×) | charges/s, none / with (×) | ledger CPU µs per charge, none / with | commit → paid p50 / p99 ms | paid seen | goals: ≤ {GOAL_APPLY_RATIO}× of none, commit → paid p99 < {GOAL_PAID_P99_MS} ms |",
         opts.in_flight
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         println!("{}", r.apply_row());
     }
     println!();
     println!(
-        "none = the mean of one round before the streams open and one after they close, on fresh orders; \
-         commit → paid runs from the webhook's 200 (sent after the commit) to the `paid` event on the \
-         order's stream; idle windows {:.0} s.",
+        "Apply cells are medians over interleaved rounds (none, then the N streams opened on fresh \
+         orders and M of them charged, then closed); commit → paid runs from the webhook's 200 (sent \
+         after the commit) to the `paid` event on the order's stream, over every charge of every \
+         round (negative: the event beat the 200); idle windows {:.1} s, first round.",
         opts.idle.as_secs_f64()
     );
-    Ok(Value::Array(results.iter().map(|r| r.json.clone()).collect()))
+    Ok(Value::Array(
+        results.iter().map(|r| r.json.clone()).collect(),
+    ))
 }
 
 /// One store's figures: the printed cells and the JSON twin.
 struct Measured {
     store: String,
     streams: usize,
+    charges: usize,
+    /// Median time to open the N streams.
     opened_seconds: f64,
     idle_base: Sample,
     idle_with: Sample,
-    none: [Apply; 2],
-    with: Apply,
+    /// Apply rounds with no stream open, and with the N open.
+    none: Vec<Apply>,
+    with: Vec<Apply>,
+    /// Commit → paid of every charge of every round.
     paid_ms: Vec<f64>,
-    paid_seen: usize,
     json: Value,
 }
 
@@ -149,19 +162,29 @@ struct Apply {
     p50_ms: f64,
     p99_ms: f64,
     per_second: f64,
+    /// CPU the ledger process(es) spent per charge over the round, microseconds.
+    ledger_cpu_us: f64,
+    /// CPU this process (the webhook sender and the stream readers) spent per charge.
+    bench_cpu_us: f64,
 }
 
 impl Apply {
-    fn mean(rounds: &[Apply; 2]) -> Apply {
+    /// Each figure's median over the rounds.
+    fn median(rounds: &[Apply]) -> Apply {
+        let med = |f: fn(&Apply) -> f64| load::median(rounds.iter().map(f).collect());
         Apply {
-            p50_ms: (rounds[0].p50_ms + rounds[1].p50_ms) / 2.0,
-            p99_ms: (rounds[0].p99_ms + rounds[1].p99_ms) / 2.0,
-            per_second: (rounds[0].per_second + rounds[1].per_second) / 2.0,
+            p50_ms: med(|a| a.p50_ms),
+            p99_ms: med(|a| a.p99_ms),
+            per_second: med(|a| a.per_second),
+            ledger_cpu_us: med(|a| a.ledger_cpu_us),
+            bench_cpu_us: med(|a| a.bench_cpu_us),
         }
     }
 
     fn json(&self) -> Value {
-        json!({"p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "per_second": self.per_second})
+        json!({"p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "per_second": self.per_second,
+               "ledger_cpu_us_per_charge": self.ledger_cpu_us,
+               "bench_cpu_us_per_charge": self.bench_cpu_us})
     }
 }
 
@@ -210,8 +233,8 @@ impl Measured {
     }
 
     fn apply_row(&self) -> String {
-        let none = Apply::mean(&self.none);
-        let w = &self.with;
+        let none = Apply::median(&self.none);
+        let w = &Apply::median(&self.with);
         let (r50, r99, rps) = (
             w.p50_ms / none.p50_ms,
             w.p99_ms / none.p99_ms,
@@ -234,32 +257,28 @@ impl Measured {
         if paid99.is_nan() || paid99 >= GOAL_PAID_P99_MS {
             misses.push("commit → paid");
         }
-        if self.paid_seen < self.paid_ms.len().max(self.charges()) {
-            misses.push("paid lost");
-        }
         let verdict = if misses.is_empty() {
             "met".to_owned()
         } else {
             format!("**not met**: {}", misses.join(", "))
         };
         format!(
-            "| {} | {} | {} | {:.2} / {:.2} ({r50:.2}×) | {:.2} / {:.2} ({r99:.2}×) | {:.0} / {:.0} ({rps:.2}×) | {paid50:.1} / {paid99:.1} | {} of {} | {verdict} |",
+            "| {} | {} | {} × {} | {:.2} / {:.2} ({r50:.2}×) | {:.2} / {:.2} ({r99:.2}×) | {:.0} / {:.0} ({rps:.2}×) | {:.0} / {:.0} | {paid50:.1} / {paid99:.1} | {} of {} | {verdict} |",
             self.store,
             self.streams,
-            self.charges(),
+            self.with.len(),
+            self.charges,
             none.p50_ms,
             w.p50_ms,
             none.p99_ms,
             w.p99_ms,
             none.per_second,
             w.per_second,
-            self.paid_seen,
-            self.charges(),
+            none.ledger_cpu_us,
+            w.ledger_cpu_us,
+            self.paid_ms.len(),
+            self.charges * self.with.len(),
         )
-    }
-
-    fn charges(&self) -> usize {
-        self.json["charges"].as_u64().unwrap_or(0) as usize
     }
 }
 
@@ -280,7 +299,7 @@ struct Seen {
 }
 
 async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<Measured> {
-    let (n, m) = (opts.streams, opts.charges);
+    let (n, m, rounds) = (opts.streams, opts.charges, opts.rounds.max(1));
     let (db, replicas, label) = match store {
         "sqlite" => (TestDb::sqlite().await?, 1, "sqlite"),
         "postgres" => (TestDb::postgres().await?, 1, "postgres"),
@@ -289,7 +308,8 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
     };
     let max_streams = (n + 1_000).to_string();
     // Streams outlive the bench (no reconnect inside a measurement window).
-    let args = ["--max-streams", &max_streams, "--sse-max-seconds", "3600"];
+    let mut args = vec!["--max-streams", &max_streams, "--sse-max-seconds", "3600"];
+    args.extend(opts.ledger_args.iter().map(String::as_str));
     let applying = TestLedger::with_hooks(&db, &args).await?;
     let second = if replicas == 2 {
         Some(TestLedger::with_hooks(&db, &args).await?)
@@ -306,21 +326,19 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
         .timeout(Duration::from_secs(60))
         .build()?;
 
-    // Untimed set-up: every order of the run, so each round sees the same database size.
+    // Untimed set-up: every order of the run first (each round streams N fresh orders and
+    // charges M others with none open), so the rounds see the same database size.
     let warm = m.clamp(1, 100);
-    let refs = |prefix: &str, count: usize| -> Vec<String> {
+    let refs = |prefix: String, count: usize| -> Vec<String> {
         (0..count).map(|i| format!("{prefix}_{i}")).collect()
     };
-    let (streamed, before, after, warming) = (
-        refs("st", n),
-        refs("nb", m),
-        refs("na", m),
-        refs("wm", warm),
-    );
+    let streamed: Vec<Vec<String>> = (0..rounds).map(|r| refs(format!("st{r}"), n)).collect();
+    let unstreamed: Vec<Vec<String>> = (0..rounds).map(|r| refs(format!("ns{r}"), m)).collect();
+    let warming = refs("wm".into(), warm);
     let all: Vec<&String> = streamed
         .iter()
-        .chain(&before)
-        .chain(&after)
+        .chain(&unstreamed)
+        .flatten()
         .chain(&warming)
         .collect();
     let t = Instant::now();
@@ -347,15 +365,162 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
         ds
     };
     let hooks_url = applying.url("/hooks/paystack");
-    // Warm the hooks path and the pools; then the first round with no stream.
-    apply_round(&hooks, &hooks_url, deliver(&warming), opts.in_flight).await?;
-    let (none_before, _) =
-        apply_round(&hooks, &hooks_url, deliver(&before), opts.in_flight).await?;
-    let idle_base = sample_idle(streaming.pid(), opts.idle).await?;
+    // Warm the hooks path and the pools.
+    let pids: Vec<u32> = std::iter::once(applying.pid())
+        .chain(second.as_ref().map(TestLedger::pid))
+        .collect();
+    apply_round(&hooks, &hooks_url, deliver(&warming), opts.in_flight, &pids).await?;
 
-    // Open the N streams and read each one's first event.
-    let seen: Arc<Vec<Seen>> = Arc::new((0..n).map(|_| Seen::default()).collect());
-    let clients = (0..n.div_ceil(STREAMS_PER_CLIENT).max(1))
+    let (mut none, mut with, mut paid_ms, mut opened) = (vec![], vec![], vec![], vec![]);
+    let mut idle: Option<(Sample, Sample, f64)> = None;
+    for round in 0..rounds {
+        // No stream open.
+        let (apply, _) = apply_round(
+            &hooks,
+            &hooks_url,
+            deliver(&unstreamed[round]),
+            opts.in_flight,
+            &pids,
+        )
+        .await?;
+        none.push(apply);
+        let idle_base = if idle.is_none() {
+            Some(sample_idle(streaming.pid(), opts.idle).await?)
+        } else {
+            None
+        };
+
+        // N streams open, each having read its first event.
+        let seen: Arc<Vec<Seen>> = Arc::new((0..n).map(|_| Seen::default()).collect());
+        let t = Instant::now();
+        let (clients, readers) = open_streams(streaming, &streamed[round], &seen).await?;
+        opened.push(t.elapsed().as_secs_f64());
+        let open_now = streams_open(&admin, streaming).await?;
+        anyhow::ensure!(
+            open_now == n as u64,
+            "the ledger counts {open_now} open streams, expected {n}"
+        );
+        eprintln!(
+            "  round {}: {n} streams open in {:.1} s",
+            round + 1,
+            t.elapsed().as_secs_f64()
+        );
+        if let Some(base) = idle_base {
+            let client0 = cpu_seconds(std::process::id())?;
+            let with_streams = sample_idle(streaming.pid(), opts.idle).await?;
+            let client = (cpu_seconds(std::process::id())? - client0) * 100.0
+                / opts.idle.as_secs_f64().max(0.001);
+            idle = Some((base, with_streams, client));
+        }
+
+        // The same apply, for the first M of the streamed orders.
+        let charged = &streamed[round][..m];
+        let (apply, acked) =
+            apply_round(&hooks, &hooks_url, deliver(charged), opts.in_flight, &pids).await?;
+        with.push(apply);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen[..m].iter().any(|s| s.paid_at.get().is_none()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut lost = 0;
+        for (acked, s) in acked.iter().zip(seen.iter()) {
+            match s.paid_at.get() {
+                Some(&paid) if paid >= *acked => {
+                    paid_ms.push((paid - *acked).as_secs_f64() * 1000.0)
+                }
+                Some(&paid) => paid_ms.push(-((*acked - paid).as_secs_f64() * 1000.0)),
+                None => lost += 1,
+            }
+        }
+        let stray: usize = seen[m..]
+            .iter()
+            .map(|s| s.events.load(Ordering::Relaxed))
+            .sum();
+        let ended = seen
+            .iter()
+            .filter(|s| s.ended.load(Ordering::Relaxed))
+            .count();
+        anyhow::ensure!(
+            lost == 0,
+            "{lost} of {m} streams never saw `paid` (within 10 s of the last charge)"
+        );
+        anyhow::ensure!(
+            stray == 0,
+            "{stray} events reached streams whose order did not move"
+        );
+        anyhow::ensure!(ended == 0, "{ended} streams ended early");
+
+        // Close the streams and wait for the ledger to let them go.
+        for r in &readers {
+            r.abort();
+        }
+        for r in readers {
+            let _ = r.await;
+        }
+        drop(clients);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while streams_open(&admin, streaming).await? > 0 {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the ledger still counts open streams 30 s after they closed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (idle_base, idle_with, client_cpu) = idle.expect("round 1 samples the idle windows");
+
+    let mut measured = Measured {
+        store: label.to_owned(),
+        streams: n,
+        charges: m,
+        opened_seconds: load::median(opened.clone()),
+        idle_base,
+        idle_with,
+        none,
+        with,
+        paid_ms,
+        json: Value::Null,
+    };
+    let (none, with) = (Apply::median(&measured.none), Apply::median(&measured.with));
+    let (idle_cpu_10k, idle_rss_10k) = measured.idle_at_goal();
+    let rounds_json = |rs: &[Apply]| rs.iter().map(Apply::json).collect::<Vec<_>>();
+    measured.json = json!({
+        "store": store, "replicas": replicas, "streams": n, "charges_per_round": m,
+        "rounds": rounds, "in_flight": opts.in_flight, "idle_seconds": opts.idle.as_secs_f64(),
+        "opened_seconds": opened,
+        "idle_cpu_percent_no_streams": idle_base.cpu_percent,
+        "idle_cpu_percent_with_streams": idle_with.cpu_percent,
+        "rss_mib_no_streams": idle_base.rss_mib, "rss_mib_with_streams": idle_with.rss_mib,
+        "kib_per_stream": measured.kib_per_stream(),
+        "idle_cpu_percent_at_10000": idle_cpu_10k, "rss_mib_at_10000": idle_rss_10k,
+        "bench_client_cpu_percent_idle": client_cpu,
+        "apply_none_rounds": rounds_json(&measured.none),
+        "apply_with_streams_rounds": rounds_json(&measured.with),
+        "apply_none": none.json(), "apply_with_streams": with.json(),
+        "apply_p50_ratio": with.p50_ms / none.p50_ms,
+        "apply_p99_ratio": with.p99_ms / none.p99_ms,
+        "apply_throughput_ratio": with.per_second / none.per_second,
+        "commit_to_paid_samples": measured.paid_ms.len(),
+        "commit_to_paid_p50_ms": quantile_or_nan(&measured.paid_ms, 0.5),
+        "commit_to_paid_p99_ms": quantile_or_nan(&measured.paid_ms, 0.99),
+        "commit_to_paid_min_ms": measured.paid_ms.iter().copied().fold(f64::NAN, f64::min),
+        "commit_to_paid_max_ms": measured.paid_ms.iter().copied().fold(f64::NAN, f64::max),
+        "paid_lost": 0,
+        "goals": {"streams": GOAL_STREAMS, "idle_cpu_percent": GOAL_IDLE_CPU_PERCENT,
+                  "rss_mib": GOAL_RSS_MIB, "apply_ratio": GOAL_APPLY_RATIO,
+                  "commit_to_paid_p99_ms": GOAL_PAID_P99_MS},
+    });
+    Ok(measured)
+}
+
+/// Opens a stream on each of `references` (a bounded number at a time), reads its first
+/// event, and leaves a task reading on; returns the clients and the tasks (abort to close).
+async fn open_streams(
+    ledger: &TestLedger,
+    references: &[String],
+    seen: &Arc<Vec<Seen>>,
+) -> anyhow::Result<(Vec<reqwest::Client>, Vec<tokio::task::JoinHandle<()>>)> {
+    let clients = (0..references.len().div_ceil(STREAMS_PER_CLIENT).max(1))
         .map(|_| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(30))
@@ -363,133 +528,32 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
                 .build()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let t = Instant::now();
-    let mut readers = Vec::with_capacity(n);
-    let mut opening = stream::iter(streamed.iter().enumerate())
+    let mut readers: Vec<tokio::task::JoinHandle<()>> = Vec::with_capacity(references.len());
+    let mut opening = stream::iter(references.iter().enumerate())
         .map(|(i, reference)| {
             let client = &clients[i / STREAMS_PER_CLIENT];
-            let url = streaming.url(&format!("/v1/orders/{reference}/events"));
+            let url = ledger.url(&format!("/v1/orders/{reference}/events"));
             async move { (i, open_stream(client, &url).await) }
         })
         .buffer_unordered(OPENING_IN_FLIGHT);
     while let Some((i, opened)) = opening.next().await {
-        let (resp, buffer) = opened.map_err(|e| {
-            anyhow::anyhow!("stream {i} of {n}: {e}\n{}", streaming.log_tail(20))
-        })?;
+        let (resp, buffer) = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                for r in &readers {
+                    r.abort();
+                }
+                anyhow::bail!(
+                    "stream {i} of {}: {e}\n{}",
+                    references.len(),
+                    ledger.log_tail(20)
+                );
+            }
+        };
         readers.push(tokio::spawn(read_on(resp, buffer, seen.clone(), i)));
     }
     drop(opening);
-    let opened_seconds = t.elapsed().as_secs_f64();
-    let open_now = streams_open(&admin, streaming).await?;
-    anyhow::ensure!(
-        open_now == n as u64,
-        "the ledger counts {open_now} open streams, expected {n}"
-    );
-    eprintln!("  {n} streams open in {opened_seconds:.1} s");
-
-    let client_cpu0 = cpu_seconds(std::process::id())?;
-    let idle_with = sample_idle(streaming.pid(), opts.idle).await?;
-    let client_cpu = (cpu_seconds(std::process::id())? - client_cpu0) * 100.0
-        / opts.idle.as_secs_f64().max(0.001);
-
-    // The same apply, for the first M streamed orders.
-    let charged = &streamed[..m];
-    let (with, acked) = apply_round(&hooks, &hooks_url, deliver(charged), opts.in_flight).await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen[..m].iter().any(|s| s.paid_at.get().is_none()) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let paid_ms: Vec<f64> = acked
-        .iter()
-        .zip(seen.iter())
-        .filter_map(|(acked, s)| {
-            let paid = *s.paid_at.get()?;
-            Some(if paid >= *acked {
-                (paid - *acked).as_secs_f64() * 1000.0
-            } else {
-                -((*acked - paid).as_secs_f64() * 1000.0)
-            })
-        })
-        .collect();
-    let paid_seen = paid_ms.len();
-    let stray: usize = seen[m..]
-        .iter()
-        .map(|s| s.events.load(Ordering::Relaxed))
-        .sum();
-    let ended = seen.iter().filter(|s| s.ended.load(Ordering::Relaxed)).count();
-    anyhow::ensure!(
-        stray == 0,
-        "{stray} events reached streams whose order did not move"
-    );
-    anyhow::ensure!(ended == 0, "{ended} streams ended early");
-    if paid_seen < m {
-        eprintln!(
-            "  LOST: {} of {m} streams never saw `paid`",
-            m - paid_seen
-        );
-    }
-
-    // Close the streams, wait for the ledger to let them go, and the second round with none.
-    for r in &readers {
-        r.abort();
-    }
-    for r in readers {
-        let _ = r.await;
-    }
-    drop(clients);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while streams_open(&admin, streaming).await? > 0 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the ledger still counts open streams 30 s after they closed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (none_after, _) = apply_round(&hooks, &hooks_url, deliver(&after), opts.in_flight).await?;
-
-    let mut measured = Measured {
-        store: label.to_owned(),
-        streams: n,
-        opened_seconds,
-        idle_base,
-        idle_with,
-        none: [none_before, none_after],
-        with,
-        paid_ms,
-        paid_seen,
-        json: Value::Null,
-    };
-    let none = Apply::mean(&measured.none);
-    let (idle_cpu_10k, idle_rss_10k) = measured.idle_at_goal();
-    measured.json = json!({
-        "store": store, "replicas": replicas, "streams": n, "charges": m,
-        "in_flight": opts.in_flight, "idle_seconds": opts.idle.as_secs_f64(),
-        "opened_seconds": opened_seconds,
-        "idle_cpu_percent_no_streams": idle_base.cpu_percent,
-        "idle_cpu_percent_with_streams": idle_with.cpu_percent,
-        "rss_mib_no_streams": idle_base.rss_mib, "rss_mib_with_streams": idle_with.rss_mib,
-        "kib_per_stream": measured.kib_per_stream(),
-        "idle_cpu_percent_at_10000": idle_cpu_10k, "rss_mib_at_10000": idle_rss_10k,
-        "bench_client_cpu_percent_idle": client_cpu,
-        "apply_none_before": measured.none[0].json(), "apply_none_after": measured.none[1].json(),
-        "apply_none": none.json(), "apply_with_streams": measured.with.json(),
-        "apply_p50_ratio": measured.with.p50_ms / none.p50_ms,
-        "apply_p99_ratio": measured.with.p99_ms / none.p99_ms,
-        "apply_throughput_ratio": measured.with.per_second / none.per_second,
-        "commit_to_paid_p50_ms": quantile_or_nan(&measured.paid_ms, 0.5),
-        "commit_to_paid_p99_ms": quantile_or_nan(&measured.paid_ms, 0.99),
-        "commit_to_paid_max_ms": measured.paid_ms.iter().copied().fold(f64::NAN, f64::max),
-        "paid_seen": paid_seen, "paid_lost": m - paid_seen,
-        "goals": {"streams": GOAL_STREAMS, "idle_cpu_percent": GOAL_IDLE_CPU_PERCENT,
-                  "rss_mib": GOAL_RSS_MIB, "apply_ratio": GOAL_APPLY_RATIO,
-                  "commit_to_paid_p99_ms": GOAL_PAID_P99_MS},
-    });
-    anyhow::ensure!(
-        paid_seen == m,
-        "{} of {m} streams never saw `paid` (within 10 s of the last charge)",
-        m - paid_seen
-    );
-    Ok(measured)
+    Ok((clients, readers))
 }
 
 /// Creates every order through the admin API, a bounded number at a time.
@@ -530,8 +594,17 @@ async fn apply_round(
     url: &str,
     deliveries: Vec<(usize, gateway::Delivery)>,
     in_flight: usize,
+    ledgers: &[u32],
 ) -> anyhow::Result<(Apply, Vec<Instant>)> {
     let count = deliveries.len();
+    let cpu = || -> anyhow::Result<(f64, f64)> {
+        let ledger = ledgers
+            .iter()
+            .map(|&p| cpu_seconds(p))
+            .sum::<anyhow::Result<f64>>()?;
+        Ok((ledger, cpu_seconds(std::process::id())?))
+    };
+    let cpu0 = cpu()?;
     let started = Instant::now();
     let results: Vec<anyhow::Result<(usize, Duration, Instant)>> = stream::iter(deliveries)
         .map(|(i, d)| async move {
@@ -547,6 +620,8 @@ async fn apply_round(
         .collect()
         .await;
     let elapsed = started.elapsed();
+    let cpu1 = cpu()?;
+    let per_charge = |seconds: f64| seconds * 1e6 / count.max(1) as f64;
     let mut acked = vec![started; count];
     let mut latencies = Vec::with_capacity(count);
     for r in results {
@@ -559,6 +634,8 @@ async fn apply_round(
             p50_ms: quantile_or_nan(&latencies, 0.50),
             p99_ms: quantile_or_nan(&latencies, 0.99),
             per_second: count as f64 / elapsed.as_secs_f64(),
+            ledger_cpu_us: per_charge(cpu1.0 - cpu0.0),
+            bench_cpu_us: per_charge(cpu1.1 - cpu0.1),
         },
         acked,
     ))
@@ -658,7 +735,7 @@ fn rss_mib(pid: u32) -> anyhow::Result<f64> {
 /// The process's CPU (% of one core) over a quiet `window`, and its RSS at the end.
 async fn sample_idle(pid: u32, window: Duration) -> anyhow::Result<Sample> {
     // Let what the previous phase started settle first.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep((window / 2).min(Duration::from_millis(500))).await;
     let (cpu0, t0) = (cpu_seconds(pid)?, Instant::now());
     tokio::time::sleep(window).await;
     let cpu = cpu_seconds(pid)? - cpu0;
