@@ -272,7 +272,7 @@ mod tests {
     fn change(reference: &str, version: i64) -> OrderChange {
         OrderChange {
             reference: reference.into(),
-            status: "paid".into(),
+            status: crate::domain::OrderStatus::Paid,
             amount: 500_000,
             currency: "NGN".into(),
             review_reason: None,

@@ -31,7 +31,7 @@ impl From<&OrderRecord> for OrderStatusEvent {
     fn from(o: &OrderRecord) -> Self {
         OrderStatusEvent {
             reference: o.reference.clone(),
-            status: o.status.clone(),
+            status: o.status,
             amount: o.amount,
             currency: o.currency.clone(),
             review_reason: o.review_reason.clone(),

@@ -18,9 +18,7 @@ pub const MAX_PAYLOAD: usize = 7_000;
 #[schema(as = OrderStatusEvent)]
 pub struct OrderChange {
     pub reference: String,
-    /// `pending`, `paid`, `failed`, `abandoned`, `partially_refunded`, `refunded`,
-    /// `disputed` or `needs_review`.
-    pub status: String,
+    pub status: crate::domain::OrderStatus,
     pub amount: i64,
     pub currency: String,
     pub review_reason: Option<String>,
@@ -59,7 +57,7 @@ mod tests {
     fn change(reference: &str, version: i64) -> OrderChange {
         OrderChange {
             reference: reference.into(),
-            status: "paid".into(),
+            status: crate::domain::OrderStatus::Paid,
             amount: 500_000,
             currency: "NGN".into(),
             review_reason: None,

@@ -16,9 +16,7 @@ pub struct OrderRecord {
     /// Minor units (kobo for NGN).
     pub amount: i64,
     pub currency: String,
-    /// `pending`, `paid`, `failed`, `abandoned`, `partially_refunded`, `refunded`, `disputed`
-    /// or `needs_review`.
-    pub status: String,
+    pub status: crate::domain::OrderStatus,
     pub review_reason: Option<String>,
     /// The merchant's metadata, as a JSON text.
     #[serde(skip)]
@@ -42,7 +40,7 @@ pub struct PaymentRecord {
     pub currency: String,
     pub fees: i64,
     pub channel: Option<String>,
-    pub status: String,
+    pub status: crate::domain::PaymentStatus,
     /// Returned by refunds.
     pub refunded: i64,
     /// Returned by disputes the merchant lost or accepted.
@@ -61,7 +59,7 @@ const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, requested
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct StatusCount {
-    pub status: String,
+    pub status: super::InboxStatus,
     pub count: i64,
 }
 

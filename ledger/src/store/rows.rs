@@ -6,7 +6,7 @@ use keffi_shared::{Currency, MinorUnits};
 use serde::Serialize;
 
 use super::StoreError;
-use crate::domain::{Order, OrderStatus, Payment};
+use crate::domain::{Order, OrderStatus, Payment, PaymentStatus};
 
 /// What became of an inbox event. Stored as its snake_case name in a TEXT column.
 #[derive(
@@ -107,7 +107,7 @@ pub(crate) struct PaymentRow {
     pub currency: String,
     pub fees: i64,
     pub channel: Option<String>,
-    pub status: String,
+    pub status: PaymentStatus,
     pub refunded: i64,
     pub charged_back: i64,
     /// JSON, see [`Payment::disputes`].
@@ -126,7 +126,7 @@ impl TryFrom<PaymentRow> for Payment {
     fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
         Ok(Payment {
             currency: currency(&r.currency)?,
-            status: r.status.parse().map_err(StoreError::Corrupt)?,
+            status: r.status,
             disputes: serde_json::from_str(&r.disputes).map_err(|e| {
                 StoreError::Corrupt(format!("disputes of payment {}: {e}", r.reference))
             })?,
@@ -150,7 +150,7 @@ pub(crate) struct OrderRow {
     pub reference: String,
     pub amount: i64,
     pub currency: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub review_reason: Option<String>,
 }
 
@@ -159,7 +159,7 @@ impl TryFrom<OrderRow> for Order {
     fn try_from(r: OrderRow) -> Result<Self, StoreError> {
         Ok(Order {
             currency: currency(&r.currency)?,
-            status: OrderStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
+            status: r.status,
             reference: r.reference,
             amount: MinorUnits(r.amount),
             review_reason: r.review_reason,
