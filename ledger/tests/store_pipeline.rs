@@ -779,3 +779,27 @@ async fn amounts_that_are_not_amounts_never_touch_the_charge(store: &Store) {
     }
 }
 on_both_stores!(amounts_that_are_not_amounts_never_touch_the_charge);
+
+/// The API's payment record is built from the same row as the domain's payment: it shows
+/// the disputes by id and what the open ones hold.
+async fn the_payment_record_shows_disputes_and_what_they_hold(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    let dispute = paystack(serde_json::json!({
+        "event": "charge.dispute.create",
+        "data": {"id": 77, "refund_amount": 200_000, "currency": "NGN",
+                 "status": "awaiting-merchant-feedback",
+                 "transaction": {"id": 42, "reference": "ord_1", "amount": 500_000,
+                                 "currency": "NGN"}}
+    }));
+    apply_batch(store, &[charge(42, "ord_1", 500_000, 0), dispute], None)
+        .await
+        .unwrap();
+    let record = store.payment_record("ord_1").await.unwrap().unwrap();
+    assert_eq!(record.status, PaymentStatus::Disputed);
+    assert_eq!(record.held, 200_000);
+    assert_eq!(record.disputes.len(), 1);
+    assert_eq!(record.disputes[0].id, "77");
+    let listed = store.list_payments(None, None, 10).await.unwrap();
+    assert_eq!(listed[0].held, 200_000);
+}
+on_both_stores!(the_payment_record_shows_disputes_and_what_they_hold);

@@ -234,16 +234,17 @@ impl Payment {
 }
 
 /// One dispute a customer raised against a payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dispute {
     /// The gateway's dispute id.
     pub id: String,
-    /// What the dispute holds (while open) or held.
+    /// What the dispute holds (while open) or held, in minor units.
+    #[schema(value_type = i64)]
     pub amount: MinorUnits,
     pub state: DisputeState,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DisputeState {
     Open,

@@ -15,8 +15,9 @@ use sqlx::QueryBuilder;
 
 use super::conn::on_tx;
 use super::notify::OrderChange;
+use super::records::OrderRecord;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, INBOX_COLUMNS,
+    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS,
     PAYMENT_ROW_COLUMNS,
 };
 use super::{StoreError, Tx};
@@ -130,14 +131,9 @@ impl Tx {
         &mut self,
         references: &[&str],
     ) -> Result<Vec<Order>, StoreError> {
-        let rows: Vec<OrderRow> = self
-            .rows_in(
-                "SELECT reference, amount, currency, status, review_reason
-                 FROM orders WHERE reference",
-                references,
-                " ORDER BY reference",
-                Lock::ForUpdate,
-            )
+        let head = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference");
+        let rows: Vec<OrderRecord> = self
+            .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
             .await?;
         rows.into_iter().map(Order::try_from).collect()
     }

@@ -4,7 +4,7 @@
 use keffi_shared::{Currency, MinorUnits};
 
 use super::conn::{on_pool, on_tx};
-use super::rows::{OrderRow, PaymentRow, PAYMENT_ROW_COLUMNS};
+use super::rows::{PaymentRow, PAYMENT_ROW_COLUMNS};
 use super::{Store, StoreError, Tx};
 use crate::domain::{order_meets_payment, Order, OrderStatus, Payment};
 
@@ -112,13 +112,10 @@ impl Store {
     }
 
     pub async fn order(&self, reference: &str) -> Result<Option<Order>, StoreError> {
-        let row: Option<OrderRow> = on_pool!(self, c => sqlx::query_as(
-            "SELECT reference, amount, currency, status, review_reason FROM orders WHERE reference = $1",
-        )
-        .bind(reference)
-        .fetch_optional(c)
-        .await)?;
-        row.map(Order::try_from).transpose()
+        self.order_record(reference)
+            .await?
+            .map(Order::try_from)
+            .transpose()
     }
 
     pub async fn payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {

@@ -6,10 +6,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::conn::{on_pool, on_tx};
-use super::rows::{InboxEvent, INBOX_COLUMNS};
+use super::rows::{InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS};
 use super::{Store, StoreError, Tx};
 
-/// An order as the API shows it.
+/// An order as the API shows it: the one read model of the `orders` table (the domain's
+/// [`Order`](crate::domain::Order) is built from it).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct OrderRecord {
     pub reference: String,
@@ -27,8 +28,8 @@ pub struct OrderRecord {
     pub updated_at_ms: i64,
 }
 
-/// A payment as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+/// A payment as the API shows it, built from the table's one read model.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PaymentRecord {
     pub reference: String,
     pub gateway: String,
@@ -45,17 +46,46 @@ pub struct PaymentRecord {
     pub refunded: i64,
     /// Returned by disputes the merchant lost or accepted.
     pub charged_back: i64,
+    /// Held now by open disputes.
+    pub held: i64,
+    /// Every dispute on this payment, by the gateway's id.
+    pub disputes: Vec<crate::domain::payment::Dispute>,
     pub paid_at: Option<String>,
     pub review_reason: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
 
-const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason, metadata, \
-     version, created_at_ms, updated_at_ms";
-const PAYMENT_COLUMNS: &str = "reference, gateway, gateway_id, amount, requested_amount, \
-     currency, fees, channel, status, refunded, charged_back, paid_at, review_reason, \
-     created_at_ms, updated_at_ms";
+impl TryFrom<PaymentRow> for PaymentRecord {
+    type Error = StoreError;
+    fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
+        let disputes = r.disputes()?;
+        let held = disputes
+            .iter()
+            .filter(|d| d.state == crate::domain::payment::DisputeState::Open)
+            .map(|d| d.amount.get())
+            .sum();
+        Ok(PaymentRecord {
+            reference: r.reference,
+            gateway: r.gateway,
+            gateway_id: r.gateway_id,
+            amount: r.amount,
+            requested_amount: r.requested_amount,
+            currency: r.currency,
+            fees: r.fees,
+            channel: r.channel,
+            status: r.status,
+            refunded: r.refunded,
+            charged_back: r.charged_back,
+            held,
+            disputes,
+            paid_at: r.paid_at,
+            review_reason: r.review_reason,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct StatusCount {
@@ -80,10 +110,10 @@ impl Tx {
         &mut self,
         reference: &str,
     ) -> Result<Option<PaymentRecord>, StoreError> {
-        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference = $1");
-        let row =
+        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
+        let row: Option<PaymentRow> =
             on_tx!(self, c, _lock => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
-        Ok(row)
+        row.map(PaymentRecord::try_from).transpose()
     }
 }
 
@@ -144,10 +174,10 @@ impl Store {
         &self,
         reference: &str,
     ) -> Result<Option<PaymentRecord>, StoreError> {
-        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference = $1");
-        let row =
+        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
+        let row: Option<PaymentRow> =
             on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
-        Ok(row)
+        row.map(PaymentRecord::try_from).transpose()
     }
 
     /// Payments, most recently changed first.
@@ -157,9 +187,11 @@ impl Store {
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<PaymentRecord>, StoreError> {
-        let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments");
-        self.newest_first(&select, "updated_at_ms", status, after, limit)
-            .await
+        let select = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments");
+        let rows: Vec<PaymentRow> = self
+            .newest_first(&select, "updated_at_ms", status, after, limit)
+            .await?;
+        rows.into_iter().map(PaymentRecord::try_from).collect()
     }
 
     /// One page of `select` (a table keyed by `reference`, with a `status`), newest `time`

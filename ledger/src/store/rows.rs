@@ -5,8 +5,10 @@ use std::str::FromStr;
 use keffi_shared::{Currency, MinorUnits};
 use serde::Serialize;
 
+use super::records::OrderRecord;
 use super::StoreError;
-use crate::domain::{Order, OrderStatus, Payment, PaymentStatus};
+use crate::domain::payment::Dispute;
+use crate::domain::{Order, Payment, PaymentStatus};
 
 /// What became of an inbox event. Stored as its snake_case name in a TEXT column.
 #[derive(
@@ -95,8 +97,10 @@ pub struct InboxEvent {
 /// The columns a [`PaymentRow`] reads, in its order.
 pub(crate) const PAYMENT_ROW_COLUMNS: &str = "reference, gateway, gateway_id, amount, \
      requested_amount, currency, fees, channel, status, refunded, charged_back, disputes, \
-     paid_at, review_reason";
+     paid_at, review_reason, created_at_ms, updated_at_ms";
 
+/// The one read model of the `payments` table: the domain's [`Payment`] and the API's
+/// [`PaymentRecord`](super::records::PaymentRecord) are both built from it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct PaymentRow {
     pub reference: String,
@@ -114,6 +118,16 @@ pub(crate) struct PaymentRow {
     pub disputes: String,
     pub paid_at: Option<String>,
     pub review_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl PaymentRow {
+    pub fn disputes(&self) -> Result<Vec<Dispute>, StoreError> {
+        serde_json::from_str(&self.disputes).map_err(|e| {
+            StoreError::Corrupt(format!("disputes of payment {}: {e}", self.reference))
+        })
+    }
 }
 
 fn currency(s: &str) -> Result<Currency, StoreError> {
@@ -127,9 +141,7 @@ impl TryFrom<PaymentRow> for Payment {
         Ok(Payment {
             currency: currency(&r.currency)?,
             status: r.status,
-            disputes: serde_json::from_str(&r.disputes).map_err(|e| {
-                StoreError::Corrupt(format!("disputes of payment {}: {e}", r.reference))
-            })?,
+            disputes: r.disputes()?,
             reference: r.reference,
             gateway: r.gateway,
             gateway_id: r.gateway_id,
@@ -145,18 +157,13 @@ impl TryFrom<PaymentRow> for Payment {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct OrderRow {
-    pub reference: String,
-    pub amount: i64,
-    pub currency: String,
-    pub status: OrderStatus,
-    pub review_reason: Option<String>,
-}
+/// The columns an [`OrderRecord`], the one read model of the `orders` table, reads.
+pub(crate) const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason, \
+     metadata, version, created_at_ms, updated_at_ms";
 
-impl TryFrom<OrderRow> for Order {
+impl TryFrom<OrderRecord> for Order {
     type Error = StoreError;
-    fn try_from(r: OrderRow) -> Result<Self, StoreError> {
+    fn try_from(r: OrderRecord) -> Result<Self, StoreError> {
         Ok(Order {
             currency: currency(&r.currency)?,
             status: r.status,

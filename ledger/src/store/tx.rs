@@ -5,8 +5,9 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use super::bulk::OutcomeRow;
 use super::conn::on_tx;
 use super::notify::OrderChange;
+use super::records::OrderRecord;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, OrderRow, PaymentRow, INBOX_COLUMNS,
+    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS,
     PAYMENT_ROW_COLUMNS,
 };
 use super::StoreError;
@@ -175,11 +176,8 @@ impl Tx {
 
     /// The order for `reference`, locked until the transaction ends (Postgres).
     pub async fn order_for_update(&mut self, reference: &str) -> Result<Option<Order>, StoreError> {
-        let row: Option<OrderRow> = on_tx!(self, c, lock => {
-            let sql = format!(
-                "SELECT reference, amount, currency, status, review_reason
-                 FROM orders WHERE reference = $1{lock}"
-            );
+        let row: Option<OrderRecord> = on_tx!(self, c, lock => {
+            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1{lock}");
             sqlx::query_as(&sql).bind(reference).fetch_optional(c).await
         })?;
         row.map(Order::try_from).transpose()
