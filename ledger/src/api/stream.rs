@@ -22,23 +22,9 @@ use super::extract::ApiPath;
 use super::ApiState;
 use crate::changes::{Follower, Full};
 pub use crate::store::notify::OrderChange as OrderStatusEvent;
-use crate::store::records::OrderRecord;
 
 /// Seconds a client refused for the stream cap is asked to wait.
 const RETRY_AFTER_SECONDS: u32 = 5;
-
-impl From<&OrderRecord> for OrderStatusEvent {
-    fn from(o: &OrderRecord) -> Self {
-        OrderStatusEvent {
-            reference: o.reference.clone(),
-            status: o.status,
-            amount: o.amount,
-            currency: o.currency.clone(),
-            review_reason: o.review_reason.clone(),
-            version: o.version,
-        }
-    }
-}
 
 /// Live order status (Server-Sent Events). Events are named `status`, carry an
 /// `OrderStatusEvent` as data and the order's version as id; send `Last-Event-ID` to resume.

@@ -5,13 +5,14 @@
 //! trip, not the row, is what a statement costs on both backends, so this is what makes
 //! batching pay.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use keffi_shared::Envelope;
 
 use super::{inbox_row, status_of, BatchReport, Incoming};
 use crate::domain::batch::{plan, NewEvent, ParkedEvent, Plan};
 use crate::domain::{Fact, Order, Outcome, Payment};
+use crate::store::notify::OrderChange;
 use crate::store::{now_ms, InboxEvent, NewInboxEvent, OutcomeRow, SettledInbox, StoreError, Tx};
 
 /// Applies `events` (with the `facts` they state, same order): the caller has taken their
@@ -40,12 +41,12 @@ pub(super) async fn apply(
         .filter_map(|e| e.fact.as_ref().ok()?.reference().map(str::to_owned))
         .collect();
     let references: Vec<&str> = references.iter().map(String::as_str).collect();
-    let (payments, orders, parked) = state_of(tx, &references).await?;
+    let (payments, orders, parked, versions) = state_of(tx, &references).await?;
     clock.mark("read", report);
 
     let plan = plan(fresh, payments, orders, parked);
     clock.mark("decide", report);
-    write(tx, &plan, &rows, &mut clock, report).await?;
+    write(tx, &plan, &rows, &versions, &mut clock, report).await?;
 
     report.unparked += plan.unparked;
     for (incoming, slot) in events.iter().zip(slots) {
@@ -66,19 +67,31 @@ pub(super) async fn apply(
     Ok(())
 }
 
+/// What a batch reads: payments, orders, parked events, and each order's version (so the
+/// change feed learns the new versions without reading them back).
+type State = (
+    Vec<Payment>,
+    Vec<Order>,
+    Vec<ParkedEvent>,
+    HashMap<String, i64>,
+);
+
 /// The payments, orders and parked events of `references`, locked (Postgres). Payments
 /// before orders before parked events, as on every path.
-async fn state_of(
-    tx: &mut Tx,
-    references: &[&str],
-) -> Result<(Vec<Payment>, Vec<Order>, Vec<ParkedEvent>), StoreError> {
+async fn state_of(tx: &mut Tx, references: &[&str]) -> Result<State, StoreError> {
     if references.is_empty() {
-        return Ok((Vec::new(), Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), Vec::new(), HashMap::new()));
     }
     let payments = tx.payments_for_update(references).await?;
-    let orders = tx.orders_for_update(references).await?;
+    let records = tx.orders_for_update(references).await?;
     let parked = readable(tx.parked_on(references).await?)?;
-    Ok((payments, orders, parked))
+    let mut orders = Vec::with_capacity(records.len());
+    let mut versions = HashMap::with_capacity(records.len());
+    for r in records {
+        versions.insert(r.reference.clone(), r.version);
+        orders.push(Order::try_from(r)?);
+    }
+    Ok((payments, orders, parked, versions))
 }
 
 /// Decides a stored event again (an operator's replay, a sweep) as a batch of one, with
@@ -98,7 +111,7 @@ pub(super) async fn replay(
         .and_then(Fact::reference)
         .into_iter()
         .collect();
-    let (payments, orders, mut parked) = state_of(tx, &references).await?;
+    let (payments, orders, mut parked, versions) = state_of(tx, &references).await?;
     parked.retain(|p| p.id != id);
     let event = NewEvent {
         id,
@@ -106,7 +119,7 @@ pub(super) async fn replay(
         fact,
     };
     let plan = plan(vec![event], payments, orders, parked);
-    write(tx, &plan, &[], &mut clock, report).await?;
+    write(tx, &plan, &[], &versions, &mut clock, report).await?;
     report.phases.clear();
     report.unparked += plan.unparked;
     Ok(plan.first[0].clone())
@@ -155,6 +168,7 @@ async fn write(
     tx: &mut Tx,
     plan: &Plan,
     rows: &[NewInboxEvent],
+    versions: &HashMap<String, i64>,
     clock: &mut Phases,
     report: &mut BatchReport,
 ) -> Result<(), StoreError> {
@@ -189,8 +203,16 @@ async fn write(
     }
     clock.mark("payments", report);
     if !plan.orders.is_empty() {
-        let moved = tx.save_orders(&plan.orders, now).await?;
-        report.moved.extend(moved);
+        tx.save_orders(&plan.orders, now).await?;
+        // Each saved order's version went up by one from what the batch read, locked.
+        report.moved.extend(plan.orders.iter().map(|o| OrderChange {
+            reference: o.reference.clone(),
+            status: o.status,
+            amount: o.amount.get(),
+            currency: o.currency.to_string(),
+            review_reason: o.review_reason.clone(),
+            version: versions.get(&o.reference).copied().unwrap_or(0) + 1,
+        }));
     }
     clock.mark("orders", report);
     if !plan.journal.is_empty() {

@@ -14,10 +14,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::QueryBuilder;
 
 use super::conn::on_tx;
-use super::notify::OrderChange;
 use super::records::OrderRecord;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS,
+    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_STATE_COLUMNS,
     PAYMENT_ROW_COLUMNS,
 };
 use super::{StoreError, Tx};
@@ -130,12 +129,10 @@ impl Tx {
     pub async fn orders_for_update(
         &mut self,
         references: &[&str],
-    ) -> Result<Vec<Order>, StoreError> {
-        let head = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference");
-        let rows: Vec<OrderRecord> = self
-            .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
-            .await?;
-        rows.into_iter().map(Order::try_from).collect()
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let head = format!("SELECT {ORDER_STATE_COLUMNS} FROM orders WHERE reference");
+        self.rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
+            .await
     }
 
     /// Events parked on any of `references`, oldest first, locked (Postgres).
@@ -232,16 +229,11 @@ impl Tx {
     }
 
     /// Saves orders in their end state (each reference once), bumping each one's version
-    /// once: the live status stream sees one change per batch, the batch's end state.
-    /// Returns each order as it now is, for the change feed.
-    pub async fn save_orders(
-        &mut self,
-        orders: &[Order],
-        now_ms: i64,
-    ) -> Result<Vec<OrderChange>, StoreError> {
-        let mut moved = Vec::with_capacity(orders.len());
+    /// once: the live status stream sees one change per batch, the batch's end state. (The
+    /// caller knows the new versions: it read the orders, locked, in this transaction.)
+    pub async fn save_orders(&mut self, orders: &[Order], now_ms: i64) -> Result<(), StoreError> {
         for chunk in orders.chunks(CHUNK) {
-            let rows: Vec<OrderChange> = on_tx!(self, c, _lock => {
+            on_tx!(self, c, _lock => {
                 // A CTE names the VALUES columns the same way on both backends.
                 let mut q = QueryBuilder::new("WITH v (reference, status, review_reason) AS (");
                 q.push_values(chunk, |mut b, o| {
@@ -254,16 +246,11 @@ impl Tx {
                          version = orders.version + 1, updated_at_ms = ",
                 );
                 q.push_bind(now_ms);
-                q.push(
-                    " FROM v WHERE orders.reference = v.reference
-                     RETURNING orders.reference, orders.status, orders.amount, orders.currency,
-                         orders.review_reason, orders.version",
-                );
-                q.build_query_as().fetch_all(c).await
+                q.push(" FROM v WHERE orders.reference = v.reference");
+                q.build().execute(c).await.map(|r| r.rows_affected())
             })?;
-            moved.extend(rows);
         }
-        Ok(moved)
+        Ok(())
     }
 
     /// Records outcomes (each id once).

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rows::OrderRecord;
+
 /// The Postgres channel commits announce changes on.
 pub const CHANNEL: &str = "keffi_changes";
 
@@ -24,6 +26,19 @@ pub struct OrderChange {
     pub review_reason: Option<String>,
     /// Bumped on every change; the event's id (`Last-Event-ID` resumes from it).
     pub version: i64,
+}
+
+impl From<&OrderRecord> for OrderChange {
+    fn from(o: &OrderRecord) -> Self {
+        OrderChange {
+            reference: o.reference.clone(),
+            status: o.status,
+            amount: o.amount,
+            currency: o.currency.clone(),
+            review_reason: o.review_reason.clone(),
+            version: o.version,
+        }
+    }
 }
 
 /// The `NOTIFY` payloads announcing `changes`: JSON arrays, each under [`MAX_PAYLOAD`] bytes.

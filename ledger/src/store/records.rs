@@ -6,27 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::conn::{on_pool, on_tx};
+pub use super::rows::OrderRecord;
 use super::rows::{InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS};
 use super::{Store, StoreError, Tx};
-
-/// An order as the API shows it: the one read model of the `orders` table (the domain's
-/// [`Order`](crate::domain::Order) is built from it).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct OrderRecord {
-    pub reference: String,
-    /// Minor units (kobo for NGN).
-    pub amount: i64,
-    pub currency: String,
-    pub status: crate::domain::OrderStatus,
-    pub review_reason: Option<String>,
-    /// The merchant's metadata, as a JSON text.
-    #[serde(skip)]
-    pub metadata: Option<String>,
-    /// Bumped on every change: the live stream's event id.
-    pub version: i64,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-}
 
 /// A payment as the API shows it, built from the table's one read model.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -5,7 +5,6 @@ use std::str::FromStr;
 use keffi_shared::{Currency, MinorUnits};
 use serde::Serialize;
 
-use super::records::OrderRecord;
 use super::StoreError;
 use crate::domain::payment::Dispute;
 use crate::domain::{Order, Payment, PaymentStatus};
@@ -157,9 +156,34 @@ impl TryFrom<PaymentRow> for Payment {
     }
 }
 
+/// An order as the API shows it: the one read model of the `orders` table (the domain's
+/// [`Order`](crate::domain::Order) is built from it).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct OrderRecord {
+    pub reference: String,
+    /// Minor units (kobo for NGN).
+    pub amount: i64,
+    pub currency: String,
+    pub status: crate::domain::OrderStatus,
+    pub review_reason: Option<String>,
+    /// The merchant's metadata, as a JSON text. Not read by the apply path (up to 8 KiB an
+    /// order, for nothing): absent from its select, so `None` there.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub metadata: Option<String>,
+    /// Bumped on every change: the live stream's event id.
+    pub version: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
 /// The columns an [`OrderRecord`], the one read model of the `orders` table, reads.
 pub(crate) const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason, \
      metadata, version, created_at_ms, updated_at_ms";
+
+/// The same without the merchant's metadata: what the apply path reads.
+pub(crate) const ORDER_STATE_COLUMNS: &str = "reference, amount, currency, status, \
+     review_reason, version, created_at_ms, updated_at_ms";
 
 impl TryFrom<OrderRecord> for Order {
     type Error = StoreError;

@@ -7,7 +7,7 @@ use super::conn::on_tx;
 use super::notify::OrderChange;
 use super::records::OrderRecord;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS,
+    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_STATE_COLUMNS,
     PAYMENT_ROW_COLUMNS,
 };
 use super::StoreError;
@@ -177,7 +177,8 @@ impl Tx {
     /// The order for `reference`, locked until the transaction ends (Postgres).
     pub async fn order_for_update(&mut self, reference: &str) -> Result<Option<Order>, StoreError> {
         let row: Option<OrderRecord> = on_tx!(self, c, lock => {
-            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1{lock}");
+            let sql =
+                format!("SELECT {ORDER_STATE_COLUMNS} FROM orders WHERE reference = $1{lock}");
             sqlx::query_as(&sql).bind(reference).fetch_optional(c).await
         })?;
         row.map(Order::try_from).transpose()
@@ -218,7 +219,13 @@ impl Tx {
         o: &Order,
         now_ms: i64,
     ) -> Result<Vec<OrderChange>, StoreError> {
-        self.save_orders(std::slice::from_ref(o), now_ms).await
+        self.save_orders(std::slice::from_ref(o), now_ms).await?;
+        Ok(self
+            .order_record(&o.reference)
+            .await?
+            .map(|r| OrderChange::from(&r))
+            .into_iter()
+            .collect())
     }
 
     /// Appends a balanced journal transaction posted by the event `event_key`.
