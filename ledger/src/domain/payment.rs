@@ -148,12 +148,7 @@ impl Payment {
 
     /// Money held by open disputes.
     pub fn held(&self) -> MinorUnits {
-        self.disputes
-            .iter()
-            .filter(|d| d.state == DisputeState::Open)
-            .fold(MinorUnits::ZERO, |sum, d| {
-                sum.checked_add(d.amount).unwrap_or(MinorUnits::MAX_AMOUNT)
-            })
+        held_by(&self.disputes)
     }
 
     /// What is still the merchant's and free to leave: captured, less what went back and what
@@ -231,6 +226,16 @@ impl Payment {
         }
         Ok(())
     }
+}
+
+/// What the open ones among `disputes` hold.
+pub fn held_by(disputes: &[Dispute]) -> MinorUnits {
+    disputes
+        .iter()
+        .filter(|d| d.state == DisputeState::Open)
+        .fold(MinorUnits::ZERO, |sum, d| {
+            sum.checked_add(d.amount).unwrap_or(MinorUnits::MAX_AMOUNT)
+        })
 }
 
 /// One dispute a customer raised against a payment.

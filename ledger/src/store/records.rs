@@ -42,11 +42,7 @@ impl TryFrom<PaymentRow> for PaymentRecord {
     type Error = StoreError;
     fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
         let disputes = r.disputes()?;
-        let held = disputes
-            .iter()
-            .filter(|d| d.state == crate::domain::payment::DisputeState::Open)
-            .map(|d| d.amount.get())
-            .sum();
+        let held = crate::domain::payment::held_by(&disputes).get();
         Ok(PaymentRecord {
             reference: r.reference,
             gateway: r.gateway,
