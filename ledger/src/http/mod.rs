@@ -88,7 +88,11 @@ async fn dashboard() -> Response {
 }
 
 /// `/metrics` in Prometheus text format (behind the admin token, like the rest of the API).
+/// Each scrape first asks the database what `/readyz` asks it, for `keffi_ledger_ready`; a
+/// database that does not answer within a few seconds counts as not ready.
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
+    crate::telemetry_metrics::ready(matches!(ping, Ok(Ok(()))));
     match &state.metrics {
         Some(handle) => (
             [(

@@ -163,6 +163,7 @@ pub async fn sweep_forever(
     changes: crate::changes::Changes,
     shutdown: crate::shutdown::Shutdown,
 ) {
+    crate::telemetry_metrics::orphaned(0);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
@@ -178,11 +179,14 @@ pub async fn sweep_forever(
         }
         match orphan_parked(&store, now_ms(), cfg.park_timeout, cfg.page).await {
             Ok(given_up) if given_up.is_empty() => {}
-            Ok(given_up) => tracing::warn!(
-                orphaned = given_up.len(),
-                park_timeout = %humantime::format_duration(cfg.park_timeout),
-                "parked events waited longer than the park timeout: now dead, for review and replay"
-            ),
+            Ok(given_up) => {
+                crate::telemetry_metrics::orphaned(given_up.len());
+                tracing::warn!(
+                    orphaned = given_up.len(),
+                    park_timeout = %humantime::format_duration(cfg.park_timeout),
+                    "parked events waited longer than the park timeout: now dead, for review and replay"
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "orphaned-event sweep failed"),
         }
         match adopt_orders_behind(&store, cfg.page).await {

@@ -53,6 +53,7 @@ pub async fn run(
     let client = EdgeClient::new(&cfg.edge_url, &cfg.edge_token)?;
     let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
     let mut failing: Option<String> = None;
+    crate::telemetry_metrics::puller_shards(0);
     let shards = loop {
         match client.shards().await {
             Ok(r) => break r.shards,
@@ -69,6 +70,7 @@ pub async fn run(
         }
     };
     store.ensure_cursors(shards, now_ms()).await?;
+    crate::telemetry_metrics::puller_shards(shards);
     for shard in 0..shards {
         status.update(shard, |_| {});
     }
@@ -320,10 +322,12 @@ impl ShardPuller {
             })
             .collect();
         let Some(last) = events.last().and_then(|e| e.origin).map(|(_, seq)| seq) else {
+            let now = now_ms();
             self.status.update(self.shard, |s| {
-                s.last_success_ms = Some(now_ms());
+                s.last_success_ms = Some(now);
                 s.consecutive_failures = 0;
             });
+            crate::telemetry_metrics::last_pull(self.shard, now);
             return Ok(());
         };
         let span = Span::current();
@@ -335,14 +339,16 @@ impl ShardPuller {
         let report = apply_batch(&self.store, &events, Some((self.shard, last))).await?;
         self.changes.publish(&report.moved);
         report.record_on(&span);
+        let now = now_ms();
         self.status.update(self.shard, |s| {
             s.cursor = last;
             s.applied += report.applied;
             s.duplicates += report.duplicates;
             s.dead += report.dead;
-            s.last_success_ms = Some(now_ms());
+            s.last_success_ms = Some(now);
             s.consecutive_failures = 0;
         });
+        crate::telemetry_metrics::last_pull(self.shard, now);
         // Committed: from here a failed ack only delays the edge's cleanup, never the ledger.
         *pending_ack = Some(last);
         self.client.ack(self.shard, last).await?;

@@ -303,6 +303,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) {
     tracing::info!(interval = ?cfg.interval, min_age = ?cfg.min_age, "reconciler started");
+    crate::telemetry_metrics::reconciler_started();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
