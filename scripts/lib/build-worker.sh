@@ -15,4 +15,4 @@ for tool in worker-build "$WASM_BINDGEN_BIN"; do
   }
 done
 cd "$ROOT/edge"
-exec worker-build --release
+exec worker-build --profile wasm-release

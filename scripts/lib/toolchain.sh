@@ -91,6 +91,6 @@ ensure_toolchain() {
 
 # The Worker, built once per run (release, optimised), into edge/build.
 build_edge() {
-  step "build the edge Worker (worker-build --release)"
+  step "build the edge Worker (worker-build --profile wasm-release)"
   bash "$ROOT/scripts/lib/build-worker.sh"
 }

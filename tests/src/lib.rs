@@ -16,6 +16,7 @@ pub mod paystack;
 pub mod pg;
 pub mod process;
 pub mod proxy;
+pub mod raw_http;
 pub mod sender;
 pub mod sse;
 pub mod workspace;
