@@ -3,6 +3,7 @@
 //! | metric | labels | what |
 //! |---|---|---|
 //! | `keffi_events_total` | `source`, `outcome` | events by what became of them: `applied`, `ignored`, `parked`, `dead`, `duplicate` |
+//! | `keffi_events_settled_again_total` | `outcome` | stored events given a new outcome: parked ones a later event unblocked, replays (`applied`, `ignored`, `parked`, `dead`) |
 //! | `keffi_events_pulled_total` | `shard` | events received from the edge |
 //! | `keffi_apply_batch_seconds` | — | time to apply and commit one batch (histogram) |
 //! | `keffi_apply_phase_seconds` | `phase` | where a set-wise batch spends it: `duplicates`, `read`, `decide`, `inbox`, `payments`, `orders`, `journal`, `unparked`, `commit` (histogram) |
@@ -58,6 +59,10 @@ fn describe() {
     describe_counter!(
         "keffi_events_total",
         "Events by what became of them (applied, ignored, parked, dead, duplicate)."
+    );
+    describe_counter!(
+        "keffi_events_settled_again_total",
+        "Stored events given a new outcome: parked ones a later event unblocked, replays."
     );
     describe_counter!(
         "keffi_events_pulled_total",
@@ -127,6 +132,16 @@ fn describe() {
 pub fn event(source: &str, outcome: &'static str) {
     metrics::counter!("keffi_events_total", "source" => source.to_owned(), "outcome" => outcome)
         .increment(1);
+}
+
+pub fn event_settled_again(outcome: &'static str) {
+    metrics::counter!("keffi_events_settled_again_total", "outcome" => outcome).increment(1);
+}
+
+/// Registers `keffi_events_settled_again_total{outcome="dead"}` at zero (the dead-events
+/// alert takes its `increase()`).
+pub fn settled_again_dead_registered() {
+    metrics::counter!("keffi_events_settled_again_total", "outcome" => "dead").increment(0);
 }
 
 pub fn pulled(shard: u32, n: usize) {

@@ -4,33 +4,27 @@
 //! leaving an alert that can never fire. (`promtool` checks the rules' syntax and logic:
 //! `scripts/lib/promtool.sh`.)
 //!
-//! The ledger runs on SQLite with everything an alert watches switched on: a puller, the
-//! reconciler (no payment is pending, so it never calls out) and a dead event on its own
-//! `/hooks/paystack`. The puller's edge is a stand-in speaking the pull API's wire types with
-//! an empty log: this test is about metric names, so it needs no Worker build (the real edge's
-//! pull path is `ledger_e2e.rs`'s).
+//! The ledger runs on SQLite against the real edge (the built Worker under `wrangler dev`) with
+//! everything an alert watches switched on: the puller, the reconciler (no payment is pending,
+//! so it never calls out) and a dead event that came through the edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use keffi_shared::version::V1;
-use keffi_shared::wire::{AckRequest, AckResponse, PullResponse, ShardsResponse};
-use keffi_tests::edge::PAYSTACK_SECRET;
+use keffi_tests::edge::{EdgeConfig, TestEdge, PAYSTACK_SECRET, PULL_TOKEN};
 use keffi_tests::gateway;
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
 use keffi_tests::workspace;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const RULES: &str = "ops/prometheus/keffi-alerts.yml";
-const SHARDS: u32 = 2;
 
 #[tokio::test]
 async fn every_metric_the_alerts_use_is_exported() -> anyhow::Result<()> {
     let rules = std::fs::read_to_string(workspace::root().join(RULES))?;
     let selectors = rule_selectors(&rules)?;
 
-    let edge = stand_in_edge().await?;
+    let edge = TestEdge::start(EdgeConfig::standard()).await?;
+    let edge_url = edge.url("");
     let db = TestDb::sqlite().await?;
     let url = db.url();
     let ledger = TestLedger::start(
@@ -38,7 +32,7 @@ async fn every_metric_the_alerts_use_is_exported() -> anyhow::Result<()> {
             "--database-url",
             &url,
             "--edge-url",
-            &edge,
+            &edge_url,
             "--pull-wait-ms",
             "0",
             "--pull-idle-ms",
@@ -48,29 +42,22 @@ async fn every_metric_the_alerts_use_is_exported() -> anyhow::Result<()> {
             "http://127.0.0.1:9",
         ],
         &[
-            ("KEFFI_EDGE_TOKEN", "stand-in-pull-token"),
+            ("KEFFI_EDGE_TOKEN", PULL_TOKEN),
             ("KEFFI_PAYSTACK_SECRET_KEY", PAYSTACK_SECRET),
-            (
-                "KEFFI_SOURCES",
-                r#"[{"name":"paystack","provider":"paystack"}]"#,
-            ),
-            ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
         ],
     )
     .await?;
 
-    // A zero amount is dead on arrival: keffi_events_total{outcome="dead"} appears.
+    // A zero amount is dead on arrival: keffi_events_total{outcome="dead"} appears once the
+    // puller has brought it from the edge.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()?;
     let dead = gateway::paystack_charge_success(PAYSTACK_SECRET, 7001, "ord_alert_rules", 0);
-    let resp = dead
-        .post(&http, &ledger.url("/hooks/paystack"))
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 200, "hook answered {}", resp.status());
+    let (status, body) = edge.deliver("paystack", &dead).await?;
+    anyhow::ensure!(status == 200, "the edge answered {status}: {body}");
 
-    // Until every shard has had a pull round (the puller starts beside the HTTP server).
+    // Until every shard has had a pull round and the dead event is applied.
     let deadline = Instant::now() + Duration::from_secs(30);
     let exported = loop {
         let text = http
@@ -85,12 +72,17 @@ async fn every_metric_the_alerts_use_is_exported() -> anyhow::Result<()> {
         let pulled = exported
             .get("keffi_shard_last_pull_timestamp_seconds")
             .map_or(0, Vec::len);
-        if pulled == SHARDS as usize {
+        let dead_applied = exported.get("keffi_events_total").is_some_and(|series| {
+            series
+                .iter()
+                .any(|l| l.get("outcome").map(String::as_str) == Some("dead"))
+        });
+        if pulled == edge.shards() as usize && dead_applied {
             break exported;
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "no pull round on every shard within 30 s; /metrics:\n{text}\nledger log:\n{}",
+            "no pull round on every shard, or the dead event not applied, within 30 s; /metrics:\n{text}\nledger log:\n{}",
             ledger.log_tail(30)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -367,94 +359,4 @@ fn missing_from(
         }
     }
     missing.into_iter().collect()
-}
-
-/// A stand-in for the edge's pull API on a loopback port, with `SHARDS` empty shards: enough
-/// for the ledger's puller to run its rounds. Returns its base URL.
-async fn stand_in_edge() -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = answer(stream).await;
-            });
-        }
-    });
-    Ok(format!("http://{addr}"))
-}
-
-/// One request on `stream` (then the connection closes): `GET /ledger/shards`,
-/// `GET /ledger/pull?shard=K…` or `POST /ledger/ack`.
-async fn answer(mut stream: TcpStream) -> anyhow::Result<()> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        anyhow::ensure!(n > 0, "closed mid-request");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        anyhow::ensure!(n > 0, "closed mid-body");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let target = head.split_whitespace().nth(1).unwrap_or_default();
-    let body = if target.starts_with("/ledger/shards") {
-        serde_json::to_vec(&ShardsResponse {
-            v: V1,
-            shards: SHARDS,
-            backlog: Vec::new(),
-        })?
-    } else if let Some(query) = target.strip_prefix("/ledger/pull?") {
-        let shard = query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("shard="))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        serde_json::to_vec(&PullResponse {
-            v: V1,
-            shard,
-            events: Vec::new(),
-            has_more: false,
-            head_seq: 0,
-            oldest_unacked_ms: None,
-        })?
-    } else if target.starts_with("/ledger/ack") {
-        let ack: AckRequest = serde_json::from_slice(&buf[head_end..head_end + length])?;
-        serde_json::to_vec(&AckResponse {
-            v: V1,
-            shard: ack.shard,
-            acked_upto: ack.upto,
-        })?
-    } else {
-        let body = br#"{"error":{"code":"not_found","message":"stand-in edge"}}"#;
-        let head = format!(
-            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
-        return Ok(());
-    };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
-    Ok(())
 }

@@ -58,6 +58,10 @@ pub struct BatchReport {
     /// batch has committed.
     #[serde(skip)]
     pub moved: Vec<OrderChange>,
+    /// Events stored earlier that got a new outcome (parked ones this batch unblocked, a
+    /// replayed event): counted in metrics once the batch commits, beside `outcomes`.
+    #[serde(skip)]
+    pub settled_again: Vec<InboxStatus>,
 }
 
 impl BatchReport {
@@ -91,6 +95,17 @@ impl BatchReport {
         self.unparked += other.unparked;
         self.outcomes.extend(other.outcomes);
         self.moved.extend(other.moved);
+        self.settled_again.extend(other.settled_again);
+    }
+
+    /// Counts what the committed batch did in the metrics.
+    fn count_in_metrics(&self) {
+        for (source, outcome) in &self.outcomes {
+            crate::telemetry_metrics::event(source, outcome);
+        }
+        for status in &self.settled_again {
+            crate::telemetry_metrics::event_settled_again(status.as_str());
+        }
     }
 }
 
@@ -145,9 +160,7 @@ pub async fn apply_batch(
     tracing::debug!("batch committed");
     crate::telemetry_metrics::batch_applied(started);
     crate::telemetry_metrics::phases(&report.phases);
-    for (source, outcome) in &report.outcomes {
-        crate::telemetry_metrics::event(source, outcome);
-    }
+    report.count_in_metrics();
     Ok(report)
 }
 
@@ -369,6 +382,9 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
             }
             Err(e) => {
                 tx.rollback_to_savepoint().await?;
+                // What the failed attempt wrote is undone: none of it may be announced.
+                report = BatchReport::default();
+                report.settled_again.push(InboxStatus::Dead);
                 let reason = format!("failed while replaying: {e}");
                 tx.set_outcome(
                     id,
@@ -383,6 +399,7 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
         };
     tx.announce_changes(&report.moved).await?;
     tx.commit().await?;
+    report.count_in_metrics();
     let (after, reason) = status_of(&outcome);
     Ok(Some(Replayed {
         id,

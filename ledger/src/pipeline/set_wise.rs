@@ -193,6 +193,9 @@ async fn write(
             }),
         }
     }
+    report
+        .settled_again
+        .extend(earlier.iter().map(|row| row.status));
     new_rows.sort_by(|a, b| a.event.key.cmp(&b.event.key));
     if !new_rows.is_empty() {
         tx.insert_inbox_settled(&new_rows, now).await?;

@@ -164,6 +164,7 @@ pub async fn sweep_forever(
     shutdown: crate::shutdown::Shutdown,
 ) {
     crate::telemetry_metrics::orphaned(0);
+    crate::telemetry_metrics::settled_again_dead_registered();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
