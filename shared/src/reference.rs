@@ -33,6 +33,11 @@ impl Reference {
     /// The longest reference accepted, in bytes (every accepted character is one byte).
     pub const MAX_LEN: usize = 100;
 
+    /// The alphabet as an ECMA-262 / JSON Schema pattern, for the OpenAPI document: with
+    /// `minLength` 1 and `maxLength` [`Reference::MAX_LEN`] it states the same rule as
+    /// [`Reference::is_valid`] (tested against it below).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9._=-]+$";
+
     /// Whether `b` may appear in a reference: an ASCII letter or digit, `.`, `-`, `_` or `=`.
     pub fn is_allowed_byte(b: u8) -> bool {
         b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'=')
@@ -149,6 +154,34 @@ mod tests {
             assert_eq!(Reference::parse(bad), Err(InvalidReference), "{bad:?}");
         }
         assert_eq!(Reference::parse("x".repeat(101)), Err(InvalidReference));
+    }
+
+    /// `PATTERN` is `^[…]+$` around a character class that admits exactly the bytes
+    /// `is_allowed_byte` does.
+    #[test]
+    fn the_pattern_states_the_same_alphabet() {
+        let class = Reference::PATTERN
+            .strip_prefix("^[")
+            .and_then(|p| p.strip_suffix("]+$"))
+            .expect("^[class]+$");
+        let in_class = |b: u8| {
+            let c = b as char;
+            ["A-Z", "a-z", "0-9"].iter().any(|r| {
+                let r = r.as_bytes();
+                (r[0]..=r[2]).contains(&b)
+            }) || class
+                .replace("A-Z", "")
+                .replace("a-z", "")
+                .replace("0-9", "")
+                .contains(c)
+        };
+        for b in 0..=255u8 {
+            assert_eq!(in_class(b), Reference::is_allowed_byte(b), "byte {b}");
+        }
+        assert!(
+            class.ends_with('-'),
+            "a literal `-` must stay last in the class"
+        );
     }
 
     #[test]

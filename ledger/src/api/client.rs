@@ -8,18 +8,21 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::client_secret;
+use super::contract::{self, BadRequest, ClientUnauthorized, OrderStatusStreamEvent};
+use super::contract::{StoreUnavailable, StreamUnavailable};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::stream::{open_stream, OrderStatusEvent};
 use super::ApiState;
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// The query these routes take: the order's client secret (or send it as
+/// `X-Keffi-Client-Secret`). In the OpenAPI document it is the `client_secret` security
+/// scheme (with `client_secret_header`), not a parameter.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretQuery {
-    /// The order's client secret (or send it as `X-Keffi-Client-Secret`).
     pub client_secret: Option<String>,
 }
 
@@ -32,10 +35,15 @@ fn secret<'a>(q: &'a SecretQuery, headers: &'a HeaderMap) -> Option<&'a str> {
 }
 
 /// An order's status, for the browser holding its client secret.
-#[utoipa::path(get, path = "/client/v1/orders/{reference}", tag = "client",
-    params(("reference" = String, Path), SecretQuery),
-    responses((status = 200, body = OrderStatusEvent), (status = 401, body = super::error::ErrorSchema)),
-    security(("client_secret" = [])))]
+#[utoipa::path(get, path = "/client/v1/orders/{reference}", operation_id = "client_get_order_status", tag = "client",
+    params(contract::OrderReference),
+    responses(
+        (status = 200, description = "The order's status", body = OrderStatusEvent),
+        BadRequest,
+        ClientUnauthorized,
+        StoreUnavailable,
+    ),
+    security(("client_secret" = []), ("client_secret_header" = [])))]
 pub async fn status(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -53,12 +61,15 @@ pub async fn status(
 
 /// An order's live status (Server-Sent Events), for the browser holding its client secret.
 /// Same events as the admin stream; `Last-Event-ID` resumes.
-#[utoipa::path(get, path = "/client/v1/orders/{reference}/events", tag = "client",
-    params(("reference" = String, Path), SecretQuery, ("Last-Event-ID" = Option<i64>, Header)),
-    responses((status = 200, description = "text/event-stream of `status` events", body = OrderStatusEvent, content_type = "text/event-stream"),
-              (status = 401, body = super::error::ErrorSchema),
-              (status = 503, description = "Too many open streams; retry after `Retry-After` seconds", body = super::error::ErrorSchema)),
-    security(("client_secret" = [])))]
+#[utoipa::path(get, path = "/client/v1/orders/{reference}/events", operation_id = "client_follow_order", tag = "client",
+    params(contract::OrderReference, contract::LastEventIdHeader),
+    responses(
+        (status = 200, description = "A stream of `status` events", content_type = "text/event-stream", body = OrderStatusStreamEvent),
+        BadRequest,
+        ClientUnauthorized,
+        StreamUnavailable,
+    ),
+    security(("client_secret" = []), ("client_secret_header" = [])))]
 pub async fn events(
     State(state): State<ApiState>,
     headers: HeaderMap,

@@ -76,9 +76,24 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "Content-Type must be application/json",
             ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than this route takes",
+            ),
             other => ApiError::bad_request(other.body_text()),
         }
     }
+}
+
+/// A route that exists, called with a method it does not take: 405 with the API's error body
+/// (axum adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route does not take {method}"),
+    )
 }
 
 impl From<QueryRejection> for ApiError {

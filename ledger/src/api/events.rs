@@ -4,10 +4,12 @@ use axum::extract::State;
 use axum::Json;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::extract::{ApiPath, ApiQuery};
+use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
+use super::error::{ApiError, ErrorSchema};
+use super::extract::{storable, ApiPath, ApiQuery, NoQuery};
 use super::page::{self, Page};
 use super::ApiState;
 use crate::pipeline::{self, Replayed};
@@ -36,21 +38,55 @@ impl EventView {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListEvents {
-    /// `applied`, `ignored`, `parked` or `dead`.
+    /// Only events with this status.
     pub status: Option<String>,
     /// Only events about this payment reference.
     pub reference: Option<String>,
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// 1 to 200, default 50.
+    /// Events per page: 1 to 200, default 50.
     pub limit: Option<u32>,
 }
 
+impl IntoParams for ListEvents {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            contract::query(
+                "status",
+                "Only events with this status.",
+                contract::inbox_status(),
+            ),
+            contract::query(
+                "reference",
+                "Only events about this payment reference.",
+                contract::gateway_reference(),
+            ),
+            contract::query(
+                "cursor",
+                "The previous page's `next_cursor`.",
+                contract::id_cursor(),
+            ),
+            contract::query(
+                "limit",
+                "Events per page: 1 to 200, default 50.",
+                contract::limit(),
+            ),
+        ]
+    }
+}
+
 /// Inbox events, newest first.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(ListEvents),
-    responses((status = 200, body = Page<EventView>), (status = 400, body = super::error::ErrorSchema)),
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events", params(ListEvents),
+    responses(
+        (status = 200, description = "One page of events", body = Page<EventView>),
+        BadRequest,
+        Unauthorized,
+        (status = 422, description = "`invalid_request`: `limit` out of range, or an unknown `status`", body = ErrorSchema),
+        StoreUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
@@ -62,6 +98,12 @@ pub async fn list(
     }
     let limit = page::limit(q.limit)?;
     let before = page::decode_id(q.cursor.as_deref())?;
+    if !q.reference.as_deref().is_none_or(storable) {
+        return Ok(Json(Page {
+            data: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let rows = state
         .store
         .list_events(q.status.as_deref(), q.reference.as_deref(), before, limit)
@@ -74,12 +116,19 @@ pub async fn list(
 }
 
 /// One inbox event, with its raw body.
-#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", params(("id" = i64, Path)),
-    responses((status = 200, body = EventView), (status = 404, body = super::error::ErrorSchema)),
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "get_event", tag = "events", params(("id" = i64, Path, description = "The inbox event's id.")),
+    responses(
+        (status = 200, description = "The event, with its body", body = EventView),
+        BadRequest,
+        Unauthorized,
+        (status = 404, description = "`not_found`: no such event", body = ErrorSchema),
+        StoreUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<EventView>, ApiError> {
     state
         .store
@@ -91,12 +140,19 @@ pub async fn get(
 
 /// Re-apply a dead or parked event through the same pipeline (after a fix). Idempotent:
 /// replaying an applied event changes nothing and says so.
-#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "events", params(("id" = i64, Path)),
-    responses((status = 200, body = Replayed), (status = 404, body = super::error::ErrorSchema)),
+#[utoipa::path(post, path = "/v1/events/{id}/replay", operation_id = "replay_event", tag = "events", params(("id" = i64, Path, description = "The inbox event's id.")),
+    responses(
+        (status = 200, description = "What the replay did (or why it did nothing)", body = Replayed),
+        BadRequest,
+        Unauthorized,
+        (status = 404, description = "`not_found`: no such event", body = ErrorSchema),
+        StoreUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn replay(
     State(state): State<ApiState>,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<Replayed>, ApiError> {
     let replayed = pipeline::replay(&state.store, id)
         .await?

@@ -16,3 +16,15 @@ pub struct ApiQuery<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
+
+/// The query of a route that takes no parameters: any parameter is refused with 400, as the
+/// list routes refuse one they do not know, so a typo never passes for a filter.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+/// Whether the store can hold `s` at all: Postgres text cannot hold NUL, so a key with one
+/// names no row on either store (and is answered as such, never as a database failure).
+pub fn storable(s: &str) -> bool {
+    !s.contains('\0')
+}

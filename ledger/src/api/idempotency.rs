@@ -21,6 +21,13 @@ use crate::store::{now_ms, Store, Tx};
 
 pub const HEADER: &str = "idempotency-key";
 
+/// The longest key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A key's alphabet for the OpenAPI document: printable ASCII without spaces (`!` to `~`, what
+/// [`u8::is_ascii_graphic`] admits), 1 to [`MAX_KEY_LEN`] of them.
+pub const KEY_PATTERN: &str = "^[!-~]+$";
+
 /// A valid key: 1 to 255 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -35,7 +42,9 @@ impl IdempotencyKey {
             .to_str()
             .ok()
             .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|k| {
+                (1..=MAX_KEY_LEN).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+            })
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",

@@ -3,27 +3,58 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::extract::ApiQuery;
+use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
+use super::error::{ApiError, ErrorSchema};
+use super::extract::{storable, ApiQuery, NoQuery};
 use super::page::{self, Page};
 use super::ApiState;
 use crate::store::journal::{Balance, PostedTransaction};
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListJournal {
     /// Only transactions for this payment reference.
     pub reference: Option<String>,
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// 1 to 200, default 50.
+    /// Transactions per page: 1 to 200, default 50.
     pub limit: Option<u32>,
 }
 
+impl IntoParams for ListJournal {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            contract::query(
+                "reference",
+                "Only transactions for this payment reference.",
+                contract::gateway_reference(),
+            ),
+            contract::query(
+                "cursor",
+                "The previous page's `next_cursor`.",
+                contract::id_cursor(),
+            ),
+            contract::query(
+                "limit",
+                "Transactions per page: 1 to 200, default 50.",
+                contract::limit(),
+            ),
+        ]
+    }
+}
+
 /// Journal transactions with their entries, newest first.
-#[utoipa::path(get, path = "/v1/journal", tag = "journal", params(ListJournal),
-    responses((status = 200, body = Page<PostedTransaction>), (status = 400, body = super::error::ErrorSchema)),
+#[utoipa::path(get, path = "/v1/journal", operation_id = "list_journal", tag = "journal", params(ListJournal),
+    responses(
+        (status = 200, description = "One page of transactions", body = Page<PostedTransaction>),
+        BadRequest,
+        Unauthorized,
+        (status = 422, description = "`invalid_request`: `limit` out of range", body = ErrorSchema),
+        StoreUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
@@ -31,6 +62,12 @@ pub async fn list(
 ) -> Result<Json<Page<PostedTransaction>>, ApiError> {
     let limit = page::limit(q.limit)?;
     let before = page::decode_id(q.cursor.as_deref())?;
+    if !q.reference.as_deref().is_none_or(storable) {
+        return Ok(Json(Page {
+            data: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let data = state
         .store
         .list_journal(q.reference.as_deref(), before, limit)
@@ -39,7 +76,10 @@ pub async fn list(
     Ok(Json(Page { data, next_cursor }))
 }
 
+/// Named `BalanceSheet` in the document: a schema named like its one property (`balances`)
+/// makes openapi-python-client's generated `from_dict` shadow its own variable.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BalanceSheet)]
 pub struct Balances {
     /// Per account and currency: the sum of the journal's entries (debit positive), exact
     /// even beyond 64 bits.
@@ -49,9 +89,18 @@ pub struct Balances {
 /// Balances per account and currency, computed from the journal. Sums never overflow (see
 /// `Store::balances`), so no recorded entry can make this route fail; the body is written
 /// straight from the typed value, which keeps integers wider than 64 bits exact.
-#[utoipa::path(get, path = "/v1/balances", tag = "journal",
-    responses((status = 200, body = Balances)), security(("bearer" = [])))]
-pub async fn balances(State(state): State<ApiState>) -> Result<Json<Balances>, ApiError> {
+#[utoipa::path(get, path = "/v1/balances", operation_id = "get_balances", tag = "journal",
+    responses(
+        (status = 200, description = "Every account's balance per currency", body = Balances),
+        BadRequest,
+        Unauthorized,
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn balances(
+    State(state): State<ApiState>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Json<Balances>, ApiError> {
     Ok(Json(Balances {
         balances: state.store.balances().await?,
     }))

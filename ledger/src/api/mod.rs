@@ -5,6 +5,7 @@
 pub mod auth;
 mod client;
 pub mod client_secret;
+mod contract;
 pub mod error;
 mod events;
 mod extract;
@@ -27,7 +28,7 @@ pub type ApiState = crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Keffi ledger admin API", description = "Orders, payments, the inbox and the journal. Every route needs `Authorization: Bearer <admin token>`; every error is `{\"error\": {\"code\", \"message\"}}`."),
+    info(title = "Keffi ledger admin API", description = "Orders, payments, the inbox and the journal. Every `/v1` route needs `Authorization: Bearer <admin token>` (the `bearer` scheme); the `/client/v1` routes take one order's client secret instead. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code, and every route lists each status it can answer. A query parameter a route does not take is refused (400), as is a method it does not take (405, with `Allow`)."),
     paths(
         orders::create, orders::get, orders::list, stream::order_events,
         payments::get, payments::list,
@@ -58,7 +59,17 @@ impl Modify for BearerAuth {
         );
         components.add_security_scheme(
             "client_secret",
-            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("client_secret"))),
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "client_secret",
+                "The order's client secret, from the answer to `POST /v1/orders`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "client_secret_header",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Keffi-Client-Secret",
+                "The order's client secret, as a header.",
+            ))),
         );
     }
 }
@@ -78,6 +89,7 @@ pub fn routes(state: ApiState) -> Router<ApiState> {
         .route("/v1/balances", get(journal::balances))
         .route("/v1/shards", get(shards::list))
         .route("/v1/reconciler", get(reconciler::status))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_admin,
@@ -101,6 +113,7 @@ pub fn client_routes() -> Router<ApiState> {
             "/client/keffi.js",
             get(client::library).layer(tower_http::compression::CompressionLayer::new()),
         )
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)
 }
 

@@ -5,14 +5,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
+use super::error::{ApiError, ErrorSchema};
+use super::extract::{ApiJson, ApiPath, ApiQuery, NoQuery};
 use super::idempotency::{self, IdempotencyKey};
 use super::page::{self, Page};
 use super::{client_secret, ApiState};
-use crate::domain::order::NewOrder;
+use crate::domain::order::{InvalidOrder, NewOrder};
 use crate::store::orders::CreateOrderError;
 use crate::store::records::{OrderRecord, PaymentRecord};
 use crate::store::{now_ms, Store, Tx};
@@ -25,14 +27,38 @@ const MAX_METADATA_BYTES: usize = 8 * 1024;
 pub struct CreateOrder {
     /// The payment reference the checkout will use with the gateway: 1 to 100 of
     /// `A-Z a-z 0-9 . - _ =`.
+    #[schema(schema_with = contract::reference)]
     pub reference: String,
     /// Amount in minor units (kobo for NGN): 500000 is ₦5,000.00. At most 10^12.
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(schema_with = contract::amount)]
     pub amount: i64,
-    /// ISO 4217 code, e.g. `NGN`.
+    /// ISO 4217 code of a currency the gateway settles, e.g. `NGN`.
+    #[schema(schema_with = contract::currency)]
     pub currency: String,
     /// Any JSON object (at most 8 KiB), returned as given.
     #[serde(default)]
+    #[schema(schema_with = contract::metadata)]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// A JSON number that is a whole number, as JSON Schema's `integer` is: `85` and `85.0` are
+/// both 85 (a client's JSON encoder may write either); `85.5`, a string or a whole number
+/// beyond `i64` is refused with the amount rule's own message (422 `invalid_request`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let refused = || {
+        serde::de::Error::custom(InvalidOrder::Amount(keffi_shared::MinorUnits::ZERO).to_string())
+    };
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // Exact: every whole f64 below 2^53 is the integer it looks like, and the amount
+        // ceiling (10^12) is far below it.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Ok(f as i64),
+        _ => Err(refused()),
+    }
 }
 
 /// An order, with its payment when one exists.
@@ -93,18 +119,25 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
 ///
 /// Send an `Idempotency-Key` (e.g. generated on the device) and retry freely: the first
 /// response is replayed for the same key and parameters.
-#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+#[utoipa::path(post, path = "/v1/orders", operation_id = "create_order", tag = "orders",
     request_body = CreateOrder,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (24 h)")),
+    params(contract::IdempotencyKeyHeader),
     responses(
-        (status = 201, description = "Created", body = OrderView),
-        (status = 409, description = "Reference exists, or the key is in flight", body = super::error::ErrorSchema),
-        (status = 422, description = "Invalid, or the key was used with other parameters", body = super::error::ErrorSchema),
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the answer to an earlier request with the same key and body; its client secret is a new one)", body = OrderView,
+            headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
+        (status = 400, description = "`bad_request`: malformed JSON, a malformed `Idempotency-Key`, or a query parameter (this route takes none)", body = ErrorSchema),
+        Unauthorized,
+        (status = 409, description = "`order_exists`: an order with this reference exists", body = ErrorSchema),
+        (status = 413, description = "`payload_too_large`: the body is over 2 MiB", body = ErrorSchema),
+        (status = 415, description = "`unsupported_media_type`: the body is not `Content-Type: application/json`", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: the body breaks a rule above (the message names it); or `idempotency_key_reused`: the key came with another body", body = ErrorSchema),
+        StoreUnavailable,
     ),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<ApiState>,
     headers: HeaderMap,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
     ApiJson(req): ApiJson<CreateOrder>,
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
@@ -186,14 +219,25 @@ async fn create_in(
 }
 
 /// An order and its payment.
-#[utoipa::path(get, path = "/v1/orders/{reference}", tag = "orders",
-    params(("reference" = String, Path)),
-    responses((status = 200, body = OrderView), (status = 404, body = super::error::ErrorSchema)),
+#[utoipa::path(get, path = "/v1/orders/{reference}", operation_id = "get_order", tag = "orders",
+    params(contract::OrderReference),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        BadRequest,
+        Unauthorized,
+        (status = 404, description = "`not_found`: no such order", body = ErrorSchema),
+        StoreUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
     ApiPath(reference): ApiPath<String>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<OrderView>, ApiError> {
+    if !keffi_shared::Reference::is_valid(&reference) {
+        // No order has such a reference; the store is not asked.
+        return Err(ApiError::not_found("order", &reference));
+    }
     let order = state
         .store
         .order_record(&reference)
@@ -203,19 +247,48 @@ pub async fn get(
     Ok(Json(OrderView::new(order, payment)))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListOrders {
     /// Only orders with this status.
     pub status: Option<String>,
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// 1 to 200, default 50.
+    /// Orders per page: 1 to 200, default 50.
     pub limit: Option<u32>,
 }
 
+impl IntoParams for ListOrders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            contract::query(
+                "status",
+                "Only orders with this status.",
+                contract::order_status(),
+            ),
+            contract::query(
+                "cursor",
+                "The previous page's `next_cursor`.",
+                contract::keyset_cursor(),
+            ),
+            contract::query(
+                "limit",
+                "Orders per page: 1 to 200, default 50.",
+                contract::limit(),
+            ),
+        ]
+    }
+}
+
 /// Orders, newest first.
-#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListOrders),
-    responses((status = 200, body = Page<OrderView>), (status = 400, body = super::error::ErrorSchema)),
+#[utoipa::path(get, path = "/v1/orders", operation_id = "list_orders", tag = "orders", params(ListOrders),
+    responses(
+        (status = 200, description = "One page of orders", body = Page<OrderView>),
+        BadRequest,
+        Unauthorized,
+        (status = 422, description = "`invalid_request`: `limit` out of range, or an unknown `status`", body = ErrorSchema),
+        StoreUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
@@ -294,6 +367,26 @@ mod tests {
             refused(with_list),
             invalid("metadata must be a JSON object")
         );
+
+        // Amounts are whole JSON numbers: `85.0` is 85; a fraction, a string or a number
+        // beyond i64 is refused with the amount rule.
+        let parse = |amount: &str| {
+            serde_json::from_str::<CreateOrder>(&format!(
+                r#"{{"reference":"ord_1","amount":{amount},"currency":"NGN"}}"#
+            ))
+            .map(|o| o.amount)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse("85"), Ok(85));
+        assert_eq!(parse("85.0"), Ok(85));
+        assert_eq!(parse("-0.0"), Ok(0));
+        assert_eq!(parse("1e12"), Ok(1_000_000_000_000));
+        for bad in ["85.5", "\"85\"", "18446744073709551615", "1e300", "null"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse("85.5")
+            .unwrap_err()
+            .starts_with("amount must be a whole number of minor units from 1 to"));
 
         let mut ok = request("ord_1", 500_000, "ngn");
         ok.metadata = Some(serde_json::json!({"table": 4}));

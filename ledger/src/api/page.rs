@@ -1,9 +1,9 @@
-//! Cursor pagination: `limit` (1 to 200, default 50) and an opaque `cursor` from the previous
-//! page's `next_cursor`.
+//! Cursor pagination: `limit` (1 to 200, default 50) and a `cursor` from the previous page's
+//! `next_cursor`. A cursor is a position, not a secret: any string of its format is a position
+//! a list can start after, so the document states the format ([`KEYSET_CURSOR_PATTERN`],
+//! [`ID_CURSOR_PATTERN`]) and the server takes exactly what it states.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
@@ -11,6 +11,16 @@ use crate::store::records::After;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
+
+/// A newest-first position (orders, payments): the row's time in ms, a dot, then its key
+/// (a reference) as lower-case hex. Checked by hand in [`decode_after`].
+pub const KEYSET_CURSOR_PATTERN: &str = "^-?[0-9]{1,18}\\.([0-9a-f]{2})*$";
+
+/// An id position (events, the journal): the last id seen, in decimal. Checked by hand in
+/// [`decode_id`].
+pub const ID_CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
+
+const NOT_OURS: &str = "cursor is not one this API issued";
 
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,41 +41,42 @@ pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct KeysetCursor {
-    at: i64,
-    key: String,
-}
-
 /// Encodes a newest-first position.
 pub fn encode_after(at_ms: i64, key: &str) -> String {
-    let json = serde_json::to_vec(&KeysetCursor {
-        at: at_ms,
-        key: key.to_owned(),
-    })
-    .unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    format!("{at_ms}.{}", hex::encode(key))
 }
 
+/// 1 to 18 decimal digits: always an `i64`.
+fn is_digits(s: &str) -> bool {
+    (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A position from a cursor matching [`KEYSET_CURSOR_PATTERN`]. The key is the hex's bytes
+/// as text; bytes that are not UTF-8 (or a NUL, which no stored key holds) only make a
+/// position between two real keys, so any cursor of the format is a valid position.
 pub fn decode_after(cursor: Option<&str>) -> Result<Option<After>, ApiError> {
     let Some(c) = cursor else { return Ok(None) };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(c)
-        .map_err(|_| ApiError::bad_request("cursor is not one this API issued"))?;
-    let k: KeysetCursor = serde_json::from_slice(&bytes)
-        .map_err(|_| ApiError::bad_request("cursor is not one this API issued"))?;
-    Ok(Some(After {
-        at_ms: k.at,
-        key: k.key,
-    }))
+    let not_ours = || ApiError::bad_request(NOT_OURS);
+    let (at, key) = c.split_once('.').ok_or_else(not_ours)?;
+    if !is_digits(at.strip_prefix('-').unwrap_or(at))
+        || !key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(not_ours());
+    }
+    let at_ms = at.parse::<i64>().map_err(|_| not_ours())?;
+    let bytes = hex::decode(key).map_err(|_| not_ours())?;
+    let key = String::from_utf8_lossy(&bytes).replace('\0', "\u{FFFD}");
+    Ok(Some(After { at_ms, key }))
 }
 
-/// An id cursor (events, journal): the last id seen.
+/// An id cursor (events, journal) matching [`ID_CURSOR_PATTERN`]: the last id seen.
 pub fn decode_id(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor
         .map(|c| {
             c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("cursor is not one this API issued"))
+                .ok()
+                .filter(|_| is_digits(c))
+                .ok_or_else(|| ApiError::bad_request(NOT_OURS))
         })
         .transpose()
 }
@@ -86,6 +97,7 @@ mod tests {
         assert_eq!(limit(None).unwrap(), 50);
         assert!(limit(Some(0)).is_err() && limit(Some(201)).is_err());
         let c = encode_after(17, "ord_1");
+        assert_eq!(c, "17.6f72645f31");
         assert_eq!(
             decode_after(Some(&c)).unwrap(),
             Some(After {
@@ -93,9 +105,51 @@ mod tests {
                 key: "ord_1".into()
             })
         );
-        assert!(decode_after(Some("not-a-cursor!")).is_err());
+        assert_eq!(decode_after(Some("-5.")).unwrap().unwrap().at_ms, -5);
         assert!(decode_id(Some("x")).is_err());
+        assert_eq!(decode_id(Some("42")).unwrap(), Some(42));
         assert_eq!(next(&[1, 2], 2, |n| n.to_string()), Some("2".into()));
         assert_eq!(next(&[1], 2, |n| n.to_string()), None);
+    }
+
+    /// The server takes exactly the cursors the patterns describe: every refusal here is a
+    /// string the pattern refuses too, and every string of the format is a position.
+    #[test]
+    fn cursors_follow_their_patterns() {
+        for bad in [
+            "",
+            ".",
+            "x.00",
+            "1",
+            "1.0",
+            "1.0g",
+            "1.0A",
+            "1.AB",
+            "+1.00",
+            "1.2.00",
+            " 1.00",
+            "1234567890123456789.00",
+            "--1.00",
+            "not-a-cursor!",
+        ] {
+            assert!(decode_after(Some(bad)).is_err(), "{bad:?}");
+        }
+        for ok in ["0.", "1.00", "123456789012345678.ff", "-1.e282ac"] {
+            assert!(decode_after(Some(ok)).is_ok(), "{ok:?}");
+        }
+        // Not UTF-8, or a NUL: still a position.
+        assert_eq!(
+            decode_after(Some("1.ff00")).unwrap().unwrap().key,
+            "\u{FFFD}\u{FFFD}"
+        );
+        for bad in ["", "-1", "+1", "1.0", "x", " 1", "1234567890123456789"] {
+            assert!(decode_id(Some(bad)).is_err(), "{bad:?}");
+        }
+        for ok in ["0", "007", "123456789012345678"] {
+            assert!(decode_id(Some(ok)).is_ok(), "{ok:?}");
+        }
+        // A position any real row can produce is issued in the format.
+        let c = encode_after(1_795_662_238_617, "T123.abc-X=");
+        assert_eq!(decode_after(Some(&c)).unwrap().unwrap().key, "T123.abc-X=");
     }
 }

@@ -5,6 +5,8 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::contract::{BadRequest, Unauthorized};
+use super::extract::{ApiQuery, NoQuery};
 use super::ApiState;
 use crate::reconciler::Summary;
 
@@ -15,9 +17,17 @@ pub struct ReconcilerStatus {
 }
 
 /// The reconciler's last pass: what it checked and what came of it.
-#[utoipa::path(get, path = "/v1/reconciler", tag = "events",
-    responses((status = 200, body = ReconcilerStatus)), security(("bearer" = [])))]
-pub async fn status(State(state): State<ApiState>) -> Json<ReconcilerStatus> {
+#[utoipa::path(get, path = "/v1/reconciler", operation_id = "get_reconciler", tag = "events",
+    responses(
+        (status = 200, description = "The last pass, if any", body = ReconcilerStatus),
+        BadRequest,
+        Unauthorized,
+    ),
+    security(("bearer" = [])))]
+pub async fn status(
+    State(state): State<ApiState>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Json<ReconcilerStatus> {
     Json(ReconcilerStatus {
         last_run: state.last_reconcile.lock().ok().and_then(|l| l.clone()),
     })

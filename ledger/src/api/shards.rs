@@ -5,10 +5,15 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::contract::{BadRequest, Unauthorized};
+use super::extract::{ApiQuery, NoQuery};
 use super::ApiState;
 use crate::puller::status::ShardStatus;
 
+/// Named `PullerStatus` in the document (a schema named like its `shards` property trips
+/// openapi-python-client, as `Balances` does).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PullerStatus)]
 pub struct Shards {
     /// Whether this ledger pulls from an edge at all.
     pub puller_enabled: bool,
@@ -16,9 +21,17 @@ pub struct Shards {
 }
 
 /// The edge shards this replica pulls: state, cursor, lag.
-#[utoipa::path(get, path = "/v1/shards", tag = "events",
-    responses((status = 200, body = Shards)), security(("bearer" = [])))]
-pub async fn list(State(state): State<ApiState>) -> Json<Shards> {
+#[utoipa::path(get, path = "/v1/shards", operation_id = "list_shards", tag = "events",
+    responses(
+        (status = 200, description = "The shards and the puller's view of each", body = Shards),
+        BadRequest,
+        Unauthorized,
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Json<Shards> {
     Json(Shards {
         puller_enabled: state.puller.enabled,
         shards: state.puller.snapshot(),

@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream};
 
-use super::error::ApiError;
-use super::extract::ApiPath;
+use super::contract::{self, BadRequest, OrderStatusStreamEvent, StreamUnavailable, Unauthorized};
+use super::error::{ApiError, ErrorSchema};
+use super::extract::{ApiPath, ApiQuery, NoQuery};
 use super::ApiState;
 use crate::changes::{Follower, Full};
 pub use crate::store::notify::OrderChange as OrderStatusEvent;
@@ -28,16 +29,23 @@ const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// Live order status (Server-Sent Events). Events are named `status`, carry an
 /// `OrderStatusEvent` as data and the order's version as id; send `Last-Event-ID` to resume.
-#[utoipa::path(get, path = "/v1/orders/{reference}/events", tag = "orders",
-    params(("reference" = String, Path), ("Last-Event-ID" = Option<i64>, Header)),
-    responses((status = 200, description = "text/event-stream of `status` events", body = OrderStatusEvent, content_type = "text/event-stream"),
-              (status = 404, body = super::error::ErrorSchema),
-              (status = 503, description = "Too many open streams; retry after `Retry-After` seconds", body = super::error::ErrorSchema)),
+/// A stream ends after `KEFFI_SSE_MAX_SECONDS` (5 minutes by default); reconnect with
+/// `Last-Event-ID`.
+#[utoipa::path(get, path = "/v1/orders/{reference}/events", operation_id = "follow_order", tag = "orders",
+    params(contract::OrderReference, contract::LastEventIdHeader),
+    responses(
+        (status = 200, description = "A stream of `status` events", content_type = "text/event-stream", body = OrderStatusStreamEvent),
+        BadRequest,
+        Unauthorized,
+        (status = 404, description = "`not_found`: no such order", body = ErrorSchema),
+        StreamUnavailable,
+    ),
     security(("bearer" = [])))]
 pub async fn order_events(
     State(state): State<ApiState>,
     headers: HeaderMap,
     ApiPath(reference): ApiPath<String>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     open_stream(state, &headers, reference).await
 }
@@ -57,6 +65,10 @@ pub(crate) async fn open_stream(
     headers: &HeaderMap,
     reference: String,
 ) -> Result<Response, ApiError> {
+    if !keffi_shared::Reference::is_valid(&reference) {
+        // No order has such a reference; neither the stream cap nor the store is asked.
+        return Err(ApiError::not_found("order", &reference));
+    }
     let follower = match state.changes.follow(&reference) {
         Ok(f) => f,
         Err(full) => return Ok(too_many(full)),

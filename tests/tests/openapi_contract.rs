@@ -1,0 +1,354 @@
+//! The ledger's OpenAPI document held to the running ledger, by tools that know nothing of
+//! it but the document:
+//!
+//! - schemathesis (pinned in `tests/openapi/requirements.txt`) generates valid and invalid
+//!   requests for every route from `/openapi.json` and checks every answer with all of its
+//!   checks: each status declared, each body and header as its schema says, each request the
+//!   schema allows accepted and each it forbids refused, auth enforced, SSE events as
+//!   declared, no 5xx;
+//! - openapi-python-client generates a client from the document; it must type-check with
+//!   `mypy --strict` together with a program written against it, and that program must work
+//!   against the ledger.
+//!
+//! The tools live in the virtualenv `scripts/lib/schemathesis.sh` creates (`ensure_schemathesis`,
+//! run by `scripts/test`). Without it these tests fail, naming the command: a contract that
+//! is never checked is not a contract.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use keffi_tests::edge::PAYSTACK_SECRET;
+use keffi_tests::gateway::{self, Delivery};
+use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
+use keffi_tests::workspace;
+use reqwest::Client;
+use serde_json::{json, Value};
+
+/// Per operation and phase; about 20 s for all of them. `KEFFI_SCHEMATHESIS_EXAMPLES` raises it.
+const EXAMPLES: u32 = 50;
+/// Fixed, so a run is repeatable; `KEFFI_SCHEMATHESIS_SEED` picks another (schemathesis prints
+/// the seed of every run, to replay a failure).
+const SEED: &str = "20261126";
+const TOOL_TIMEOUT: Duration = Duration::from_secs(240);
+
+const CREATE_VENV: &str = "scripts/lib/schemathesis.sh";
+
+/// The tools' virtualenv, checked to match the pinned lock.
+async fn venv() -> anyhow::Result<PathBuf> {
+    let venv = std::env::var_os("KEFFI_OPENAPI_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace::root().join("target/openapi-venv"));
+    let tool = venv.join("bin/schemathesis");
+    if !tool.exists() {
+        bail!(
+            "{} is missing: the OpenAPI contract test needs schemathesis. Create its \
+             virtualenv with `{CREATE_VENV}` (scripts/test does, via ensure_schemathesis).",
+            tool.display()
+        );
+    }
+    // The stamp ensure_schemathesis writes: the SHA-256 of the lock it installed.
+    let lock = workspace::root().join("tests/openapi/requirements.txt");
+    let lock = lock.to_string_lossy();
+    let digest = "import hashlib, sys; \
+                  print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())";
+    let want = run(&venv, "python", &["-c", digest, &lock], &workspace::root()).await?;
+    let stamp =
+        std::fs::read_to_string(venv.join(".keffi-requirements-sha256")).unwrap_or_default();
+    if stamp.trim() != want.trim() {
+        bail!(
+            "{} was not made from tests/openapi/requirements.txt as it is now: run \
+             `{CREATE_VENV}` again",
+            venv.display()
+        );
+    }
+    Ok(venv)
+}
+
+/// Runs a tool of the virtualenv, with its `bin` first on `PATH`; fails with everything the
+/// tool printed unless it succeeded.
+async fn run(venv: &Path, program: &str, args: &[&str], cwd: &Path) -> anyhow::Result<String> {
+    run_with(venv, program, args, cwd, &[]).await
+}
+
+async fn run_with(
+    venv: &Path,
+    program: &str,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &Path)],
+) -> anyhow::Result<String> {
+    let bin = venv.join("bin");
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
+    let mut cmd = tokio::process::Command::new(bin.join(program));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(TOOL_TIMEOUT, cmd.output())
+        .await
+        .with_context(|| format!("{program} ran longer than {TOOL_TIMEOUT:?}"))??;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        out.status.success(),
+        "{program} {} failed ({}):\n{text}",
+        args.join(" "),
+        out.status
+    );
+    Ok(text)
+}
+
+struct Seeded {
+    /// An order and the client secret that opens it, for the browser's routes.
+    client_reference: &'static str,
+    client_secret: String,
+}
+
+/// Gives every route real objects to answer with: orders pending, paid, disputed and in
+/// review; a payment with no order (a reference no order could have); an applied, a dead and
+/// a parked event; journal transactions.
+async fn seed(ledger: &TestLedger, http: &Client) -> anyhow::Result<Seeded> {
+    let mut secrets = Vec::new();
+    for (reference, amount) in [
+        ("ord_paid", 500_000),
+        ("ord_pending", 1_000),
+        ("ord_disputed", 250_000),
+        ("ord_review", 300_000),
+    ] {
+        let resp = http
+            .post(ledger.url("/v1/orders"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(
+                &json!({"reference": reference, "amount": amount, "currency": "NGN",
+                          "metadata": {"table": 4}}),
+            )
+            .send()
+            .await?;
+        ensure!(
+            resp.status() == 201,
+            "seeding {reference}: {}",
+            resp.status()
+        );
+        let body: Value = resp.json().await?;
+        secrets.push(
+            body["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let signed = |body: Value| gateway::paystack_body(PAYSTACK_SECRET, body.to_string().into());
+    let deliveries: Vec<Delivery> = vec![
+        gateway::paystack_charge_success(PAYSTACK_SECRET, 1001, "ord_paid", 500_000),
+        gateway::paystack_charge_success(PAYSTACK_SECRET, 1002, "ord_disputed", 250_000),
+        signed(json!({"event": "charge.dispute.create", "data": {
+            "id": 77, "refund_amount": 250_000, "currency": "NGN",
+            "status": "awaiting-merchant-feedback", "category": "fraud",
+            "transaction": {"id": 1002, "reference": "ord_disputed", "amount": 250_000,
+                            "currency": "NGN"}}})),
+        // Paid more than the order asks: the order needs review.
+        gateway::paystack_charge_success(PAYSTACK_SECRET, 1003, "ord_review", 310_000),
+        // A charge for a reference no order has (nor could: a space and a slash).
+        gateway::paystack_charge_success(PAYSTACK_SECRET, 1004, "PSK gw/only", 7_000),
+        // More than the charge holds: dead.
+        signed(json!({"event": "refund.processed", "data": {
+            "status": "processed", "transaction_reference": "ord_paid",
+            "refund_reference": "rf_9", "amount": "900000", "currency": "NGN"}})),
+        // Before its charge: parked.
+        signed(json!({"event": "refund.processed", "data": {
+            "status": "processed", "transaction_reference": "ord_later",
+            "refund_reference": "rf_10", "amount": "100", "currency": "NGN"}})),
+    ];
+    for d in &deliveries {
+        let resp = d.post(http, &ledger.url("/hooks/paystack")).send().await?;
+        ensure!(resp.status() == 200, "seeding a webhook: {}", resp.status());
+    }
+    let get = |path: String| {
+        let req = http.get(ledger.url(&path)).bearer_auth(ADMIN_TOKEN);
+        async move { anyhow::Ok(req.send().await?.json::<Value>().await?) }
+    };
+    for (status, want) in [("applied", 5), ("dead", 1), ("parked", 1)] {
+        let page = get(format!("/v1/events?status={status}")).await?;
+        ensure!(
+            page["data"].as_array().map(Vec::len) == Some(want),
+            "{want} {status} event(s) expected: {page}"
+        );
+    }
+    for (reference, status) in [
+        ("ord_paid", "paid"),
+        ("ord_disputed", "disputed"),
+        ("ord_review", "needs_review"),
+    ] {
+        let order = get(format!("/v1/orders/{reference}")).await?;
+        ensure!(order["status"] == status, "{reference}: {order}");
+    }
+    Ok(Seeded {
+        client_reference: "ord_paid",
+        client_secret: secrets.swap_remove(0),
+    })
+}
+
+async fn seeded_ledger() -> anyhow::Result<(TestDb, TestLedger, Client, Seeded)> {
+    let db = TestDb::sqlite().await?;
+    // Streams end after a second, so a stream the fuzzer opens never holds a run up.
+    let ledger = TestLedger::with_hooks(&db, &["--sse-max-seconds", "1"]).await?;
+    let http = Client::builder().timeout(Duration::from_secs(20)).build()?;
+    let seeded = seed(&ledger, &http).await?;
+    Ok((db, ledger, http, seeded))
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string")
+}
+
+#[tokio::test]
+async fn schemathesis_finds_nothing_wrong_with_the_running_ledger() -> anyhow::Result<()> {
+    let venv = venv().await?;
+    let (_db, ledger, _http, seeded) = seeded_ledger().await?;
+    let dir = tempfile::Builder::new()
+        .prefix("keffi-openapi-")
+        .tempdir()?;
+    let hooks = workspace::root().join("tests/openapi/hooks.py");
+    let config = dir.path().join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"# Written by tests/tests/openapi_contract.rs.
+hooks = {hooks}
+# A stream's first event (the order's state) is enough; the rest is the SSE test's.
+max-stream-events = 1
+request-timeout = 10
+
+# A warning (e.g. every request refused for its auth) means the run did not test what it
+# should: it fails the run too.
+[warnings]
+fail-on = true
+
+[auth.openapi.bearer]
+bearer = {token}
+
+[auth.openapi.client_secret]
+api_key = {secret}
+
+# The browser's routes are fuzzed on the order the client secret opens.
+[[operations]]
+include-path-regex = "^/client/"
+parameters = {{ "path.reference" = {reference} }}
+"#,
+            hooks = toml_str(&hooks.to_string_lossy()),
+            token = toml_str(ADMIN_TOKEN),
+            secret = toml_str(&seeded.client_secret),
+            reference = toml_str(seeded.client_reference),
+        ),
+    )?;
+    let examples =
+        std::env::var("KEFFI_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| EXAMPLES.to_string());
+    let seed = std::env::var("KEFFI_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.to_owned());
+    let spec = ledger.url("/openapi.json");
+    let config = config.to_string_lossy();
+    let out = run(
+        &venv,
+        "schemathesis",
+        &[
+            "--config-file",
+            &config,
+            "run",
+            &spec,
+            "--checks",
+            "all",
+            "--max-examples",
+            &examples,
+            "--seed",
+            &seed,
+            "--generation-database",
+            "none",
+            "--no-color",
+        ],
+        dir.path(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:#}\nledger log (tail):\n{}", ledger.log_tail(40)))?;
+    println!("{out}");
+    ensure!(
+        out.contains("Selected: 15/15") && out.contains("Tested: 15"),
+        "schemathesis did not test every operation:\n{out}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_generated_python_client_type_checks_and_works() -> anyhow::Result<()> {
+    let venv = venv().await?;
+    let (_db, ledger, http, _seeded) = seeded_ledger().await?;
+    let dir = tempfile::Builder::new()
+        .prefix("keffi-openapi-client-")
+        .tempdir()?;
+    let spec = http
+        .get(ledger.url("/openapi.json"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let spec_path = dir.path().join("openapi.json");
+    std::fs::write(&spec_path, spec)?;
+    let generated = run(
+        &venv,
+        "openapi-python-client",
+        &[
+            "generate",
+            "--path",
+            &spec_path.to_string_lossy(),
+            "--meta",
+            "none",
+            "--output-path",
+            "keffi_ledger_client",
+        ],
+        dir.path(),
+    )
+    .await?;
+    ensure!(
+        !generated.contains("Warning"),
+        "openapi-python-client could not render all of the document:\n{generated}"
+    );
+
+    let openapi = workspace::root().join("tests/openapi");
+    let smoke = openapi.join("client_smoke.py");
+    let smoke = smoke.to_string_lossy();
+    let mypy_ini = openapi.join("mypy.ini");
+    run_with(
+        &venv,
+        "mypy",
+        &[
+            "--config-file",
+            &mypy_ini.to_string_lossy(),
+            "--cache-dir",
+            &dir.path().join(".mypy_cache").to_string_lossy(),
+            &smoke,
+            "keffi_ledger_client",
+        ],
+        dir.path(),
+        &[("MYPYPATH", dir.path())],
+    )
+    .await?;
+    let out = run_with(
+        &venv,
+        "python",
+        &[&smoke, &ledger.url(""), ADMIN_TOKEN],
+        dir.path(),
+        &[("PYTHONPATH", dir.path())],
+    )
+    .await?;
+    println!("{out}");
+    Ok(())
+}
