@@ -140,7 +140,8 @@ pub struct ServeConfig {
     pub puller: PullerArgs,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
-    /// Bearer token(s) for the admin API, comma-separated for rotation.
+    /// Bearer tokens for the admin API, comma-separated: `name:scope:token` (scope `read`,
+    /// `operate` or `admin`) or a bare token (a full admin named `admin-N`).
     #[arg(long, env = "KEFFI_ADMIN_TOKENS", hide_env_values = true)]
     pub admin_tokens: Option<Secret>,
     /// Serve the admin API without authentication. Local development only.
@@ -204,21 +205,27 @@ impl ServeConfig {
         })
     }
 
-    /// Who may call the admin API; refuses to start open unless explicitly told to.
+    /// Who may call the admin API; refuses to start open unless explicitly told to, and
+    /// refuses a token list it cannot read (naming the entry, never its text).
     pub fn admin_auth(&self) -> Result<crate::api::auth::AdminAuth, ConfigError> {
         use crate::api::auth::AdminAuth;
-        use keffi_shared::edge::BearerTokens;
-        let tokens = BearerTokens::parse_list(
+        use crate::api::tokens::AdminTokens;
+        const SETTING: &str = "KEFFI_ADMIN_TOKENS (--admin-tokens)";
+        let tokens = AdminTokens::parse(
             self.admin_tokens
                 .as_ref()
                 .and_then(Secret::expose_str)
                 .unwrap_or_default(),
-        );
+        )
+        .map_err(|e| ConfigError {
+            setting: SETTING,
+            problem: e.to_string(),
+        })?;
         match (tokens.is_empty(), self.insecure_no_auth) {
             (false, _) => Ok(AdminAuth::Tokens(std::sync::Arc::new(tokens))),
             (true, true) => Ok(AdminAuth::Disabled),
             (true, false) => Err(ConfigError {
-                setting: "KEFFI_ADMIN_TOKENS (--admin-tokens)",
+                setting: SETTING,
                 problem: "required: the admin API never runs open (for local development only, \
                           pass --insecure-no-auth)"
                     .into(),
@@ -429,6 +436,29 @@ mod tests {
         assert!(
             Cli::try_parse_from(["keffi-ledger", "serve", "--edge-token", " "]).is_err(),
             "an empty secret is refused, not taken for none"
+        );
+    }
+
+    /// A token list the ledger cannot read stops it at start, naming the setting and the
+    /// entry but never the entry's text; the resolved tokens keep the secrets out of `Debug`.
+    #[test]
+    fn admin_tokens_are_checked_at_start() {
+        let err = serve(&["--admin-tokens", "ops:operate:t1, viewer:reed:s3cr3t"])
+            .admin_auth()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("KEFFI_ADMIN_TOKENS") && text.contains("entry 2"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr3t") && !text.contains("reed"), "{text}");
+        let auth = serve(&["--admin-tokens", "viewer:read:s3cr3t,adm_s3cr3t"])
+            .admin_auth()
+            .unwrap();
+        let shown = format!("{auth:?}");
+        assert!(
+            shown.contains("viewer:read") && !shown.contains("s3cr3t"),
+            "{shown}"
         );
     }
 

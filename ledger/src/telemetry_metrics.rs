@@ -20,6 +20,7 @@
 //! | `keffi_status_streams_open` | — | live status streams open now |
 //! | `keffi_status_streams_refused_total` | — | status streams refused at `KEFFI_MAX_STREAMS` |
 //! | `keffi_ledger_ready` | — | 1 if the database answers (what `/readyz` checks), measured at each scrape |
+//! | `keffi_audit_write_failures_total` | — | operator actions whose audit-log row could not be written (the row is in the error log instead) |
 //!
 //! Counters an alert watches with `increase()` and that have no open-ended labels are
 //! registered at zero when their task starts, so the first increment is seen as one.
@@ -113,6 +114,10 @@ fn describe() {
         "Reconciler verify calls that failed, and passes stopped by a refusal."
     );
     describe_counter!("keffi_http_requests_total", "HTTP requests served.");
+    describe_counter!(
+        "keffi_audit_write_failures_total",
+        "Operator actions whose audit-log row could not be written (logged at error level instead)."
+    );
     describe_histogram!(
         "keffi_http_request_seconds",
         Unit::Seconds,
@@ -127,6 +132,11 @@ fn describe() {
         "keffi_ledger_ready",
         "1 if the database answers (what /readyz checks), measured at each scrape."
     );
+}
+
+/// An audit-log row could not be written.
+pub fn audit_write_failed() {
+    metrics::counter!("keffi_audit_write_failures_total").increment(1);
 }
 
 pub fn event(source: &str, outcome: &'static str) {

@@ -35,12 +35,23 @@ impl DigestSet {
     /// Whether `presented` equals one of the secrets. Every digest is compared, whichever
     /// matches, so timing does not tell which one did.
     pub fn contains(&self, presented: &[u8]) -> bool {
+        self.position(presented).is_some()
+    }
+
+    /// Which secret `presented` equals, by its position in the order given to [`Self::new`]
+    /// (the first, if several are equal). Every digest is compared and the position is
+    /// selected without a branch, so timing tells neither whether nor which one matched.
+    pub fn position(&self, presented: &[u8]) -> Option<usize> {
+        use subtle::ConditionallySelectable;
         let presented = digest(presented);
-        let matched = self
-            .digests
-            .iter()
-            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&presented));
-        bool::from(matched)
+        let (found, index) = self.digests.iter().enumerate().rev().fold(
+            (subtle::Choice::from(0), 0u64),
+            |(found, index), (i, d)| {
+                let eq = d.ct_eq(&presented);
+                (found | eq, u64::conditional_select(&index, &(i as u64), eq))
+            },
+        );
+        bool::from(found).then_some(index as usize)
     }
 }
 
@@ -58,5 +69,18 @@ mod tests {
         assert!(set.contains(b"alpha") && set.contains(b"beta"));
         assert!(!set.contains(b"alph") && !set.contains(b"alphaa") && !set.contains(b""));
         assert!(!format!("{set:?}").contains("alpha"));
+    }
+
+    #[test]
+    fn position_names_the_matching_secret() {
+        let set = DigestSet::new([&b"alpha"[..], b"beta", b"alpha"]);
+        assert_eq!(
+            set.position(b"alpha"),
+            Some(0),
+            "the first of equal secrets"
+        );
+        assert_eq!(set.position(b"beta"), Some(1));
+        assert_eq!(set.position(b"gamma"), None);
+        assert_eq!(DigestSet::default().position(b""), None);
     }
 }

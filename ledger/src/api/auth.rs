@@ -1,39 +1,158 @@
-//! Every admin route requires `Authorization: Bearer <token>` (several tokens for rotation,
-//! compared in constant time), unless the service was started with the insecure local-dev flag.
+//! Every admin route requires `Authorization: Bearer <token>` (several tokens, each with a
+//! name and a scope, compared in constant time; see [`super::tokens`]), unless the service was
+//! started with the insecure local-dev flag. Two layers, so the router decides in one place:
+//! [`authenticate`] (401) runs once in front of every `/v1` route and says who is calling;
+//! [`require_scope`] (403) guards each group of routes with the scope the group needs.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::middleware::Next;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use keffi_shared::edge::BearerTokens;
+use axum::Router;
 
 use super::error::ApiError;
+use super::tokens::{AdminTokens, Caller, Scope};
+
+/// The name `--insecure-no-auth` requests carry (in the audit log, for one).
+pub const INSECURE_CALLER: &str = "insecure-local";
 
 /// Who may call the admin API.
 #[derive(Debug, Clone)]
 pub enum AdminAuth {
-    Tokens(Arc<BearerTokens>),
-    /// `--insecure-no-auth`: local development only; logged loudly at start.
+    Tokens(Arc<AdminTokens>),
+    /// `--insecure-no-auth`: local development only; logged loudly at start. Every request
+    /// is a full admin named [`INSECURE_CALLER`].
     Disabled,
 }
 
-pub async fn require_admin(State(auth): State<AdminAuth>, req: Request, next: Next) -> Response {
-    if let AdminAuth::Tokens(tokens) = &auth {
-        let header = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if let Err(e) = tokens.authorize(header) {
-            let mut resp =
-                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()).into_response();
+/// Authenticates the request and puts its [`Caller`] in the request's extensions; a missing
+/// or unknown token is 401 with `WWW-Authenticate: Bearer`. Every valid token has at least
+/// `read`, so this alone guards a read-only route (as `/metrics`).
+pub async fn authenticate(State(auth): State<AdminAuth>, mut req: Request, next: Next) -> Response {
+    let caller = match &auth {
+        AdminAuth::Disabled => Caller::new(INSECURE_CALLER, Scope::Admin),
+        AdminAuth::Tokens(tokens) => {
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match tokens.authenticate(header) {
+                Ok(caller) => caller,
+                Err(e) => {
+                    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+                        .into_response();
+                    resp.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return resp;
+                }
+            }
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// Refuses a caller whose scope does not include `needed`: 403 `insufficient_scope` (RFC 6750's
+/// error, in the header too). Behind [`authenticate`]; without a caller it fails closed.
+pub async fn require_scope(State(needed): State<Scope>, req: Request, next: Next) -> Response {
+    match req.extensions().get::<Caller>() {
+        Some(caller) if caller.scope.includes(needed) => next.run(req).await,
+        Some(caller) => {
+            let mut resp = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!(
+                    "the token `{}` has the `{}` scope; this route needs `{needed}`",
+                    caller.name, caller.scope
+                ),
+            )
+            .into_response();
             resp.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
             );
-            return resp;
+            resp
+        }
+        None => {
+            tracing::error!("a scoped route is not behind authentication: refused");
+            ApiError::internal("this route is not configured for authentication").into_response()
         }
     }
-    next.run(req).await
+}
+
+/// `routes`, each needing `scope` (see [`require_scope`]).
+pub fn scoped<S: Clone + Send + Sync + 'static>(scope: Scope, routes: Router<S>) -> Router<S> {
+    routes.route_layer(middleware::from_fn_with_state(scope, require_scope))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use axum::Extension;
+
+    use super::*;
+
+    /// A route that says who called it, behind `auth` and a scope, served on a loopback port.
+    async fn serve(auth: AdminAuth, needed: Scope) -> String {
+        let app =
+            scoped(
+                needed,
+                Router::new().route(
+                    "/who",
+                    get(|Extension(c): Extension<Caller>| async move {
+                        format!("{} {}", c.name, c.scope)
+                    }),
+                ),
+            )
+            .route_layer(middleware::from_fn_with_state(auth, authenticate));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/who", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    async fn call(url: &str, token: Option<&str>) -> (u16, String, Option<String>) {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap(),
+            challenge,
+        )
+    }
+
+    #[tokio::test]
+    async fn insecure_mode_is_an_admin_named_for_it() {
+        let url = serve(AdminAuth::Disabled, Scope::Admin).await;
+        assert_eq!(call(&url, None).await.1, "insecure-local admin");
+    }
+
+    #[tokio::test]
+    async fn unknown_tokens_are_401_and_low_scopes_403() {
+        let tokens = AdminTokens::parse("viewer:read:v-tok,oncall:operate:o-tok").unwrap();
+        let url = serve(AdminAuth::Tokens(Arc::new(tokens)), Scope::Operate).await;
+        let (status, body, challenge) = call(&url, Some("nope")).await;
+        assert_eq!((status, challenge.as_deref()), (401, Some("Bearer")));
+        assert!(body.contains("invalid_token"), "{body}");
+        let (status, body, challenge) = call(&url, Some("v-tok")).await;
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("insufficient_scope") && body.contains("viewer"),
+            "{body}"
+        );
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer error=\"insufficient_scope\"")
+        );
+        assert_eq!(call(&url, Some("o-tok")).await.1, "oncall operate");
+    }
 }

@@ -2,6 +2,8 @@
 //! request and response types and OpenAPI annotations side by side; this module assembles the
 //! router and the OpenAPI document (generated from the code, served at `/openapi.json`).
 
+mod access;
+pub mod audit;
 pub mod auth;
 mod client;
 pub mod client_secret;
@@ -17,7 +19,9 @@ mod payments;
 mod reconciler;
 mod shards;
 mod stream;
+pub mod tokens;
 
+use access::ScopeDoc;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -37,7 +41,7 @@ pub type ApiState = crate::state::AppState;
         client::status, client::events,
     ),
     components(schemas(error::ErrorSchema, error::ErrorDetailSchema)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ScopeDoc),
     tags(
         (name = "orders", description = "The merchant's orders and their live status"),
         (name = "payments", description = "Payments by gateway reference"),
@@ -74,25 +78,41 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The `/v1` routes, behind admin auth.
+/// The `/v1` routes, behind admin auth, grouped by the scope each needs (`read` < `operate` <
+/// `admin`): the one place that decides who may call what. Every route above `read` is an
+/// operator action, recorded in the audit log (refusals too: the audit wraps the scope check).
 pub fn routes(state: ApiState) -> Router<ApiState> {
-    Router::new()
-        .route("/v1/orders", post(orders::create).get(orders::list))
+    use tokens::Scope;
+    let read = Router::new()
+        .route("/v1/orders", get(orders::list))
         .route("/v1/orders/{reference}", get(orders::get))
         .route("/v1/orders/{reference}/events", get(stream::order_events))
         .route("/v1/payments", get(payments::list))
         .route("/v1/payments/{reference}", get(payments::get))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::get))
-        .route("/v1/events/{id}/replay", post(events::replay))
         .route("/v1/journal", get(journal::list))
         .route("/v1/balances", get(journal::balances))
         .route("/v1/shards", get(shards::list))
         .route("/v1/reconciler", get(reconciler::status))
+        .route("/v1/me", get(access::me))
+        .route("/v1/audit", get(audit::list));
+    // Replay, and reconcile or bulk replay when they get routes.
+    let operate = Router::new().route("/v1/events/{id}/replay", post(events::replay));
+    let admin = Router::new().route("/v1/orders", post(orders::create));
+    auth::scoped(Scope::Read, read)
+        .merge(audit::audited(
+            state.store.clone(),
+            auth::scoped(Scope::Operate, operate),
+        ))
+        .merge(audit::audited(
+            state.store.clone(),
+            auth::scoped(Scope::Admin, admin),
+        ))
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
-            auth::require_admin,
+            auth::authenticate,
         ))
 }
 

@@ -21,10 +21,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::routes(state.clone()))
         .merge(crate::api::client_routes())
+        // Any valid token (every scope includes `read`) may scrape.
         .merge(Router::new().route("/metrics", get(metrics)).route_layer(
             axum::middleware::from_fn_with_state(
                 state.auth.clone(),
-                crate::api::auth::require_admin,
+                crate::api::auth::authenticate,
             ),
         ))
         .route("/openapi.json", get(crate::api::openapi))
@@ -87,7 +88,7 @@ async fn dashboard() -> Response {
         .into_response()
 }
 
-/// `/metrics` in Prometheus text format (behind the admin token, like the rest of the API).
+/// `/metrics` in Prometheus text format (behind an admin token of any scope).
 /// Each scrape first asks the database what `/readyz` asks it, for `keffi_ledger_ready`; a
 /// database that does not answer within a few seconds counts as not ready.
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {

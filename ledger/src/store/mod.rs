@@ -9,6 +9,7 @@ mod conn;
 mod rows;
 mod tx;
 
+pub mod audit;
 pub mod client_secrets;
 pub mod cursors;
 pub mod idempotency;

@@ -49,19 +49,25 @@ impl BearerTokens {
 
     /// Checks an `Authorization` header value. With no tokens configured nothing passes.
     pub fn authorize(&self, authorization: Option<&str>) -> Result<(), AuthError> {
-        let value = authorization.map(str::trim).ok_or(AuthError::Missing)?;
-        let token = value
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Missing)?;
+        let token = bearer_token(authorization)?;
         if self.tokens.contains(token.as_bytes()) {
             Ok(())
         } else {
             Err(AuthError::Invalid)
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive);
+/// a missing header, another scheme or an empty token is [`AuthError::Missing`].
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
+    authorization
+        .map(str::trim)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::Missing)
 }
 
 #[cfg(test)]

@@ -1,0 +1,287 @@
+//! The audit log of operator actions: [`record`] writes one row per request to a route it
+//! guards (every route above the `read` scope: replay, order creation, and whatever joins
+//! those groups later) after the route answered, with the status it answered, so no handler
+//! knows about it; `GET /v1/audit` lists the rows, newest first.
+//!
+//! It sits between authentication and the scope check, so a request refused for its scope is
+//! recorded (403) with the token's name: the attempt is what an investigator looks for. A
+//! request without a valid token is not: it names no one, and anyone could fill the table.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use futures_util::FutureExt;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::IntoParams;
+
+use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
+use super::error::{ApiError, ErrorSchema};
+use super::extract::{storable, ApiQuery};
+use super::page::{self, Page};
+use super::tokens::{valid_name, Caller};
+use super::ApiState;
+use crate::store::audit::{AuditEntry, NewAuditEntry};
+use crate::store::{now_ms, Store};
+
+/// Bodies up to this size are read to name what the action was about (an order's reference);
+/// a larger or unsized body passes untouched (only its path is recorded), so the audit never
+/// changes how a route reads its body.
+const SUMMARY_BODY_MAX: usize = 16 * 1024;
+
+/// Body fields worth recording, each a short scalar (never `metadata` or a secret).
+const SUMMARY_FIELDS: [&str; 3] = ["reference", "amount", "currency"];
+
+/// `routes`, each request to them recorded in the audit log. Wrap the scope check (see
+/// [`super::auth::scoped`]), so refusals are recorded too.
+pub fn audited(store: Store, routes: Router<ApiState>) -> Router<ApiState> {
+    routes.route_layer(middleware::from_fn_with_state(store, record))
+}
+
+/// The audit layer.
+///
+/// The route and the write of its row run in a task of their own: a client that hangs up
+/// would otherwise drop this future, and the row with it, after the action may already have
+/// committed. A failed write is logged at error level with the whole row (the record is then
+/// in the log, not lost) and counted in `keffi_audit_write_failures_total`; the answer stays
+/// what the action answered, because the action has already happened: turning its success
+/// into an error would have the client retry (or give up on) something that took effect.
+pub async fn record(State(store): State<Store>, req: Request, next: Next) -> Response {
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else {
+        // Not behind authentication: the scope check inside refuses it (fails closed).
+        return next.run(req).await;
+    };
+    let at_ms = now_ms();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
+    let action = format!("{} {route}", req.method());
+    let target = clip(req.uri().path(), 500);
+    let mut detail = Map::new();
+    if let Some(key) = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+    {
+        detail.insert("idempotency_key".into(), clip(key, 255).into());
+    }
+    let task = tokio::spawn(async move {
+        let resp = match summarise_body(req, &mut detail).await {
+            Ok(req) => std::panic::AssertUnwindSafe(next.run(req))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(%action, "the route panicked");
+                    ApiError::internal("the request failed").into_response()
+                }),
+            Err(refused) => refused,
+        };
+        if resp
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true")
+        {
+            detail.insert("replayed".into(), true.into());
+        }
+        let entry = NewAuditEntry {
+            at_ms,
+            token_name: caller.name.to_string(),
+            token_scope: caller.scope.to_string(),
+            action,
+            target,
+            status: resp.status().as_u16(),
+            detail: (!detail.is_empty()).then(|| Value::Object(detail).to_string()),
+        };
+        if let Err(e) = store.append_audit(&entry).await {
+            crate::telemetry_metrics::audit_write_failed();
+            tracing::error!(
+                error = %e,
+                at_ms = entry.at_ms,
+                token = %entry.token_name,
+                scope = %entry.token_scope,
+                action = %entry.action,
+                target = %entry.target,
+                status = entry.status,
+                detail = entry.detail.as_deref().unwrap_or(""),
+                "audit log write failed; this line is the action's only record"
+            );
+        }
+        resp
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the audited request's task failed");
+        ApiError::internal("the request failed").into_response()
+    })
+}
+
+/// Reads a small body (see [`SUMMARY_BODY_MAX`]) to record its [`SUMMARY_FIELDS`], then hands
+/// the same bytes on. A body that cannot be read is answered 400, as the route would.
+async fn summarise_body(
+    req: Request,
+    detail: &mut Map<String, Value>,
+) -> Result<Request, Response> {
+    let small = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| (1..=SUMMARY_BODY_MAX).contains(&n));
+    if !small {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, SUMMARY_BODY_MAX)
+        .await
+        .map_err(|_| ApiError::bad_request("the request body could not be read").into_response())?;
+    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&bytes) {
+        for name in SUMMARY_FIELDS {
+            match fields.get(name) {
+                Some(Value::String(s)) => {
+                    detail.insert(name.into(), clip(s, 100).into());
+                }
+                Some(n @ Value::Number(_)) => {
+                    detail.insert(name.into(), n.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// At most `max` characters of `s`: what a client sends is stored, but bounded.
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListAudit {
+    /// Only actions by the token with this name.
+    pub token: Option<String>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Entries per page: 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+impl IntoParams for ListAudit {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            contract::query(
+                "token",
+                "Only actions by the token with this name.",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[A-Za-z0-9._-]{1,64}$"))
+                    .into(),
+            ),
+            contract::query(
+                "cursor",
+                "The previous page's `next_cursor`.",
+                contract::id_cursor(),
+            ),
+            contract::query(
+                "limit",
+                "Entries per page: 1 to 200, default 50.",
+                contract::limit(),
+            ),
+        ]
+    }
+}
+
+/// The audit log: every operator action (replay, order creation…) with the token's name and
+/// what the API answered, refusals for scope included; newest first.
+#[utoipa::path(get, path = "/v1/audit", operation_id = "list_audit", tag = "access", params(ListAudit),
+    responses(
+        (status = 200, description = "One page of the audit log", body = Page<AuditEntry>),
+        BadRequest,
+        Unauthorized,
+        (status = 422, description = "`invalid_request`: `limit` out of range, or `token` is not a token name", body = ErrorSchema),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(q): ApiQuery<ListAudit>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    let limit = page::limit(q.limit)?;
+    let before = page::decode_id(q.cursor.as_deref())?;
+    if let Some(t) = q.token.as_deref() {
+        if !(storable(t) && valid_name(t)) {
+            return Err(ApiError::invalid(
+                "token must be a token name: 1 to 64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+    }
+    let rows = state
+        .store
+        .list_audit(q.token.as_deref(), before, limit)
+        .await?;
+    let next_cursor = page::next(&rows, limit, |e| e.id.to_string());
+    Ok(Json(Page {
+        data: rows,
+        next_cursor,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_small_json_body_is_summarised_and_passed_on_unchanged() {
+        let body =
+            r#"{"reference":"ord_1","amount":500,"currency":"NGN","metadata":{"x":"secret"}}"#;
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v1/orders")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let mut detail = Map::new();
+        let req = summarise_body(req, &mut detail).await.unwrap();
+        assert_eq!(
+            Value::Object(detail),
+            serde_json::json!({"reference": "ord_1", "amount": 500, "currency": "NGN"})
+        );
+        let passed = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(passed, body.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn large_unsized_or_foreign_bodies_pass_untouched() {
+        let big = "x".repeat(SUMMARY_BODY_MAX + 1);
+        for (body, length) in [
+            (big.clone(), Some(big.len())),
+            (r#"{"reference":"r"}"#.to_owned(), None),
+            ("not json".to_owned(), Some(8)),
+        ] {
+            let mut builder = Request::builder().method("POST").uri("/v1/orders");
+            if let Some(n) = length {
+                builder = builder.header(header::CONTENT_LENGTH, n);
+            }
+            let req = builder.body(axum::body::Body::from(body.clone())).unwrap();
+            let mut detail = Map::new();
+            let req = summarise_body(req, &mut detail).await.unwrap();
+            assert!(detail.is_empty());
+            let passed = axum::body::to_bytes(req.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(passed, body.as_bytes());
+        }
+    }
+
+    #[test]
+    fn clip_counts_characters_not_bytes() {
+        assert_eq!(clip("₦₦₦", 2), "₦₦");
+        assert_eq!(clip("ab", 5), "ab");
+    }
+}
