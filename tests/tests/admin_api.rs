@@ -581,6 +581,8 @@ async fn the_openapi_document_matches_the_running_server() -> anyhow::Result<()>
         "GET /v1/balances",
         "GET /v1/shards",
         "GET /v1/reconciler",
+        "GET /v1/me",
+        "GET /v1/audit",
         "GET /client/v1/orders/{reference}",
         "GET /client/v1/orders/{reference}/events",
     ]
