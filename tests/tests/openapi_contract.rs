@@ -281,7 +281,7 @@ parameters = {{ "path.reference" = {reference} }}
     .map_err(|e| anyhow::anyhow!("{e:#}\nledger log (tail):\n{}", ledger.log_tail(40)))?;
     println!("{out}");
     ensure!(
-        out.contains("Selected: 15/15") && out.contains("Tested: 15"),
+        out.contains("Selected: 17/17") && out.contains("Tested: 17"),
         "schemathesis did not test every operation:\n{out}"
     );
     Ok(())

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use futures_util::FutureExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::IntoParams;
@@ -70,7 +71,7 @@ pub async fn record(State(store): State<Store>, req: Request, next: Next) -> Res
     {
         detail.insert("idempotency_key".into(), clip(key, 255).into());
     }
-    let task = tokio::spawn(async move {
+    let work = async move {
         let resp = match summarise_body(req, &mut detail).await {
             Ok(req) => std::panic::AssertUnwindSafe(next.run(req))
                 .catch_unwind()
@@ -112,7 +113,9 @@ pub async fn record(State(store): State<Store>, req: Request, next: Next) -> Res
             );
         }
         resp
-    });
+    };
+    // The task carries the request's span, so what the route logs stays inside it.
+    let task = tokio::spawn(work.instrument(tracing::Span::current()));
     task.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "the audited request's task failed");
         ApiError::internal("the request failed").into_response()
@@ -277,6 +280,72 @@ mod tests {
                 .unwrap();
             assert_eq!(passed, body.as_bytes());
         }
+    }
+
+    /// An audited route on `store`, behind insecure-mode authentication, on a loopback port.
+    async fn serve(store: Store) -> String {
+        use axum::routing::post;
+        let app: Router = Router::new()
+            .route("/v1/things/{id}", post(|| async { "done" }))
+            .route_layer(middleware::from_fn_with_state(store, record))
+            .route_layer(middleware::from_fn_with_state(
+                super::super::auth::AdminAuth::Disabled,
+                super::super::auth::authenticate,
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/things/7", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_action_is_recorded_after_it_answered() {
+        let store = Store::connect("sqlite::memory:", &Default::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let resp = reqwest::Client::new()
+            .post(serve(store.clone()).await)
+            .header("idempotency-key", "k-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let rows = store.list_audit(None, None, 10).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(
+            (
+                row.token_name.as_str(),
+                row.token_scope.as_str(),
+                row.status
+            ),
+            ("insecure-local", "admin", 200)
+        );
+        assert_eq!(
+            (row.action.as_str(), row.target.as_str()),
+            ("POST /v1/things/{id}", "/v1/things/7")
+        );
+        assert_eq!(
+            row.detail,
+            Some(serde_json::json!({"idempotency_key": "k-1"}))
+        );
+    }
+
+    /// The action has happened: a failed audit write does not turn its answer into an error.
+    #[tokio::test]
+    async fn a_failed_audit_write_keeps_the_actions_answer() {
+        // Not migrated: there is no audit_log to write to.
+        let store = Store::connect("sqlite::memory:", &Default::default())
+            .await
+            .unwrap();
+        let resp = reqwest::Client::new()
+            .post(serve(store).await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "done");
     }
 
     #[test]
