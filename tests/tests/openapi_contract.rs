@@ -281,7 +281,7 @@ parameters = {{ "path.reference" = {reference} }}
     .map_err(|e| anyhow::anyhow!("{e:#}\nledger log (tail):\n{}", ledger.log_tail(40)))?;
     println!("{out}");
     ensure!(
-        out.contains("Selected: 15/15") && out.contains("Tested: 15"),
+        out.contains("Selected: 19/19") && out.contains("Tested: 19"),
         "schemathesis did not test every operation:\n{out}"
     );
     Ok(())
@@ -413,6 +413,10 @@ async fn the_edges_of_the_contract(db: TestDb) -> anyhow::Result<()> {
         "/v1/reconciler?x=1",
         "/v1/orders?statuses=paid",
         "/v1/journal?status=applied",
+        "/v1/orders/ord_1/timeline?x=1",
+        "/v1/search?q=ord_1&kind=order",
+        "/v1/stats/series?window=1",
+        "/v1/events?source=paystack",
     ] {
         let (status, body, _) = get(path).await?;
         assert_eq!(
@@ -432,6 +436,25 @@ async fn the_edges_of_the_contract(db: TestDb) -> anyhow::Result<()> {
         (status, &body["error"]["code"]),
         (400, &json!("bad_request"))
     );
+    let (status, _, _) = call(
+        http.post(ledger.url("/v1/events/replay?force=1"))
+            .json(&json!({"status": "dead", "dry_run": true})),
+    )
+    .await?;
+    assert_eq!(status, 400);
+    // A bulk replay's limit written 5.0 is 5; 5.5 is refused.
+    let (status, counted, _) = call(
+        http.post(ledger.url("/v1/events/replay"))
+            .json(&json!({"status": "dead", "dry_run": true, "limit": 5.0})),
+    )
+    .await?;
+    assert_eq!(status, 200, "{counted}");
+    let (status, _, _) = call(
+        http.post(ledger.url("/v1/events/replay"))
+            .json(&json!({"status": "dead", "dry_run": true, "limit": 5.5})),
+    )
+    .await?;
+    assert_eq!(status, 422);
 
     // A method a route does not take: 405, `Allow`, and the error body.
     let (status, body, allow) = call(http.delete(ledger.url("/v1/orders/ord_1"))).await?;
@@ -508,6 +531,9 @@ async fn the_edges_of_the_contract(db: TestDb) -> anyhow::Result<()> {
         ("/v1/orders/ord%001/events", 404),
         ("/v1/events?reference=ord%001", 200),
         ("/v1/journal?reference=ord%001", 200),
+        ("/v1/orders/ord%001/timeline", 404),
+        ("/v1/search?q=ord%001", 200),
+        ("/v1/events?provider=pay%00stack", 200),
     ] {
         assert_eq!(get(path).await?.0, want, "{path}");
     }
