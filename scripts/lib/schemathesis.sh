@@ -4,7 +4,7 @@
 # costs a hash comparison when the virtualenv already matches the lock.
 #
 # tests/tests/openapi_contract.rs runs the tools from KEFFI_OPENAPI_VENV (this path by
-# default) and fails, naming this function, when they are missing.
+# default) and fails, naming this script, when they are missing.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   # Run directly (`scripts/lib/schemathesis.sh`): just create the virtualenv.

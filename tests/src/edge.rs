@@ -15,7 +15,7 @@ use keffi_shared::wire::{
 use keffi_shared::IdempotencyKey;
 
 use crate::gateway::Delivery;
-use crate::process::{free_port, Service};
+use crate::process::Service;
 use crate::workspace;
 
 pub const PAYSTACK_SECRET: &str = "sk_test_e2e_paystack";
@@ -92,6 +92,8 @@ pub struct TestEdge {
     dir: tempfile::TempDir,
     config: EdgeConfig,
     http: reqwest::Client,
+    /// How many times wrangler was started (each start logs to its own file).
+    launches: u32,
 }
 
 impl TestEdge {
@@ -99,24 +101,16 @@ impl TestEdge {
         let dir = tempfile::Builder::new().prefix("keffi-edge-").tempdir()?;
         let mut edge = TestEdge {
             service: None,
-            port: free_port(),
+            // Port 0: wrangler binds a port the OS picks and says which (no guess to race).
+            port: 0,
             dir,
             config,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
+            launches: 0,
         };
-        // Ports are picked free and then released, so another test process can take one in
-        // between: on "address in use", try again on new ports.
-        for attempt in 1.. {
-            match edge.launch().await {
-                Ok(()) => break,
-                Err(e) if attempt < 4 && e.to_string().contains("Address already in use") => {
-                    edge.port = free_port();
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        edge.launch().await?;
         Ok(edge)
     }
 
@@ -238,7 +232,8 @@ impl TestEdge {
         Ok(acks)
     }
 
-    /// Stops the edge and starts it again on the same port with the same persisted state.
+    /// Stops the edge and starts it again on the same port (the ledger under test knows it)
+    /// with the same persisted state.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         if let Some(mut s) = self.service.take() {
             s.stop(Duration::from_secs(10));
@@ -267,13 +262,25 @@ impl TestEdge {
             .arg("--config")
             .arg(&config_path)
             .args(["--ip", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--inspector-port", &free_port().to_string()])
+            .args(["--inspector-port", "0"])
             .arg("--persist-to")
             .arg(self.dir.path().join("state"))
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true");
-        let log = self.dir.path().join(format!("wrangler-{}.log", self.port));
+        self.launches += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("wrangler-{}.log", self.launches));
         let mut service = Service::spawn("wrangler dev", cmd, log)?;
+        if self.port == 0 {
+            let port = service
+                .wait_for_line("[wrangler:info] Ready on http://127.0.0.1:", READY_TIMEOUT)
+                .await?;
+            self.port = port
+                .parse()
+                .map_err(|e| anyhow::anyhow!("wrangler's port `{port}`: {e}"))?;
+        }
         service
             .wait_ready(&self.url("/healthz"), READY_TIMEOUT)
             .await?;

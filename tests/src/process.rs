@@ -1,22 +1,11 @@
 //! Child processes that are always stopped: each runs in its own process group, and dropping
 //! the handle signals the whole group (wrangler's node process and its workerd child alike).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-
-/// A free TCP port on 127.0.0.1 (bound, then released for the child to take). Another process
-/// can take it in between: only for children that cannot listen on port 0 and say which port
-/// they got (`wrangler dev`); the ledger does ([`Service::wait_for_line`]).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("the OS hands out an ephemeral port")
-}
 
 /// A running child process group with its output captured to a log file.
 pub struct Service {

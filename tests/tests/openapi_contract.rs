@@ -281,7 +281,7 @@ parameters = {{ "path.reference" = {reference} }}
     .map_err(|e| anyhow::anyhow!("{e:#}\nledger log (tail):\n{}", ledger.log_tail(40)))?;
     println!("{out}");
     ensure!(
-        out.contains("Selected: 17/17") && out.contains("Tested: 17"),
+        out.contains("Selected: 21/21") && out.contains("Tested: 21"),
         "schemathesis did not test every operation:\n{out}"
     );
     Ok(())
@@ -350,5 +350,192 @@ async fn a_generated_python_client_type_checks_and_works() -> anyhow::Result<()>
     )
     .await?;
     println!("{out}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_edges_of_the_contract_sqlite() -> anyhow::Result<()> {
+    the_edges_of_the_contract(TestDb::sqlite().await?).await
+}
+
+/// On Postgres too: text there cannot hold a NUL, which once made such a key a 503.
+#[tokio::test]
+async fn the_edges_of_the_contract_postgres() -> anyhow::Result<()> {
+    the_edges_of_the_contract(TestDb::postgres().await?).await
+}
+
+/// What the document states that schemathesis does not probe on its own: parameters a route
+/// does not take, methods it does not take, bodies over the limit, whole numbers written with
+/// a decimal point, cursors of the stated format, and keys no store can hold.
+async fn the_edges_of_the_contract(db: TestDb) -> anyhow::Result<()> {
+    let ledger = TestLedger::with_hooks(&db, &[]).await?;
+    let http = Client::builder().timeout(Duration::from_secs(20)).build()?;
+    let call = |req: reqwest::RequestBuilder| async move {
+        let resp = req.bearer_auth(ADMIN_TOKEN).send().await?;
+        let status = resp.status().as_u16();
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        anyhow::Ok((status, body, allow))
+    };
+    let get = |path: &str| call(http.get(ledger.url(path)));
+
+    // An amount is a whole number however it is written; a fraction is not.
+    let (status, created, _) = call(
+        http.post(ledger.url("/v1/orders"))
+            .header("content-type", "application/json")
+            .body(r#"{"reference":"ord_1","amount":85.0,"currency":"ngn"}"#),
+    )
+    .await?;
+    assert_eq!((status, &created["amount"]), (201, &json!(85)), "{created}");
+    let (status, refused, _) = call(
+        http.post(ledger.url("/v1/orders"))
+            .header("content-type", "application/json")
+            .body(r#"{"reference":"ord_2","amount":85.5,"currency":"NGN"}"#),
+    )
+    .await?;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (422, &json!("invalid_request"))
+    );
+
+    // Every route refuses a query parameter it does not take, with the error body.
+    for path in [
+        "/v1/orders/ord_1?expand=payment",
+        "/v1/orders/ord_1/events?x=1",
+        "/v1/payments/ord_1?x=1",
+        "/v1/events/1?x=1",
+        "/v1/balances?currency=NGN",
+        "/v1/shards?x=1",
+        "/v1/reconciler?x=1",
+        "/v1/orders?statuses=paid",
+        "/v1/journal?status=applied",
+        "/v1/orders/ord_1/timeline?x=1",
+        "/v1/search?q=ord_1&kind=order",
+        "/v1/stats/series?window=1",
+        "/v1/events?source=paystack",
+    ] {
+        let (status, body, _) = get(path).await?;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("bad_request")),
+            "{path}"
+        );
+    }
+    let (status, _, _) = call(
+        http.post(ledger.url("/v1/orders?dry_run=1"))
+            .json(&json!({"reference": "ord_3", "amount": 1, "currency": "NGN"})),
+    )
+    .await?;
+    assert_eq!(status, 400);
+    let (status, body, _) = call(http.post(ledger.url("/v1/events/1/replay?force=1"))).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("bad_request"))
+    );
+    let (status, _, _) = call(
+        http.post(ledger.url("/v1/events/replay?force=1"))
+            .json(&json!({"status": "dead", "dry_run": true})),
+    )
+    .await?;
+    assert_eq!(status, 400);
+    // A bulk replay's limit written 5.0 is 5; 5.5 is refused.
+    let (status, counted, _) = call(
+        http.post(ledger.url("/v1/events/replay"))
+            .json(&json!({"status": "dead", "dry_run": true, "limit": 5.0})),
+    )
+    .await?;
+    assert_eq!(status, 200, "{counted}");
+    let (status, _, _) = call(
+        http.post(ledger.url("/v1/events/replay"))
+            .json(&json!({"status": "dead", "dry_run": true, "limit": 5.5})),
+    )
+    .await?;
+    assert_eq!(status, 422);
+
+    // A method a route does not take: 405, `Allow`, and the error body.
+    let (status, body, allow) = call(http.delete(ledger.url("/v1/orders/ord_1"))).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (405, &json!("method_not_allowed"))
+    );
+    assert_eq!(allow.as_deref(), Some("GET,HEAD"));
+    let (status, body, allow) = call(http.put(ledger.url("/client/v1/orders/ord_1"))).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (405, &json!("method_not_allowed"))
+    );
+    assert_eq!(allow.as_deref(), Some("GET,HEAD"));
+
+    // A body over the limit is 413, not a malformed request. (Over a socket that reads while
+    // it writes: the answer may come before the upload is done.)
+    let huge = format!(
+        r#"{{"reference":"ord_4","amount":1,"currency":"NGN","metadata":{{"x":"{}"}}}}"#,
+        "x".repeat(3 << 20)
+    );
+    let answer = keffi_tests::raw_http::send(
+        &ledger.url(""),
+        "POST",
+        "/v1/orders",
+        &[
+            ("authorization".into(), format!("Bearer {ADMIN_TOKEN}")),
+            ("content-type".into(), "application/json".into()),
+        ],
+        huge.as_bytes(),
+    )
+    .await?;
+    let body: Value = serde_json::from_slice(&answer.body)?;
+    assert_eq!(
+        (answer.status, &body["error"]["code"]),
+        (413, &json!("payload_too_large"))
+    );
+
+    // Cursors: what the list hands out works; any string of the stated format is a
+    // position (here, past everything); anything else is 400.
+    for i in 0..3 {
+        let (status, _, _) = call(
+            http.post(ledger.url("/v1/orders"))
+                .json(&json!({"reference": format!("page_{i}"), "amount": 1, "currency": "NGN"})),
+        )
+        .await?;
+        assert_eq!(status, 201);
+    }
+    let (_, first, _) = get("/v1/orders?limit=2").await?;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (status, second, _) = get(&format!("/v1/orders?limit=2&cursor={cursor}")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(second["data"].as_array().unwrap().len(), 2, "{second}");
+    for (path, want) in [
+        ("/v1/orders?cursor=0.", 200),
+        ("/v1/payments?cursor=5.ff00", 200),
+        ("/v1/events?cursor=0", 200),
+        ("/v1/journal?cursor=123456789012345678", 200),
+        ("/v1/orders?cursor=eyJhdCI6MSwia2V5IjoieCJ9", 400),
+        ("/v1/orders?cursor=1.ABCD", 400),
+        ("/v1/events?cursor=-1", 400),
+        ("/v1/journal?cursor=1234567890123456789", 400),
+    ] {
+        assert_eq!(get(path).await?.0, want, "{path}");
+    }
+
+    // A key with a NUL names nothing on any store: 404 or an empty page, never a 503.
+    for (path, want) in [
+        ("/v1/orders/ord%001", 404),
+        ("/v1/payments/ord%001", 404),
+        ("/v1/orders/ord%001/events", 404),
+        ("/v1/events?reference=ord%001", 200),
+        ("/v1/journal?reference=ord%001", 200),
+        ("/v1/orders/ord%001/timeline", 404),
+        ("/v1/search?q=ord%001", 200),
+        ("/v1/events?provider=pay%00stack", 200),
+    ] {
+        assert_eq!(get(path).await?.0, want, "{path}");
+    }
     Ok(())
 }

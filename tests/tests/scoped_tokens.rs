@@ -35,11 +35,16 @@ const NEEDED: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/orders", Scope::Admin),
     ("GET", "/v1/orders/{reference}", Scope::Read),
     ("GET", "/v1/orders/{reference}/events", Scope::Read),
+    ("GET", "/v1/orders/{reference}/timeline", Scope::Read),
     ("GET", "/v1/payments", Scope::Read),
     ("GET", "/v1/payments/{reference}", Scope::Read),
     ("GET", "/v1/events", Scope::Read),
     ("GET", "/v1/events/{id}", Scope::Read),
     ("POST", "/v1/events/{id}/replay", Scope::Operate),
+    // A dry run too: it is the first half of the action, and it is audited with it.
+    ("POST", "/v1/events/replay", Scope::Operate),
+    ("GET", "/v1/search", Scope::Read),
+    ("GET", "/v1/stats/series", Scope::Read),
     ("GET", "/v1/journal", Scope::Read),
     ("GET", "/v1/balances", Scope::Read),
     ("GET", "/v1/shards", Scope::Read),
@@ -208,15 +213,21 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
 
     let mut table = Vec::new();
     for (method, path, needed) in NEEDED {
-        let concrete = path
+        let mut concrete = path
             .replace("{reference}", "ord_seed")
             .replace("{id}", &dead_id.to_string());
+        if *path == "/v1/search" {
+            concrete.push_str("?q=ord_seed");
+        }
         let method: Method = method.parse()?;
         for token in [None, Some(TOKENS[0]), Some(TOKENS[1]), Some(TOKENS[2])] {
             let mut req = api.req(method.clone(), &concrete, token.map(|t| t.2));
             if method == Method::POST && *path == "/v1/orders" {
                 let reference = format!("ord_by_{}", token.map_or("nobody", |t| t.0));
                 req = req.json(&json!({"reference": reference, "amount": 1000, "currency": "NGN"}));
+            }
+            if method == Method::POST && *path == "/v1/events/replay" {
+                req = req.json(&json!({"status": "dead", "dry_run": true}));
             }
             // Headers are enough (a status stream would not end): the body only if it is JSON.
             let resp = req.send().await?;
@@ -313,6 +324,17 @@ async fn operator_actions_and_refusals_are_audited_with_the_tokens_name() -> any
         api.call(api.req(Method::GET, "/v1/orders", Some(token)))
             .await?;
     }
+    // Bulk replay's dry run: refused for a viewer, counted for on-call; both recorded.
+    let bulk = json!({"status": "dead", "provider": "paystack", "dry_run": true});
+    for (token, want) in [(ADMIN_TOKEN_VIEWER, 403), (ADMIN_TOKEN_OPS, 200)] {
+        let (status, body) = api
+            .call(
+                api.req(Method::POST, "/v1/events/replay", Some(token))
+                    .json(&bulk),
+            )
+            .await?;
+        assert_eq!(status, want, "{body}");
+    }
 
     let rows = api.audit("").await?;
     let seen: Vec<(String, String, String, String, u64)> = rows
@@ -336,6 +358,35 @@ async fn operator_actions_and_refusals_are_audited_with_the_tokens_name() -> any
             status,
         )
     };
+    let bulk_rows: Vec<_> = rows.iter().take(2).collect();
+    assert_eq!(
+        seen[..2],
+        [
+            row(
+                "oncall",
+                "operate",
+                "POST /v1/events/replay",
+                "/v1/events/replay",
+                200
+            ),
+            row(
+                "viewer",
+                "read",
+                "POST /v1/events/replay",
+                "/v1/events/replay",
+                403
+            ),
+        ],
+        "{bulk_rows:#?}"
+    );
+    for r in bulk_rows {
+        assert_eq!(
+            r["detail"],
+            json!({"status": "dead", "provider": "paystack", "dry_run": true})
+        );
+    }
+    let rows = rows[2..].to_vec();
+    let seen = seen[2..].to_vec();
     assert_eq!(
         seen,
         vec![
@@ -382,9 +433,9 @@ async fn operator_actions_and_refusals_are_audited_with_the_tokens_name() -> any
         .await?;
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
     let second = api.audit(&format!("?limit=2&cursor={cursor}")).await?;
-    assert_eq!(second[0]["id"], rows[2]["id"]);
+    assert_eq!(second[0]["id"], rows[0]["id"], "the third newest");
     let oncall = api.audit("?token=oncall").await?;
-    assert_eq!(oncall.len(), 2);
+    assert_eq!(oncall.len(), 3);
     assert!(oncall.iter().all(|r| r["token_name"] == "oncall"));
     let (status, _) = api
         .call(api.req(

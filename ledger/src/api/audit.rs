@@ -1,6 +1,6 @@
 //! The audit log of operator actions: [`record`] writes one row per request to a route it
-//! guards (every route above the `read` scope: replay, order creation, and whatever joins
-//! those groups later) after the route answered, with the status it answered, so no handler
+//! guards (every route above the `read` scope: replay, bulk replay, order creation, and what
+//! joins those groups later) after the route answered, with the status it answered, so no handler
 //! knows about it; `GET /v1/audit` lists the rows, newest first.
 //!
 //! It sits between authentication and the scope check, so a request refused for its scope is
@@ -34,8 +34,19 @@ use crate::store::{now_ms, Store};
 /// changes how a route reads its body.
 const SUMMARY_BODY_MAX: usize = 16 * 1024;
 
-/// Body fields worth recording, each a short scalar (never `metadata` or a secret).
-const SUMMARY_FIELDS: [&str; 3] = ["reference", "amount", "currency"];
+/// Body fields worth recording, each a short scalar (never `metadata` or a secret): an
+/// order's, and a bulk replay's filter.
+const SUMMARY_FIELDS: [&str; 9] = [
+    "reference",
+    "amount",
+    "currency",
+    "status",
+    "provider",
+    "source",
+    "dry_run",
+    "limit",
+    "after_id",
+];
 
 /// `routes`, each request to them recorded in the audit log. Wrap the scope check (see
 /// [`super::auth::scoped`]), so refusals are recorded too.
@@ -147,7 +158,7 @@ async fn summarise_body(
                 Some(Value::String(s)) => {
                     detail.insert(name.into(), clip(s, 100).into());
                 }
-                Some(n @ Value::Number(_)) => {
+                Some(n @ (Value::Number(_) | Value::Bool(_))) => {
                     detail.insert(name.into(), n.clone());
                 }
                 _ => {}

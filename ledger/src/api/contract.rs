@@ -51,6 +51,39 @@ pub fn gateway_reference() -> RefOr<Schema> {
         .into()
 }
 
+/// A provider's name as the inbox stores it: any text (a name no event has matches none).
+pub fn provider() -> RefOr<Schema> {
+    string()
+        .description(Some(
+            "A provider, as the inbox names it: `paystack`, `flutterwave`, `stripe`, \
+             `standard-webhooks`.",
+        ))
+        .into()
+}
+
+/// What `GET /v1/search` takes: 1 to [`search::MAX_QUERY_LEN`] characters.
+pub fn search_query() -> RefOr<Schema> {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(super::search::MAX_QUERY_LEN))
+        .description(Some(
+            "An order or payment reference, an inbox event id, or an idempotency key, matched \
+             exactly.",
+        ))
+        .into()
+}
+
+/// How many minutes `GET /v1/stats/series` covers: 1 to [`stats::MAX_MINUTES`].
+pub fn series_minutes() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .minimum(Some(1))
+        .maximum(Some(super::stats::MAX_MINUTES))
+        .default(Some(super::stats::DEFAULT_MINUTES.into()))
+        .into()
+}
+
 /// An order's amount: 1 to [`MinorUnits::MAX_AMOUNT`] minor units.
 pub fn amount() -> RefOr<Schema> {
     ObjectBuilder::new()
@@ -451,7 +484,7 @@ mod tests {
                 assert!(p["description"].is_string(), "{at}: {p}");
             }
         }
-        assert_eq!(ids.len(), 17);
+        assert_eq!(ids.len(), 21);
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["client_secret"]["in"], "query");

@@ -17,8 +17,11 @@ pub mod orders;
 mod page;
 mod payments;
 mod reconciler;
+mod search;
 mod shards;
+mod stats;
 mod stream;
+mod timeline;
 pub mod tokens;
 
 use access::ScopeDoc;
@@ -34,9 +37,10 @@ pub type ApiState = crate::state::AppState;
 #[openapi(
     info(title = "Keffi ledger admin API", description = "Orders, payments, the inbox and the journal. Every `/v1` route needs `Authorization: Bearer <admin token>` (the `bearer` scheme); the `/client/v1` routes take one order's client secret instead. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code, and every route lists each status it can answer. A query parameter a route does not take is refused (400), as is a method it does not take (405, with `Allow`)."),
     paths(
-        orders::create, orders::get, orders::list, stream::order_events,
+        orders::create, orders::get, orders::list, stream::order_events, timeline::get,
         payments::get, payments::list,
-        events::list, events::get, events::replay,
+        events::list, events::get, events::replay, events::replay_bulk, search::search,
+        stats::series,
         journal::list, journal::balances, shards::list, reconciler::status,
         client::status, client::events,
     ),
@@ -87,18 +91,24 @@ pub fn routes(state: ApiState) -> Router<ApiState> {
         .route("/v1/orders", get(orders::list))
         .route("/v1/orders/{reference}", get(orders::get))
         .route("/v1/orders/{reference}/events", get(stream::order_events))
+        .route("/v1/orders/{reference}/timeline", get(timeline::get))
         .route("/v1/payments", get(payments::list))
         .route("/v1/payments/{reference}", get(payments::get))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::get))
+        .route("/v1/search", get(search::search))
+        .route("/v1/stats/series", get(stats::series))
         .route("/v1/journal", get(journal::list))
         .route("/v1/balances", get(journal::balances))
         .route("/v1/shards", get(shards::list))
         .route("/v1/reconciler", get(reconciler::status))
         .route("/v1/me", get(access::me))
         .route("/v1/audit", get(audit::list));
-    // Replay, and reconcile or bulk replay when they get routes.
-    let operate = Router::new().route("/v1/events/{id}/replay", post(events::replay));
+    // Replay and bulk replay (its dry run too: it is asked as part of the action), and
+    // reconcile when it gets a route.
+    let operate = Router::new()
+        .route("/v1/events/{id}/replay", post(events::replay))
+        .route("/v1/events/replay", post(events::replay_bulk));
     let admin = Router::new().route("/v1/orders", post(orders::create));
     auth::scoped(Scope::Read, read)
         .merge(audit::audited(

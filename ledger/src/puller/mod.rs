@@ -296,6 +296,7 @@ impl ShardPuller {
             s.lag_events = lag_events;
             s.lag_seconds = lag_seconds;
         });
+        self.status.record_lag(self.shard, lag_seconds, now_ms());
         let empty = pulled.events.is_empty();
         self.apply(pulled, cursor, pending_ack).await?;
         Ok(if empty {

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod orders;
 pub mod reconcile;
 pub mod records;
+pub mod timeline;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,160 @@
+//! `GET /v1/search?q=`: what an operator pasted — an order or payment reference, an inbox
+//! event id, or an idempotency key — matched exactly; several kinds may match at once.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::{IntoParams, ToSchema};
+
+use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
+use super::error::{ApiError, ErrorSchema};
+use super::extract::{storable, ApiQuery};
+use super::ApiState;
+use crate::store::timeline::EventFilter;
+use crate::store::InboxEvent;
+
+/// The longest query taken (longer is 422): longer than any reference or key the ledger holds.
+pub const MAX_QUERY_LEN: usize = 512;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    pub q: String,
+}
+
+impl IntoParams for SearchQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![contract::param(
+            "q",
+            ParameterIn::Query,
+            true,
+            "What to look for: a reference, an event id or an idempotency key (exact).",
+            contract::search_query(),
+        )]
+    }
+}
+
+/// What a match is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKind {
+    /// An order with this reference.
+    Order,
+    /// A payment with this reference.
+    Payment,
+    /// Inbox events name this reference, though no order or payment has it.
+    Reference,
+    /// The inbox event with this id.
+    EventId,
+    /// The inbox event with this idempotency key.
+    IdempotencyKey,
+}
+
+/// One match.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchMatch {
+    pub kind: MatchKind,
+    /// The reference whose timeline (`GET /v1/orders/{reference}/timeline`) this opens, if any.
+    pub reference: Option<String>,
+    /// The inbox event matched (`event_id`, `idempotency_key`).
+    pub event_id: Option<i64>,
+    /// The order's, payment's or event's status now.
+    pub status: String,
+    /// For humans.
+    pub summary: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub query: String,
+    /// Orders first, then payments, references, events.
+    pub matches: Vec<SearchMatch>,
+}
+
+fn event_match(kind: MatchKind, e: InboxEvent) -> SearchMatch {
+    SearchMatch {
+        kind,
+        summary: format!("event {} · {} · {}", e.id, e.event_type, e.idempotency_key),
+        reference: e.reference,
+        event_id: Some(e.id),
+        status: e.status.to_string(),
+    }
+}
+
+/// Finds what `q` names: an order, a payment, a reference only events carry, an inbox event by
+/// id or by idempotency key. Exact matches only; none is an empty list, not a 404.
+#[utoipa::path(get, path = "/v1/search", operation_id = "search", tag = "events", params(SearchQuery),
+    responses(
+        (status = 200, description = "What `q` matched (maybe nothing)", body = SearchResults),
+        BadRequest,
+        Unauthorized,
+        (status = 422, description = "`invalid_request`: `q` empty or longer than 512 characters", body = ErrorSchema),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn search(
+    State(state): State<ApiState>,
+    ApiQuery(SearchQuery { q }): ApiQuery<SearchQuery>,
+) -> Result<Json<SearchResults>, ApiError> {
+    let len = q.chars().count();
+    if len == 0 || len > MAX_QUERY_LEN {
+        return Err(ApiError::invalid(format!(
+            "q must be 1 to {MAX_QUERY_LEN} characters (got {len})"
+        )));
+    }
+    let mut matches = Vec::new();
+    if !storable(&q) {
+        return Ok(Json(SearchResults { query: q, matches }));
+    }
+    let store = &state.store;
+    let order = store.order_record(&q).await?;
+    let payment = store.payment_record(&q).await?;
+    if let Some(o) = &order {
+        matches.push(SearchMatch {
+            kind: MatchKind::Order,
+            reference: Some(o.reference.clone()),
+            event_id: None,
+            status: o.status.to_string(),
+            summary: format!("order {} · {} {}", o.reference, o.currency, o.amount),
+        });
+    }
+    if let Some(p) = &payment {
+        matches.push(SearchMatch {
+            kind: MatchKind::Payment,
+            reference: Some(p.reference.clone()),
+            event_id: None,
+            status: p.status.to_string(),
+            summary: format!("payment {} · {} {}", p.reference, p.currency, p.amount),
+        });
+    }
+    if order.is_none() && payment.is_none() {
+        let filter = EventFilter {
+            reference: Some(&q),
+            ..Default::default()
+        };
+        let n = store.count_events_after(&filter, None).await?;
+        if n > 0 {
+            matches.push(SearchMatch {
+                kind: MatchKind::Reference,
+                reference: Some(q.clone()),
+                event_id: None,
+                status: "events".into(),
+                summary: format!("{n} inbox event(s) name this reference"),
+            });
+        }
+    }
+    let as_id = q
+        .parse::<i64>()
+        .ok()
+        .filter(|_| q.len() <= 18 && q.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(id) = as_id {
+        if let Some(e) = store.inbox_event(id).await? {
+            matches.push(event_match(MatchKind::EventId, e));
+        }
+    }
+    if let Some(e) = store.inbox_by_key(&q).await? {
+        matches.push(event_match(MatchKind::IdempotencyKey, e));
+    }
+    Ok(Json(SearchResults { query: q, matches }))
+}
