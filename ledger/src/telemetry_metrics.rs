@@ -49,7 +49,12 @@ pub fn install() -> Option<PrometheusHandle> {
                 .install_recorder()
                 .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
                 .ok()
-                .inspect(|_| describe())
+                .inspect(|_| {
+                    describe();
+                    // At zero from the start: its alert takes `increase()`, which would miss
+                    // the first failure of a series that did not exist before it.
+                    metrics::counter!("keffi_audit_write_failures_total").increment(0);
+                })
         })
         .clone()
 }

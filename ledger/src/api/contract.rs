@@ -19,9 +19,9 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaTy
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response, Schema};
 use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 
-use super::stream::OrderStatusEvent;
 use super::{idempotency, page};
 use crate::domain::order::SETTLED_CURRENCIES;
+use crate::store::notify::OrderChange as OrderStatusEvent;
 
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
@@ -61,11 +61,19 @@ pub fn provider() -> RefOr<Schema> {
         .into()
 }
 
-/// What `GET /v1/search` takes: 1 to [`search::MAX_QUERY_LEN`] characters.
+/// The longest search query taken (longer is 422): longer than any reference or key the
+/// ledger holds.
+pub const SEARCH_MAX_QUERY_LEN: usize = 512;
+
+/// How many minutes `GET /v1/stats/series` covers unless asked, and at most.
+pub const SERIES_DEFAULT_MINUTES: u32 = 60;
+pub const SERIES_MAX_MINUTES: u32 = 180;
+
+/// What `GET /v1/search` takes: 1 to [`SEARCH_MAX_QUERY_LEN`] characters.
 pub fn search_query() -> RefOr<Schema> {
     string()
         .min_length(Some(1))
-        .max_length(Some(super::search::MAX_QUERY_LEN))
+        .max_length(Some(SEARCH_MAX_QUERY_LEN))
         .description(Some(
             "An order or payment reference, an inbox event id, or an idempotency key, matched \
              exactly.",
@@ -73,14 +81,14 @@ pub fn search_query() -> RefOr<Schema> {
         .into()
 }
 
-/// How many minutes `GET /v1/stats/series` covers: 1 to [`stats::MAX_MINUTES`].
+/// How many minutes `GET /v1/stats/series` covers: 1 to [`SERIES_MAX_MINUTES`].
 pub fn series_minutes() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
         .minimum(Some(1))
-        .maximum(Some(super::stats::MAX_MINUTES))
-        .default(Some(super::stats::DEFAULT_MINUTES.into()))
+        .maximum(Some(SERIES_MAX_MINUTES))
+        .default(Some(SERIES_DEFAULT_MINUTES.into()))
         .into()
 }
 

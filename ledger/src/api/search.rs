@@ -14,8 +14,7 @@ use super::ApiState;
 use crate::store::timeline::EventFilter;
 use crate::store::InboxEvent;
 
-/// The longest query taken (longer is 422): longer than any reference or key the ledger holds.
-pub const MAX_QUERY_LEN: usize = 512;
+use super::contract::SEARCH_MAX_QUERY_LEN as MAX_QUERY_LEN;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,8 +17,9 @@ use crate::puller::status::LagSample;
 use crate::store::timeline::Bucket;
 use crate::store::{now_ms, InboxStatus};
 
-pub const DEFAULT_MINUTES: u32 = 60;
-pub const MAX_MINUTES: u32 = 180;
+use super::contract::{
+    SERIES_DEFAULT_MINUTES as DEFAULT_MINUTES, SERIES_MAX_MINUTES as MAX_MINUTES,
+};
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DEAD_HOURS: i64 = 24;
