@@ -179,10 +179,15 @@ impl Shared {
     }
 }
 
+/// How often an idle status stream sends a keep-alive comment, so proxies and mobile
+/// networks do not take it for dead (axum's default keep-alive period).
+const STREAM_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// The tasks that run beside the HTTP server until shutdown.
 struct Background {
     relay: Option<JoinHandle<()>>,
     catch_up: JoinHandle<()>,
+    heartbeat: JoinHandle<()>,
     puller: Option<JoinHandle<anyhow::Result<()>>>,
     sweeper: JoinHandle<()>,
     reconciler: Option<JoinHandle<()>>,
@@ -210,6 +215,14 @@ impl Background {
             store.clone(),
             shared.changes.clone(),
             settings.status_catch_up,
+            shutdown.clone(),
+        ));
+        // The keep-alive and lifetime clock of every stream: as often as a keep-alive is due,
+        // and twice per `KEFFI_SSE_MAX_SECONDS` at least, so a stream ends within half its
+        // lifetime of it (and a short-lived stream still sees a keep-alive).
+        let heartbeat = tokio::spawn(changes::heartbeat(
+            shared.changes.clone(),
+            (settings.sse_max_age / 2).min(STREAM_KEEP_ALIVE),
             shutdown.clone(),
         ));
         let puller = settings.puller.clone().map(|pc| {
@@ -249,6 +262,7 @@ impl Background {
         Background {
             relay,
             catch_up,
+            heartbeat,
             puller,
             sweeper,
             reconciler,
@@ -268,6 +282,7 @@ impl Background {
             r.await.context("change-notification relay")?;
         }
         self.catch_up.await.context("status catch-up")?;
+        self.heartbeat.await.context("stream heartbeat")?;
         Ok(())
     }
 }

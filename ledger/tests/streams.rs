@@ -157,3 +157,38 @@ async fn a_change_this_replica_never_heard_of_reaches_its_stream_through_the_cat
     drop(resp);
     ledger.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_gets_keep_alives_from_the_shared_heartbeat_and_ends_at_its_lifetime() {
+    let ledger = start(&["--sse-max-seconds", "2"]).await;
+    let other = other_process(&ledger.url).await;
+    other
+        .create_order(
+            "ord_idle",
+            MinorUnits(500_000),
+            Currency::NGN,
+            None,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let opened = std::time::Instant::now();
+    let stream = ledger.stream("ord_idle").await;
+    assert_eq!(stream.status(), 200);
+    // The whole body: the stream ends by itself, with no timer of its own.
+    let body = tokio::time::timeout(Duration::from_secs(10), stream.text())
+        .await
+        .expect("the stream ends at its lifetime")
+        .unwrap();
+    let lived = opened.elapsed();
+    assert!(
+        lived >= Duration::from_secs(2) && lived < Duration::from_secs(5),
+        "lived {lived:?}, for a 2 s lifetime checked every second"
+    );
+    assert_eq!(body.matches("event: status").count(), 1, "{body:?}");
+    assert!(
+        body.lines().any(|l| l.starts_with(':')),
+        "at least one keep-alive comment: {body:?}"
+    );
+    ledger.stop().await;
+}

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream};
@@ -78,9 +78,8 @@ pub(crate) async fn open_stream(
     };
     let current = OrderStatusEvent::from(&order);
     let stream = status_stream(state, follower, current, last_event_id(headers));
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    // Keep-alives come from the shared heartbeat (see `Follow::beat`), not a timer per stream.
+    Ok(Sse::new(stream).into_response())
 }
 
 fn too_many(full: Full) -> Response {
@@ -103,9 +102,12 @@ struct Follow {
     /// The order's state when the stream opened, sent first if the client lacks it.
     current: Option<OrderStatusEvent>,
     last_sent: Option<i64>,
+    /// The ledger's shared stream clock: a keep-alive each beat, and the lifetime check.
+    beat: tokio::sync::watch::Receiver<u64>,
     /// When this stream ends on its own (the client reconnects with Last-Event-ID): a bounded
     /// lifetime keeps half-dead connections from piling up behind proxies and mobile networks.
-    ends_at: tokio::time::Instant,
+    /// Checked at each beat, so no timer per stream.
+    ends_at: std::time::Instant,
     shutdown: crate::shutdown::Shutdown,
 }
 
@@ -115,11 +117,14 @@ fn status_stream(
     current: OrderStatusEvent,
     last_seen: Option<i64>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
+    let mut beat = state.changes.heartbeat();
+    beat.mark_unchanged();
     let follow = Follow {
         follower,
         current: Some(current),
         last_sent: last_seen,
-        ends_at: tokio::time::Instant::now() + state.sse_max_age,
+        beat,
+        ends_at: std::time::Instant::now() + state.sse_max_age,
         shutdown: state.shutdown.clone(),
     };
     stream::unfold(follow, |mut f| async move {
@@ -132,13 +137,20 @@ fn status_stream(
         if f.shutdown.is_requested() {
             return None;
         }
-        let next = tokio::select! {
-            next = f.follower.next_after(f.last_sent) => next,
-            _ = tokio::time::sleep_until(f.ends_at) => None,
+        tokio::select! {
+            next = f.follower.next_after(f.last_sent) => {
+                let next = next?;
+                f.last_sent = Some(next.version);
+                Some((Ok(event(&next)), f))
+            }
+            beat = f.beat.changed() => {
+                if beat.is_err() || std::time::Instant::now() >= f.ends_at {
+                    return None;
+                }
+                Some((Ok(Event::default().comment("")), f))
+            }
             _ = f.shutdown.clone().wait() => None,
-        }?;
-        f.last_sent = Some(next.version);
-        Some((Ok(event(&next)), f))
+        }
     })
 }
 

@@ -32,6 +32,10 @@ use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
 use keffi_tests::load::{self, quantile};
 use serde_json::{json, Value};
 
+/// The pause before each apply round, in both conditions: opening or closing thousands of
+/// streams is a burst of work of its own, not the steady state the ratio compares.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Streams per reqwest client (each stream holds its own connection either way).
 const STREAMS_PER_CLIENT: usize = 256;
 /// Streams being opened at once.
@@ -122,7 +126,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Value> {
     println!();
     println!(
         "Apply cells are medians over interleaved rounds (none, then the N streams opened on fresh \
-         orders and M of them charged, then closed); commit → paid runs from the webhook's 200 (sent \
+         orders and M of them charged, then closed; each apply starts 1 s after the streams opened \
+         or closed); commit → paid runs from the webhook's 200 (sent \
          after the commit) to the `paid` event on the order's stream, over every charge of every \
          round (negative: the event beat the 200); idle windows {:.1} s, first round.",
         opts.idle.as_secs_f64()
@@ -374,7 +379,9 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
     let (mut none, mut with, mut paid_ms, mut opened) = (vec![], vec![], vec![], vec![]);
     let mut idle: Option<(Sample, Sample, f64)> = None;
     for round in 0..rounds {
-        // No stream open.
+        // No stream open (the previous round's streams closed: let their teardown finish, so
+        // each apply measures a steady state, not the transient before it).
+        tokio::time::sleep(SETTLE).await;
         let (apply, _) = apply_round(
             &hooks,
             &hooks_url,
@@ -413,7 +420,8 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
             idle = Some((base, with_streams, client));
         }
 
-        // The same apply, for the first M of the streamed orders.
+        // The same apply, for the first M of the streamed orders, once the opening has settled.
+        tokio::time::sleep(SETTLE).await;
         let charged = &streamed[round][..m];
         let (apply, acked) =
             apply_round(&hooks, &hooks_url, deliver(charged), opts.in_flight, &pids).await?;
