@@ -23,6 +23,12 @@ pub struct RawResponse {
 /// `Connection: close`, and reads the whole answer. A write that fails after the server
 /// answered (the early answer closed the connection) is not an error; a write that fails with
 /// no answer at all is.
+///
+/// A server that answers early and closes with part of the body unread makes its kernel reset
+/// the connection, and the reset can destroy the answer before this side reads it (the
+/// "lingering close" problem): the connection then ends with nothing read. The request is
+/// then sent again, up to [`ATTEMPTS`] times, so the test judges the answer itself; an
+/// oversize request changes nothing, so sending it again is harmless.
 pub async fn send(
     base: &str,
     method: &str,
@@ -30,6 +36,28 @@ pub async fn send(
     headers: &[(String, String)],
     body: &[u8],
 ) -> anyhow::Result<RawResponse> {
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        match send_once(base, method, path, headers, body).await? {
+            Ok(answer) => return Ok(answer),
+            Err(unanswered) => last = Some(unanswered),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no attempt made")))
+        .with_context(|| format!("{ATTEMPTS} attempts, none answered"))
+}
+
+/// How many times a request that got no answer at all is sent.
+pub const ATTEMPTS: usize = 5;
+
+/// One attempt: `Ok(Err(..))` when the connection ended with nothing read.
+async fn send_once(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> anyhow::Result<Result<RawResponse, anyhow::Error>> {
     let authority = base
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("only http:// is supported: {base}"))?
@@ -59,19 +87,18 @@ pub async fn send(
     let mut raw = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut raw)).await;
     let written = write.await.context("the writer task")?;
-    match read {
-        Err(_) => bail!("no complete answer within 30 s"),
-        // A reset after the answer arrived is the early-close case; keep what was read.
-        Ok(Err(e)) if raw.is_empty() => return Err(e).context("reading the answer"),
-        Ok(_) => {}
+    if read.is_err() {
+        bail!("no complete answer within 30 s");
     }
+    // A reset after the answer arrived is the early-close case: keep what was read.
     if raw.is_empty() {
-        return match written {
-            Err(e) => Err(e).context("the server closed without answering"),
-            Ok(()) => bail!("the server closed without answering"),
+        let why = match (read, written) {
+            (Ok(Err(e)), _) | (_, Err(e)) => anyhow::Error::new(e),
+            _ => anyhow!("end of stream"),
         };
+        return Ok(Err(why.context("the server closed without answering")));
     }
-    parse(&raw)
+    parse(&raw).map(Ok)
 }
 
 fn parse(raw: &[u8]) -> anyhow::Result<RawResponse> {
