@@ -192,7 +192,7 @@ impl IntoParams for ListAudit {
                 "Only actions by the token with this name.",
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some("^[A-Za-z0-9._-]{1,64}$"))
+                    .pattern(Some(super::tokens::NAME_PATTERN))
                     .into(),
             ),
             contract::query(

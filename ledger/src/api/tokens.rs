@@ -128,6 +128,9 @@ pub enum TokenConfigError {
     DuplicateToken { first: usize, second: usize },
 }
 
+/// [`valid_name`]'s rule as the OpenAPI document states it (kept beside it: change both).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
 /// A name: 1 to 64 of `A-Z a-z 0-9 . _ -` (it is shown in the dashboard, the audit log and
 /// the logs, so nothing that could be markup or a separator).
 pub fn valid_name(name: &str) -> bool {
