@@ -35,11 +35,19 @@ struct Inner {
     max_open: usize,
     /// Wakes the catch-up early: something moved that its writer could not name.
     nudge: tokio::sync::Notify,
-    /// The streams' one shared clock ([`heartbeat`]): each beat, every open stream sends its
+    /// The streams' one shared clock ([`heartbeat`]): at its beat, an open stream sends its
     /// keep-alive and ends if its lifetime is over. One timer for all of them instead of two
-    /// each: ten thousand per-stream timers kept tokio's timer wheel busy while idle.
-    beat: watch::Sender<u64>,
+    /// each: ten thousand per-stream timers kept tokio's timer wheel busy while idle. The
+    /// streams are dealt round the [`BEAT_PHASES`] phases as they open, and the clock beats one
+    /// phase at a time: ten thousand keep-alives at once are a burst of wakes and socket writes
+    /// that a webhook applied at that moment waits behind.
+    beat: Box<[watch::Sender<u64>]>,
+    /// The phase the next stream gets.
+    next_phase: AtomicUsize,
 }
+
+/// Groups the streams' keep-alives are spread over (each stream still gets one per period).
+pub const BEAT_PHASES: usize = 64;
 
 /// The stream cap is reached: come back later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -65,14 +73,22 @@ impl Changes {
                 open: AtomicUsize::new(0),
                 max_open,
                 nudge: tokio::sync::Notify::new(),
-                beat: watch::Sender::new(0),
+                beat: (0..BEAT_PHASES).map(|_| watch::Sender::new(0)).collect(),
+                next_phase: AtomicUsize::new(0),
             }),
         }
     }
 
-    /// The shared heartbeat a stream waits on beside its changes.
+    /// The shared heartbeat a stream waits on beside its changes: one of its phases.
     pub fn heartbeat(&self) -> watch::Receiver<u64> {
-        self.inner.beat.subscribe()
+        let phase = self.inner.next_phase.fetch_add(1, Ordering::Relaxed) % BEAT_PHASES;
+        self.inner.beat[phase].subscribe()
+    }
+
+    /// Beats one phase of the heartbeat; returns the next.
+    fn beat(&self, phase: usize) -> usize {
+        self.inner.beat[phase].send_modify(|n| *n = n.wrapping_add(1));
+        (phase + 1) % BEAT_PHASES
     }
 
     /// Follows `reference`'s changes, unless the cap is reached.
@@ -233,15 +249,17 @@ const CATCH_UP_SLACK_MS: i64 = 3_000;
 /// Orders read per catch-up query.
 const CATCH_UP_PAGE: u32 = 2_000;
 
-/// Beats every `every` until shutdown: the keep-alive and lifetime clock of every open stream
-/// (see `Inner::beat`). Waking all streams at once costs one pass over them per beat.
+/// Beats each phase every `every` until shutdown, one phase per `every / BEAT_PHASES`: the
+/// keep-alive and lifetime clock of every open stream (see `Inner::beat`), spread evenly.
 pub async fn heartbeat(changes: Changes, every: Duration, shutdown: Shutdown) {
-    let mut ticks = tokio::time::interval(every);
+    let step = (every / BEAT_PHASES as u32).max(Duration::from_millis(1));
+    let mut ticks = tokio::time::interval(step);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
+    let mut phase = 0;
     loop {
         tokio::select! {
-            _ = ticks.tick() => changes.inner.beat.send_modify(|n| *n = n.wrapping_add(1)),
+            _ = ticks.tick() => phase = changes.beat(phase),
             _ = shutdown.clone().wait() => return,
         }
     }
@@ -323,6 +341,39 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(50), a.next_after(Some(2)))
                 .await
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn the_heartbeat_wakes_one_phase_of_the_streams_at_a_time_and_each_stream_once_a_period() {
+        let changes = Changes::default();
+        let mut beats: Vec<_> = (0..3 * BEAT_PHASES).map(|_| changes.heartbeat()).collect();
+        let mut woken = vec![0usize; beats.len()];
+        let mut phase = 0;
+        for tick in 0..2 * BEAT_PHASES {
+            phase = changes.beat(phase);
+            let now: Vec<usize> = beats
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, b)| {
+                    b.has_changed().unwrap().then(|| {
+                        b.mark_unchanged();
+                        i
+                    })
+                })
+                .collect();
+            assert_eq!(
+                now.len(),
+                3,
+                "tick {tick} woke {now:?}, not the one phase (3 streams) it beats"
+            );
+            for i in now {
+                woken[i] += 1;
+            }
+        }
+        assert!(
+            woken.iter().all(|&n| n == 2),
+            "two periods, two beats each: {woken:?}"
         );
     }
 
