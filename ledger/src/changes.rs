@@ -103,7 +103,6 @@ impl Changes {
         {
             return Err(Full(inner.max_open));
         }
-        crate::telemetry_metrics::streams_open(inner.open.load(Ordering::Acquire));
         let rx = {
             let mut followed = inner.followed.lock().unwrap_or_else(|e| e.into_inner());
             followed
@@ -184,8 +183,7 @@ impl Follower {
 impl Drop for Follower {
     fn drop(&mut self) {
         let inner = &self.changes.inner;
-        let open = inner.open.fetch_sub(1, Ordering::AcqRel) - 1;
-        crate::telemetry_metrics::streams_open(open);
+        inner.open.fetch_sub(1, Ordering::AcqRel);
         let mut followed = inner.followed.lock().unwrap_or_else(|e| e.into_inner());
         // The last follower of a reference takes its entry with it (this receiver still
         // counts until the drop completes).

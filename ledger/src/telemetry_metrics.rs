@@ -238,7 +238,7 @@ pub fn ready(ready: bool) {
     metrics::gauge!("keffi_ledger_ready").set(if ready { 1.0 } else { 0.0 });
 }
 
-/// Live status streams open now (set as they open and close).
+/// Live status streams open now, set at each scrape from the change feed's count.
 pub fn streams_open(n: usize) {
     metrics::gauge!("keffi_status_streams_open").set(n as f64);
 }

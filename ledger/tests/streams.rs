@@ -76,6 +76,24 @@ impl Running {
             .unwrap()
     }
 
+    /// `keffi_status_streams_open` from `/metrics`.
+    async fn streams_open_gauge(&self) -> usize {
+        let text = reqwest::Client::new()
+            .get(format!("http://{}/metrics", self.addr))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("keffi_status_streams_open "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no keffi_status_streams_open in /metrics:\n{text}"))
+            as usize
+    }
+
     async fn stop(self) {
         self.trigger.fire();
         tokio::time::timeout(Duration::from_secs(10), self.server)
@@ -189,6 +207,40 @@ async fn an_idle_stream_gets_keep_alives_from_the_shared_heartbeat_and_ends_at_i
     assert!(
         body.lines().any(|l| l.starts_with(':')),
         "at least one keep-alive comment: {body:?}"
+    );
+    ledger.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_streams_gauge_counts_streams_opened_at_once_and_their_closing() {
+    // Opened all at once, racing each other: a gauge set from each opener's own count once
+    // read 16 with 20 open.
+    const N: usize = 24;
+    let ledger = start(&["--sse-max-seconds", "4"]).await;
+    let other = other_process(&ledger.url).await;
+    let references: Vec<String> = (0..N).map(|i| format!("ord_gauge_{i}")).collect();
+    for r in &references {
+        other
+            .create_order(r, MinorUnits(500_000), Currency::NGN, None, now_ms())
+            .await
+            .unwrap();
+    }
+    let open = futures_util::future::join_all(references.iter().map(|r| ledger.stream(r))).await;
+    assert!(open.iter().all(|s| s.status() == 200));
+    assert_eq!(ledger.streams_open_gauge().await, N);
+    drop(open);
+    // The server notices a closed stream at its next write (its keep-alive, within 2 s here).
+    let mut left = N;
+    for _ in 0..50 {
+        left = ledger.streams_open_gauge().await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        left, 0,
+        "streams still counted open after their clients left"
     );
     ledger.stop().await;
 }
