@@ -17,7 +17,7 @@ use super::conn::on_tx;
 use super::records::OrderRecord;
 use super::rows::{
     InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_STATE_COLUMNS,
-    PAYMENT_ROW_COLUMNS,
+    PAYMENT_STATE_COLUMNS,
 };
 use super::{StoreError, Tx};
 use crate::domain::{JournalTx, Order, Payment};
@@ -117,7 +117,7 @@ impl Tx {
         &mut self,
         references: &[&str],
     ) -> Result<Vec<Payment>, StoreError> {
-        let head = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference");
+        let head = format!("SELECT {PAYMENT_STATE_COLUMNS} FROM payments WHERE reference");
         let rows: Vec<PaymentRow> = self
             .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
             .await?;

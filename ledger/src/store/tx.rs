@@ -8,7 +8,7 @@ use super::notify::OrderChange;
 use super::records::OrderRecord;
 use super::rows::{
     InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_STATE_COLUMNS,
-    PAYMENT_ROW_COLUMNS,
+    PAYMENT_STATE_COLUMNS,
 };
 use super::StoreError;
 use crate::domain::{JournalTx, Order, Payment};
@@ -168,7 +168,7 @@ impl Tx {
     ) -> Result<Option<Payment>, StoreError> {
         let row: Option<PaymentRow> = on_tx!(self, c, lock => {
             let sql =
-                format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1{lock}");
+                format!("SELECT {PAYMENT_STATE_COLUMNS} FROM payments WHERE reference = $1{lock}");
             sqlx::query_as(&sql).bind(reference).fetch_optional(c).await
         })?;
         row.map(Payment::try_from).transpose()
