@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+mod affinity;
 mod drain;
 mod latency;
 mod streams;
@@ -72,6 +73,13 @@ struct Args {
     /// `--ledger-arg=--status-catch-up=1h` (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     ledger_arg: Vec<String>,
+    /// With --streams: pin the ledger(s) to these CPUs (e.g. `0`), so the bench's own stream
+    /// readers and webhook sender (pinned with --bench-cpus) do not queue on the ledger's core.
+    #[arg(long, value_delimiter = ',')]
+    ledger_cpus: Vec<usize>,
+    /// With --streams: pin this process to these CPUs (e.g. `1`).
+    #[arg(long, value_delimiter = ',')]
+    bench_cpus: Vec<usize>,
 }
 
 #[tokio::main]
@@ -106,6 +114,8 @@ async fn main() -> anyhow::Result<()> {
             rounds: args.rounds,
             ledger_args: args.ledger_arg.clone(),
             stores: args.stores.clone(),
+            ledger_cpus: args.ledger_cpus.clone(),
+            bench_cpus: args.bench_cpus.clone(),
         };
         let rows = streams::run(&opts).await?;
         let out = workspace::target_dir().join("bench");

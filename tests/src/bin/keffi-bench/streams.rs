@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::affinity;
 use futures_util::stream::{self, StreamExt};
 use keffi_tests::edge::PAYSTACK_SECRET;
 use keffi_tests::gateway;
@@ -62,6 +63,9 @@ pub struct Options {
     /// Extra arguments for every ledger (e.g. `--status-catch-up=1h`, for an A/B).
     pub ledger_args: Vec<String>,
     pub stores: Vec<String>,
+    /// CPUs the ledger processes are pinned to, and this process (empty: not pinned).
+    pub ledger_cpus: Vec<usize>,
+    pub bench_cpus: Vec<usize>,
 }
 
 /// Raises this process's open-files limit to its hard limit (the ledger children inherit it)
@@ -125,13 +129,35 @@ pub async fn run(opts: &Options) -> anyhow::Result<Value> {
     }
     println!();
     println!(
-        "Apply cells are medians over interleaved rounds (none, then the N streams opened on fresh \
-         orders and M of them charged, then closed; each apply starts 1 s after the streams opened \
-         or closed); commit → paid runs from the webhook's 200 (sent \
-         after the commit) to the `paid` event on the order's stream, over every charge of every \
-         round (negative: the event beat the 200); idle windows {:.1} s, first round.",
-        opts.idle.as_secs_f64()
+        "Apply latencies are percentiles over every charge of a condition's rounds; charges/s and \
+         CPU are medians of the rounds. Rounds interleave the conditions (none, then the N streams \
+         opened on fresh orders and M of them charged, then closed; odd rounds the other way \
+         round), each apply starting 1 s after streams opened or closed; commit → paid runs from \
+         the webhook's 200 (sent after the commit) to the `paid` event on the order's stream, \
+         over every charge of every round (negative: the event beat the 200); idle windows \
+         {:.1} s, first round.{}",
+        opts.idle.as_secs_f64(),
+        match (&opts.ledger_cpus[..], &opts.bench_cpus[..]) {
+            ([], []) => String::new(),
+            (l, b) =>
+                format!(" Ledger(s) pinned to CPUs {l:?}, this bench to {b:?} (empty: unpinned)."),
+        }
     );
+    for r in &results {
+        let ratios = |f: fn(&Apply) -> f64| {
+            per_round_ratios(&r.none, &r.with, f)
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{}: per-round ratios, with ÷ none: p50 {}; p99 {}",
+            r.store,
+            ratios(|a| a.p50_ms),
+            ratios(|a| a.p99_ms)
+        );
+    }
     Ok(Value::Array(
         results.iter().map(|r| r.json.clone()).collect(),
     ))
@@ -171,18 +197,27 @@ struct Apply {
     ledger_cpu_us: f64,
     /// CPU this process (the webhook sender and the stream readers) spent per charge.
     bench_cpu_us: f64,
+    /// Every charge's latency, ms (pooled across rounds for the run's percentiles).
+    latencies: Vec<f64>,
 }
 
 impl Apply {
-    /// Each figure's median over the rounds.
-    fn median(rounds: &[Apply]) -> Apply {
+    /// One condition over all its rounds: latency percentiles over every charge of every round
+    /// (a p99 of 2,000 charges is decided by its 20 slowest; pooled, by the rounds' hundred
+    /// slowest), throughput and CPU as medians of the rounds.
+    fn pooled(rounds: &[Apply]) -> Apply {
         let med = |f: fn(&Apply) -> f64| load::median(rounds.iter().map(f).collect());
+        let all: Vec<f64> = rounds
+            .iter()
+            .flat_map(|a| a.latencies.iter().copied())
+            .collect();
         Apply {
-            p50_ms: med(|a| a.p50_ms),
-            p99_ms: med(|a| a.p99_ms),
+            p50_ms: quantile_or_nan(&all, 0.50),
+            p99_ms: quantile_or_nan(&all, 0.99),
             per_second: med(|a| a.per_second),
             ledger_cpu_us: med(|a| a.ledger_cpu_us),
             bench_cpu_us: med(|a| a.bench_cpu_us),
+            latencies: Vec::new(),
         }
     }
 
@@ -191,6 +226,11 @@ impl Apply {
                "ledger_cpu_us_per_charge": self.ledger_cpu_us,
                "bench_cpu_us_per_charge": self.bench_cpu_us})
     }
+}
+
+/// Round by round, `with`'s figure over `none`'s.
+fn per_round_ratios(none: &[Apply], with: &[Apply], f: fn(&Apply) -> f64) -> Vec<f64> {
+    none.iter().zip(with).map(|(n, w)| f(w) / f(n)).collect()
 }
 
 impl Measured {
@@ -238,8 +278,8 @@ impl Measured {
     }
 
     fn apply_row(&self) -> String {
-        let none = Apply::median(&self.none);
-        let w = &Apply::median(&self.with);
+        let none = Apply::pooled(&self.none);
+        let w = &Apply::pooled(&self.with);
         let (r50, r99, rps) = (
             w.p50_ms / none.p50_ms,
             w.p99_ms / none.p99_ms,
@@ -322,6 +362,15 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
         None
     };
     let streaming = second.as_ref().unwrap_or(&applying);
+    if !opts.ledger_cpus.is_empty() {
+        affinity::pin_process(applying.pid(), &opts.ledger_cpus)?;
+        if let Some(s) = &second {
+            affinity::pin_process(s.pid(), &opts.ledger_cpus)?;
+        }
+    }
+    if !opts.bench_cpus.is_empty() {
+        affinity::pin_process(std::process::id(), &opts.bench_cpus)?;
+    }
     let admin = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(60))
@@ -378,101 +427,87 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
 
     let (mut none, mut with, mut paid_ms, mut opened) = (vec![], vec![], vec![], vec![]);
     let mut idle: Option<(Sample, Sample, f64)> = None;
+    let mut idle_base: Option<Sample> = None;
     for round in 0..rounds {
-        // No stream open (the previous round's streams closed: let their teardown finish, so
-        // each apply measures a steady state, not the transient before it).
-        tokio::time::sleep(SETTLE).await;
-        let (apply, _) = apply_round(
-            &hooks,
-            &hooks_url,
-            deliver(&unstreamed[round]),
-            opts.in_flight,
-            &pids,
-        )
-        .await?;
-        none.push(apply);
-        let idle_base = if idle.is_none() {
-            Some(sample_idle(streaming.pid(), opts.idle).await?)
+        // Odd rounds apply with the streams first: the database grows with every charge, and a
+        // fixed order would hand one condition the larger database every round.
+        let phases = if round % 2 == 0 {
+            [Phase::None, Phase::With]
         } else {
-            None
+            [Phase::With, Phase::None]
         };
-
-        // N streams open, each having read its first event.
-        let seen: Arc<Vec<Seen>> = Arc::new((0..n).map(|_| Seen::default()).collect());
-        let t = Instant::now();
-        let (clients, readers) = open_streams(streaming, &streamed[round], &seen).await?;
-        opened.push(t.elapsed().as_secs_f64());
-        let open_now = streams_open(&admin, streaming).await?;
-        anyhow::ensure!(
-            open_now == n as u64,
-            "the ledger counts {open_now} open streams, expected {n}"
-        );
-        eprintln!(
-            "  round {}: {n} streams open in {:.1} s",
-            round + 1,
-            t.elapsed().as_secs_f64()
-        );
-        if let Some(base) = idle_base {
-            let client0 = cpu_seconds(std::process::id())?;
-            let with_streams = sample_idle(streaming.pid(), opts.idle).await?;
-            let client = (cpu_seconds(std::process::id())? - client0) * 100.0
-                / opts.idle.as_secs_f64().max(0.001);
-            idle = Some((base, with_streams, client));
-        }
-
-        // The same apply, for the first M of the streamed orders, once the opening has settled.
-        tokio::time::sleep(SETTLE).await;
-        let charged = &streamed[round][..m];
-        let (apply, acked) =
-            apply_round(&hooks, &hooks_url, deliver(charged), opts.in_flight, &pids).await?;
-        with.push(apply);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while seen[..m].iter().any(|s| s.paid_at.get().is_none()) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let mut lost = 0;
-        for (acked, s) in acked.iter().zip(seen.iter()) {
-            match s.paid_at.get() {
-                Some(&paid) if paid >= *acked => {
-                    paid_ms.push((paid - *acked).as_secs_f64() * 1000.0)
+        for phase in phases {
+            match phase {
+                Phase::None => {
+                    // No stream open (the previous phase's streams closed: let their teardown
+                    // finish, so each apply measures a steady state, not the transient).
+                    tokio::time::sleep(SETTLE).await;
+                    let (apply, _) = apply_round(
+                        &hooks,
+                        &hooks_url,
+                        deliver(&unstreamed[round]),
+                        opts.in_flight,
+                        &pids,
+                    )
+                    .await?;
+                    none.push(apply);
+                    if round == 0 {
+                        idle_base = Some(sample_idle(streaming.pid(), opts.idle).await?);
+                    }
                 }
-                Some(&paid) => paid_ms.push(-((*acked - paid).as_secs_f64() * 1000.0)),
-                None => lost += 1,
-            }
-        }
-        let stray: usize = seen[m..]
-            .iter()
-            .map(|s| s.events.load(Ordering::Relaxed))
-            .sum();
-        let ended = seen
-            .iter()
-            .filter(|s| s.ended.load(Ordering::Relaxed))
-            .count();
-        anyhow::ensure!(
-            lost == 0,
-            "{lost} of {m} streams never saw `paid` (within 10 s of the last charge)"
-        );
-        anyhow::ensure!(
-            stray == 0,
-            "{stray} events reached streams whose order did not move"
-        );
-        anyhow::ensure!(ended == 0, "{ended} streams ended early");
+                Phase::With => {
+                    // N streams open, each having read its first event.
+                    let seen: Arc<Vec<Seen>> = Arc::new((0..n).map(|_| Seen::default()).collect());
+                    let t = Instant::now();
+                    let (clients, readers) =
+                        open_streams(streaming, &streamed[round], &seen).await?;
+                    opened.push(t.elapsed().as_secs_f64());
+                    let open_now = streams_open(&admin, streaming).await?;
+                    anyhow::ensure!(
+                        open_now == n as u64,
+                        "the ledger counts {open_now} open streams, expected {n}"
+                    );
+                    eprintln!(
+                        "  round {}: {n} streams open in {:.1} s",
+                        round + 1,
+                        t.elapsed().as_secs_f64()
+                    );
+                    if let (Some(base), true) = (idle_base, idle.is_none()) {
+                        let client0 = cpu_seconds(std::process::id())?;
+                        let with_streams = sample_idle(streaming.pid(), opts.idle).await?;
+                        let client = (cpu_seconds(std::process::id())? - client0) * 100.0
+                            / opts.idle.as_secs_f64().max(0.001);
+                        idle = Some((base, with_streams, client));
+                    }
 
-        // Close the streams and wait for the ledger to let them go.
-        for r in &readers {
-            r.abort();
-        }
-        for r in readers {
-            let _ = r.await;
-        }
-        drop(clients);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while streams_open(&admin, streaming).await? > 0 {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the ledger still counts open streams 30 s after they closed"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+                    // The same apply, for the first M of the streamed orders, once the opening
+                    // has settled.
+                    tokio::time::sleep(SETTLE).await;
+                    let charged = &streamed[round][..m];
+                    let (apply, acked) =
+                        apply_round(&hooks, &hooks_url, deliver(charged), opts.in_flight, &pids)
+                            .await?;
+                    with.push(apply);
+                    paid_ms.extend(check_seen(&seen, &acked, m).await?);
+
+                    // Close the streams and wait for the ledger to let them go.
+                    for r in &readers {
+                        r.abort();
+                    }
+                    for r in readers {
+                        let _ = r.await;
+                    }
+                    drop(clients);
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while streams_open(&admin, streaming).await? > 0 {
+                        anyhow::ensure!(
+                            Instant::now() < deadline,
+                            "the ledger still counts open streams 30 s after they closed"
+                        );
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
         }
     }
     let (idle_base, idle_with, client_cpu) = idle.expect("round 1 samples the idle windows");
@@ -489,7 +524,7 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
         paid_ms,
         json: Value::Null,
     };
-    let (none, with) = (Apply::median(&measured.none), Apply::median(&measured.with));
+    let (none, with) = (Apply::pooled(&measured.none), Apply::pooled(&measured.with));
     let (idle_cpu_10k, idle_rss_10k) = measured.idle_at_goal();
     let rounds_json = |rs: &[Apply]| rs.iter().map(Apply::json).collect::<Vec<_>>();
     measured.json = json!({
@@ -507,6 +542,8 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
         "apply_none": none.json(), "apply_with_streams": with.json(),
         "apply_p50_ratio": with.p50_ms / none.p50_ms,
         "apply_p99_ratio": with.p99_ms / none.p99_ms,
+        "apply_p99_ratio_per_round": per_round_ratios(&measured.none, &measured.with, |a| a.p99_ms),
+        "apply_p50_ratio_per_round": per_round_ratios(&measured.none, &measured.with, |a| a.p50_ms),
         "apply_throughput_ratio": with.per_second / none.per_second,
         "commit_to_paid_samples": measured.paid_ms.len(),
         "commit_to_paid_p50_ms": quantile_or_nan(&measured.paid_ms, 0.5),
@@ -519,6 +556,52 @@ async fn measure(opts: &Options, store: &str, first_id: u64) -> anyhow::Result<M
                   "commit_to_paid_p99_ms": GOAL_PAID_P99_MS},
     });
     Ok(measured)
+}
+
+/// The two conditions of a round.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// No stream open.
+    None,
+    /// The round's N streams open, M of their orders charged.
+    With,
+}
+
+/// Waits (up to 10 s) until the first `m` streams saw `paid`, and checks that none was lost,
+/// no other stream saw anything and none ended; returns each charge's commit → paid in ms
+/// (negative: the event beat the 200).
+async fn check_seen(seen: &[Seen], acked: &[Instant], m: usize) -> anyhow::Result<Vec<f64>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen[..m].iter().any(|s| s.paid_at.get().is_none()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut paid_ms = Vec::with_capacity(m);
+    let mut lost = 0;
+    for (acked, s) in acked.iter().zip(seen.iter()) {
+        match s.paid_at.get() {
+            Some(&paid) if paid >= *acked => paid_ms.push((paid - *acked).as_secs_f64() * 1000.0),
+            Some(&paid) => paid_ms.push(-((*acked - paid).as_secs_f64() * 1000.0)),
+            None => lost += 1,
+        }
+    }
+    let stray: usize = seen[m..]
+        .iter()
+        .map(|s| s.events.load(Ordering::Relaxed))
+        .sum();
+    let ended = seen
+        .iter()
+        .filter(|s| s.ended.load(Ordering::Relaxed))
+        .count();
+    anyhow::ensure!(
+        lost == 0,
+        "{lost} of {m} streams never saw `paid` (within 10 s of the last charge)"
+    );
+    anyhow::ensure!(
+        stray == 0,
+        "{stray} events reached streams whose order did not move"
+    );
+    anyhow::ensure!(ended == 0, "{ended} streams ended early");
+    Ok(paid_ms)
 }
 
 /// Opens a stream on each of `references` (a bounded number at a time), reads its first
@@ -644,6 +727,7 @@ async fn apply_round(
             per_second: count as f64 / elapsed.as_secs_f64(),
             ledger_cpu_us: per_charge(cpu1.0 - cpu0.0),
             bench_cpu_us: per_charge(cpu1.1 - cpu0.1),
+            latencies,
         },
         acked,
     ))
