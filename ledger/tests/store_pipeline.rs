@@ -803,3 +803,27 @@ async fn the_payment_record_shows_disputes_and_what_they_hold(store: &Store) {
     assert_eq!(listed[0].held, 200_000);
 }
 on_both_stores!(the_payment_record_shows_disputes_and_what_they_hold);
+
+/// The apply path reads orders and payments without their timestamps (they are not the
+/// domain's): what it writes back must still leave each record's creation time as it was and
+/// its update time moved, as the API shows them.
+async fn the_apply_path_keeps_the_records_timestamps(store: &Store) {
+    let created = 1_000;
+    store
+        .create_order("ord_t", MinorUnits(500_000), NGN, None, created)
+        .await
+        .unwrap();
+    let before = now_ms();
+    apply_batch(store, &[charge(42, "ord_t", 500_000, 0)], None)
+        .await
+        .unwrap();
+    let order = store.order_record("ord_t").await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::Paid);
+    assert_eq!(order.created_at_ms, created);
+    assert!(order.updated_at_ms >= before, "{order:?}");
+    let payment = store.payment_record("ord_t").await.unwrap().unwrap();
+    assert_eq!(payment.status, PaymentStatus::Success);
+    assert_eq!(payment.created_at_ms, created);
+    assert!(payment.updated_at_ms >= before, "{payment:?}");
+}
+on_both_stores!(the_apply_path_keeps_the_records_timestamps);
