@@ -31,18 +31,54 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// How long a one-shot subcommand may take before it counts as hung.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs a one-shot `keffi-ledger` subcommand (e.g. `create-order`, `status`) and parses its
-/// JSON output.
+/// JSON output. A command still running after [`CLI_TIMEOUT`] is killed and reported with what
+/// it had written, so a hang fails the test with its cause instead of stalling it.
 pub fn cli(args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = Command::new(binary()?).args(args).output()?;
-    if !out.status.success() {
-        bail!(
+    // Files, not pipes: a child that fills a pipe nobody reads would block, looking hung.
+    let (stdout, stderr) = (tempfile::tempfile()?, tempfile::tempfile()?);
+    let mut child = Command::new(binary()?)
+        .args(args)
+        .stdout(stdout.try_clone()?)
+        .stderr(stderr.try_clone()?)
+        .spawn()?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() > CLI_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let read = |mut f: std::fs::File| -> anyhow::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let mut buf = Vec::new();
+        f.rewind()?;
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
+    };
+    let (out, err) = (read(stdout)?, read(stderr)?);
+    match status {
+        None => bail!(
+            "keffi-ledger {} still running after {CLI_TIMEOUT:?} (killed); it wrote: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        ),
+        Some(s) if !s.success() => bail!(
             "keffi-ledger {} failed: {}",
             args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            String::from_utf8_lossy(&err)
+        ),
+        Some(_) => Ok(serde_json::from_slice(&out)?),
     }
-    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// A database for a test ledger: a SQLite file in a temp folder, or a fresh Postgres database.

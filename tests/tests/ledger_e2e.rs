@@ -163,8 +163,12 @@ async fn a_ledger_that_was_down_drains_the_backlog() -> anyhow::Result<()> {
         assert_eq!(edge.deliver("paystack", &d).await?.0, 200);
     }
     assert_eq!(backlog(&edge).await?, 30);
+    // Where it is, should it ever stall (nextest shows a failed test's stderr).
+    eprintln!("30 orders created and their charges buffered at the edge");
     let _ledger = pulling(&edge, &url, &["--pull-batch", "7"]).await?;
+    eprintln!("ledger started");
     drained(&edge).await?;
+    eprintln!("drained");
     assert_eq!(
         sales_balance(&url)?,
         -30_000,
