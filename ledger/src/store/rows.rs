@@ -100,7 +100,7 @@ pub(crate) const PAYMENT_ROW_COLUMNS: &str = "reference, gateway, gateway_id, am
 
 /// The same without the row's timestamps: what the apply path reads, locked. On SQLite every
 /// column of a row is copied out of the statement and a batch reads a thousand rows: leaving
-/// out the timestamps the domain never looks at (these two and the order's) took 2.0 of 45 ms
+/// out the timestamps the domain never looks at (these two and the order's) took 2.2 of 45 ms
 /// off a SQLite batch of 1,000 (`cargo bench --bench apply`, BENCHMARKS.md).
 pub(crate) const PAYMENT_STATE_COLUMNS: &str = "reference, gateway, gateway_id, amount, \
      requested_amount, currency, fees, channel, status, refunded, charged_back, disputes, \

@@ -10,8 +10,10 @@
 //!   real pipeline; its 200 comes after the commit) at a fixed number in flight, for M of the
 //!   streamed orders, against the same M on fresh orders with no stream open. Rounds are
 //!   interleaved (`--rounds`: none, then N streams opened on fresh orders, M of them charged,
-//!   the streams closed) and each figure is the median over them; the ledgers' CPU per charge
-//!   (both replicas' together) is reported beside them;
+//!   the streams closed; odd rounds the other way round); latency percentiles are over every
+//!   charge of a condition, throughput and the ledgers' CPU per charge (both replicas'
+//!   together) medians of the rounds. `--ledger-cpus`/`--bench-cpus` pin the ledger and this
+//!   process to separate cores, so the bench's readers do not queue on the ledger's core;
 //! - **commit → paid**: for each of the M, from its 200 to the `paid` event on its stream
 //!   (negative when the event beats the 200: the ledger publishes before it answers). Every
 //!   one of the M must see `paid`, and no other stream may see anything.
