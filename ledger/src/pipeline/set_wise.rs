@@ -83,14 +83,13 @@ async fn state_of(tx: &mut Tx, references: &[&str]) -> Result<State, StoreError>
         return Ok((Vec::new(), Vec::new(), Vec::new(), HashMap::new()));
     }
     let payments = tx.payments_for_update(references).await?;
-    let records = tx.orders_for_update(references).await?;
+    let locked = tx.orders_for_update(references).await?;
     let parked = readable(tx.parked_on(references).await?)?;
-    let mut orders = Vec::with_capacity(records.len());
-    let mut versions = HashMap::with_capacity(records.len());
-    for r in records {
-        versions.insert(r.reference.clone(), r.version);
-        orders.push(Order::try_from(r)?);
-    }
+    let versions = locked
+        .iter()
+        .map(|(o, version)| (o.reference.clone(), *version))
+        .collect();
+    let orders = locked.into_iter().map(|(o, _)| o).collect();
     Ok((payments, orders, parked, versions))
 }
 

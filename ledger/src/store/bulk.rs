@@ -124,15 +124,23 @@ impl Tx {
         rows.into_iter().map(Payment::try_from).collect()
     }
 
-    /// The orders for `references` (sorted, distinct), locked until the transaction ends
-    /// (Postgres).
+    /// The orders for `references` (sorted, distinct), each with its version, locked until the
+    /// transaction ends (Postgres). The rows are read without the columns the domain does not
+    /// use, so they leave as domain orders, never as records with those fields missing.
     pub async fn orders_for_update(
         &mut self,
         references: &[&str],
-    ) -> Result<Vec<OrderRecord>, StoreError> {
+    ) -> Result<Vec<(Order, i64)>, StoreError> {
         let head = format!("SELECT {ORDER_STATE_COLUMNS} FROM orders WHERE reference");
-        self.rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
-            .await
+        let rows: Vec<OrderRecord> = self
+            .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let version = r.version;
+                Ok((Order::try_from(r)?, version))
+            })
+            .collect()
     }
 
     /// Events parked on any of `references`, oldest first, locked (Postgres).
