@@ -103,7 +103,7 @@ async fn shards_report(
     respond::json(200, &body).map_err(internal)
 }
 
-/// `GET /ledger/stats`: per source, accepted, duplicate and rejected deliveries, with the
+/// `GET /stats`: per source, accepted, duplicate and rejected deliveries, with the
 /// shards' backlogs.
 async fn stats(env: &Env, settings: &EdgeSettings) -> std::result::Result<Response, Rejection> {
     let reports = backlogs(env, settings).await?;

@@ -4,7 +4,8 @@
 //! Keffi's own pipeline at batch 1), the common Redis-queue design (each event pushed onto a
 //! Redis list, a worker popping one at a time and applying it in its own transaction — the same
 //! domain logic, only the queueing differs; the local Redis on 127.0.0.1:6379), and the floor (a
-//! plain multi-row insert of the same rows into one table, no logic). Prints a Markdown table and writes `target/bench/ledger.json`.
+//! plain multi-row insert of the same rows into one table, no logic). Prints a Markdown table
+//! and writes `target/bench/ledger.json`.
 //!
 //! ```sh
 //! cargo bench -p keffi-ledger --bench apply              # small
@@ -48,8 +49,6 @@ fn events(first_id: u64, n: usize) -> Vec<Incoming> {
         .collect()
 }
 
-/// Keffi's pipeline at `batch`: events per second, and the time its batches spent per phase
-/// (summed, in phase order).
 /// The merchant's side of each event, created untimed before a case: an order of the charged
 /// amount and its pending payment, as `POST /v1/orders` leaves them — so every case also
 /// reads, moves and writes an order, as real traffic does.
@@ -90,6 +89,8 @@ async fn merchant_orders(store: &Store, first_id: u64, n: usize) {
     tx.commit().await.unwrap();
 }
 
+/// Keffi's pipeline at `batch`: events per second, and the time its batches spent per phase
+/// (summed, in phase order).
 async fn keffi_phases(
     store: &Store,
     events: &[Incoming],
@@ -293,8 +294,8 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            // Before and after: the same batch through the event-by-event path (the pipeline's
-            // design before the set-wise fast path, kept as its fallback).
+            // The same batch through the event-by-event path (the pipeline's fallback when a
+            // set-wise attempt fails), to compare with the set-wise path.
             let evs = take(ids(n), n).await;
             record(BEFORE, event_by_event(&store, &evs, 1000).await);
             // 10× duplicates: each event ten times in the stream, at batch 1,000.

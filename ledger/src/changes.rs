@@ -37,7 +37,7 @@ struct Inner {
     nudge: tokio::sync::Notify,
     /// The streams' one shared clock ([`heartbeat`]): at its beat, an open stream sends its
     /// keep-alive and ends if its lifetime is over. One timer for all of them instead of two
-    /// each: ten thousand per-stream timers kept tokio's timer wheel busy while idle. The
+    /// each: ten thousand per-stream timers keep tokio's timer wheel busy while idle. The
     /// streams are dealt round the [`BEAT_PHASES`] phases as they open, and the clock beats one
     /// phase at a time: ten thousand keep-alives at once are a burst of wakes and socket writes
     /// that a webhook applied at that moment waits behind.
@@ -60,9 +60,9 @@ impl Default for Changes {
     }
 }
 
-/// Streams one ledger serves by default (see `KEFFI_MAX_STREAMS`): about 200 MiB of RSS at
-/// ~19 KiB per stream (hyper's buffers, mostly), as `keffi-bench --streams` measures. Keep it
-/// below the process's open-files limit, or accepts fail before the cap can answer 503.
+/// Streams one ledger serves by default (see `KEFFI_MAX_STREAMS`). Every open stream holds
+/// memory of its own (hyper's buffers, mostly) and a file descriptor, so the cap bounds both.
+/// Keep it below the process's open-files limit, or accepts fail before the cap can answer 503.
 pub const DEFAULT_MAX_STREAMS: usize = 10_000;
 
 impl Changes {
@@ -197,8 +197,8 @@ impl Drop for Follower {
 }
 
 /// Relays the database's change notifications into `changes` until shutdown. A dropped
-/// connection is re-established (sqlx's listener reconnects on the next receive); what it
-/// missed meanwhile, the catch-up finds.
+/// connection is re-established (sqlx's listener reconnects on the next receive); the
+/// catch-up finds what it missed meanwhile.
 pub async fn relay_postgres(pool: PgPool, changes: Changes, shutdown: Shutdown) {
     let mut listener = loop {
         let attempt = async {

@@ -24,7 +24,7 @@ pub enum Command {
     Serve(ServeConfig),
     /// Apply database migrations and exit.
     Migrate(DbConfig),
-    /// Create an order (until the admin API exists, this is how a merchant's order is made).
+    /// Create an order, with the same rules and messages as the admin API's `POST /v1/orders`.
     CreateOrder(CreateOrderArgs),
     /// Show an order, its payment and its journal.
     Status(StatusArgs),

@@ -209,8 +209,8 @@ impl Background {
             ))),
             Store::Sqlite(_) => None,
         };
-        // What a lost notification (or a writer that could not name what it moved) missed,
-        // one shared reader finds, for every stream at once.
+        // One shared reader finds what a lost notification (or a writer that could not name
+        // what it moved) missed, for every stream at once.
         let catch_up = tokio::spawn(changes::catch_up(
             store.clone(),
             shared.changes.clone(),
@@ -237,9 +237,9 @@ impl Background {
         if puller.is_none() {
             tracing::info!("no KEFFI_EDGE_URL: the puller is off");
         }
-        // What concurrent transactions could not see of each other (events parked behind
-        // another replica's charge, orders created while their charge was applied) a periodic
-        // sweep repairs; it also gives up on events parked longer than the park timeout.
+        // A periodic sweep repairs what concurrent transactions could not see of each other
+        // (events parked behind another replica's charge, orders created while their charge
+        // was applied); it also gives up on events parked longer than the park timeout.
         let sweeper = tokio::spawn(pipeline::sweep_forever(
             store.clone(),
             settings.sweep.clone(),

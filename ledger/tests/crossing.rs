@@ -1,6 +1,6 @@
 //! Orders created while their charge lands, and requests that die half-way.
 //!
-//! The interleavings that broke money before are forced here at chosen points, on Postgres
+//! The interleavings that can break money are forced here at chosen points, on Postgres
 //! (where transactions really run side by side): a transaction is held open at the dangerous
 //! moment while the other path runs, then released. Then a stress test crosses hundreds of
 //! creations with their charges from two replicas at random moments, and a hang-up test
@@ -50,10 +50,10 @@ async fn assert_paid_once(store: &Store, reference: &str) {
     );
 }
 
-/// The audit's family: the batch applying the charge has locked its reference and not yet
-/// committed when the order is created. Before the fix, the creation saw no payment, then
-/// wrote its pending payment over the charge's on commit: order and payment pending, the
-/// journal holding the charge, and the reconciler later posting it a second time.
+/// The batch applying the charge has locked its reference and not yet committed when the
+/// order is created. A creation that saw no payment and wrote its pending payment over the
+/// charge's on commit would leave order and payment pending, the journal holding the charge,
+/// and the reconciler later posting it a second time; the order must end paid instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_created_while_its_charge_commits_is_paid_postgres() {
     let s = common::postgres().await;
@@ -269,10 +269,10 @@ async fn create_with_retries(store: &Store, reference: &str) {
     panic!("{reference}: five 503s in a row");
 }
 
-/// The audit's family: a client that hangs up at any moment of `POST /v1/orders`. The
-/// request is abandoned after a random delay (as hyper drops a handler whose client went
-/// away); a retry with the same key, at once or later, must always get the order — the same
-/// one, created once — and a client secret that opens it.
+/// A client that hangs up at any moment of `POST /v1/orders`. The request is abandoned after a
+/// random delay (as hyper drops a handler whose client went away); a retry with the same key,
+/// at once or later, must always get the order — the same one, created once — and a client
+/// secret that opens it.
 async fn a_client_that_hangs_up_can_always_complete_its_order(store: &Store) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for i in 0..40 {

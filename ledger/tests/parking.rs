@@ -330,7 +330,7 @@ async fn balances_are_exact_beyond_64_bits(store: &Store) {
         }
     }
 
-    // The plain sum this replaces cannot hold these: the data really is out of its range.
+    // A plain `SUM(amount)` cannot hold these: the data really is out of its range.
     let plain = "SELECT CAST(SUM(amount) AS BIGINT) FROM journal_entries
                  WHERE account = 'assets:gateway'";
     let overflowed = match store {
@@ -367,7 +367,7 @@ async fn balances_are_exact_beyond_64_bits(store: &Store) {
 }
 on_both_stores!(balances_are_exact_beyond_64_bits);
 
-/// The OpenAPI document still calls a balance an integer, without claiming it fits 64 bits.
+/// The OpenAPI document calls a balance an integer without claiming it fits 64 bits.
 #[test]
 fn the_balance_schema_is_an_unbounded_integer() {
     use utoipa::OpenApi;

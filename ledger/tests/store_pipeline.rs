@@ -545,8 +545,8 @@ async fn a_batch_that_races_another_writer_applies_nothing_twice_on_postgres() {
 }
 
 /// The charge overtakes the order (a create retried from a phone that was offline): the
-/// order is paid the moment it is created, with one journal transaction, and the payment no
-/// longer waits for review.
+/// order is paid the moment it is created, with one journal transaction, and the payment's
+/// review reason is cleared.
 async fn an_order_created_after_its_charge_is_paid_at_once(store: &Store) {
     apply_batch(store, &[charge(42, "ord_1", 500_000, 7_500)], None)
         .await
@@ -733,11 +733,10 @@ async fn the_set_wise_path_ends_where_event_by_event_ends(store: &Store) {
 }
 on_both_stores!(the_set_wise_path_ends_where_event_by_event_ends);
 
-/// The audit's family "amounts that are not amounts": signed refunds of zero, below zero and
-/// beyond the ceiling, delivered before their charge. Before, they parked, and the charge
-/// that came later released them inside its own savepoint, where the negative one broke a
-/// check and took the charge down with it (`dead`: the payment lost). Now they are dead on
-/// arrival, the charge applies, and nothing but the charge moved money.
+/// Amounts that are not amounts: signed refunds of zero, below zero and beyond the ceiling,
+/// delivered before their charge, are dead on arrival, never parked, so the charge that comes
+/// later cannot release them beside itself and be taken down with them (`dead`: the payment
+/// lost). The charge applies, and nothing but the charge moves money.
 async fn amounts_that_are_not_amounts_never_touch_the_charge(store: &Store) {
     order(store, "ord_1", 500_000).await;
     let bad = [

@@ -2,8 +2,8 @@
 //! known by. Parsed once where it enters (the admin API, the command line), so every
 //! [`Reference`] in hand already follows the rule: 1 to 100 of `A-Z a-z 0-9 . - _ =`. Never
 //! blank, never anything a URL path or a log line would have to escape. (Paystack documents
-//! letters, digits, `-`, `.` and `=` for a transaction reference; Keffi has always also
-//! accepted `_`, as in `ord_1`.)
+//! letters, digits, `-`, `.` and `=` for a transaction reference; Keffi also accepts `_`, as
+//! in `ord_1`.)
 //!
 //! References that arrive from gateways (a webhook's `data.reference`, a verify answer) stay
 //! plain strings: they are the gateway's word, and a charge must be recorded whatever its

@@ -9,7 +9,7 @@
 //! - `GET  /ledger/shards` → [`ShardsResponse`]; `GET /stats` → [`StatsResponse`]
 //! - any error → [`ErrorBody`] with a stable code
 //!
-//! Both routes require `Authorization: Bearer <pull token>`.
+//! Every route here requires `Authorization: Bearer <pull token>`.
 
 use std::collections::BTreeMap;
 

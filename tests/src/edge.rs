@@ -25,7 +25,8 @@ pub const PULL_TOKEN: &str = "e2e-pull-token";
 /// An address no test request comes from: the `paystack-ip` source only accepts it.
 pub const PAYSTACK_IP: &str = "52.31.139.75";
 
-/// How long a cold `wrangler dev` may take to answer (it is 2–5 s when the wasm is built).
+/// How long a cold `wrangler dev` may take to answer (the wasm is already built, so it
+/// usually answers within seconds; the margin is for a loaded machine).
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Settings of one test edge: wrangler `[vars]` overrides and `.dev.vars` secrets.

@@ -282,11 +282,11 @@ async fn idempotency_keys_replay_refuse_and_serialise() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The audit's family: clients that hang up right after sending `POST /v1/orders` (a phone
-/// on a bad link). Each request is written whole on a raw socket and the socket closed at
-/// once, or after a moment; the retry with the same key must always get its order, created
-/// once, with a client secret that opens it. Before, such a key could stay "in flight" for
-/// 24 hours (409 on every retry), and then `order_exists` for good.
+/// Clients that hang up right after sending `POST /v1/orders` (a phone on a bad link). Each
+/// request is written whole on a raw socket and the socket closed at once, or after a moment;
+/// the retry with the same key must always get its order, created once, with a client secret
+/// that opens it. The key must never stay "in flight" (409 on every retry for 24 hours, then
+/// `order_exists` for good).
 async fn hang_ups_then_retries(db: TestDb) -> anyhow::Result<()> {
     use tokio::io::AsyncWriteExt;
     let ledger = TestLedger::with_hooks(&db, &[]).await?;

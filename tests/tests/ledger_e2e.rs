@@ -402,9 +402,9 @@ async fn the_ledger_allow_list_ignores_forwarded_headers() -> anyhow::Result<()>
     Ok(())
 }
 
-/// The seed problem: the customer paid, the webhook never came. The reconciler running in
-/// `serve` asks the (local) gateway and the order ends paid; the webhook arriving late through
-/// the edge changes nothing.
+/// The gap the reconciler closes: the customer paid, the webhook never came. The reconciler
+/// running in `serve` asks the (local) gateway and the order ends paid; the webhook arriving
+/// late through the edge changes nothing.
 #[tokio::test]
 async fn a_lost_webhook_is_recovered_by_the_reconciler() -> anyhow::Result<()> {
     use keffi_tests::paystack::FakePaystack;

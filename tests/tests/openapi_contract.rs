@@ -26,7 +26,7 @@ use keffi_tests::workspace;
 use reqwest::Client;
 use serde_json::{json, Value};
 
-/// Per operation and phase; about 20 s for all of them. `KEFFI_SCHEMATHESIS_EXAMPLES` raises it.
+/// Examples per operation and phase; `KEFFI_SCHEMATHESIS_EXAMPLES` raises it.
 const EXAMPLES: u32 = 50;
 /// Fixed, so a run is repeatable; `KEFFI_SCHEMATHESIS_SEED` picks another (schemathesis prints
 /// the seed of every run, to replay a failure).
@@ -358,7 +358,7 @@ async fn the_edges_of_the_contract_sqlite() -> anyhow::Result<()> {
     the_edges_of_the_contract(TestDb::sqlite().await?).await
 }
 
-/// On Postgres too: text there cannot hold a NUL, which once made such a key a 503.
+/// On Postgres too: text there cannot hold a NUL, and a key with one must still not be a 503.
 #[tokio::test]
 async fn the_edges_of_the_contract_postgres() -> anyhow::Result<()> {
     the_edges_of_the_contract(TestDb::postgres().await?).await

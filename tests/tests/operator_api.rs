@@ -309,7 +309,7 @@ async fn the_operator_routes(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(api.get("/v1/search?q=").await?.0, 422);
     assert_eq!(api.get("/v1/search").await?.0, 400);
 
-    // ---- Bulk replay: dead now are the charge with no amount and the three orphaned refunds.
+    // ---- Bulk replay: the charge with no amount and the three orphaned refunds are dead now.
     let dry = |extra: Value| {
         let mut body = json!({"status": "dead", "dry_run": true});
         body.as_object_mut()

@@ -507,7 +507,7 @@ async fn the_database_refuses_to_change_the_audit_log() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bare tokens (every deployment before scopes) are full admins named by position.
+/// Bare tokens (entries without a name and scope) are full admins named by position.
 #[tokio::test]
 async fn bare_tokens_are_full_admins() -> anyhow::Result<()> {
     let db = TestDb::sqlite().await?;

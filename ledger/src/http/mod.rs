@@ -95,8 +95,8 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     crate::telemetry_metrics::ready(matches!(ping, Ok(Ok(()))));
     // Read at the scrape, not set at each open and close: two streams opening at once would
-    // each set the count it loaded, and the older one could land last (the gauge read 16 with
-    // 20 open).
+    // each set the count it loaded, and the older one could land last, leaving the gauge
+    // below the number open.
     crate::telemetry_metrics::streams_open(state.changes.open());
     match &state.metrics {
         Some(handle) => (

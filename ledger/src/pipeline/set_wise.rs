@@ -254,8 +254,8 @@ impl Phases {
     }
 }
 
-/// Parked events as facts. One that no longer reads (it could not have been parked so) stays
-/// parked for a human, as the event-by-event path leaves it.
+/// Parked events as facts. One whose envelope does not read as a fact (it could not have been
+/// parked so) stays parked for a human, as the event-by-event path leaves it.
 fn readable(parked: Vec<InboxEvent>) -> Result<Vec<ParkedEvent>, StoreError> {
     let mut out = Vec::with_capacity(parked.len());
     for event in parked {

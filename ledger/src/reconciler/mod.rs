@@ -65,7 +65,7 @@ pub struct Summary {
     /// Why the pass stopped before checking every due payment, if it did: the gateway refused
     /// a request outright (a 4xx other than 429 and the documented "Transaction reference not
     /// found", e.g. 401 "Invalid key" after a key rotation). Such a refusal is about the key or
-    /// configuration, not the payment, so the rest were left unchecked and untouched; fix the
+    /// configuration, not the payment, so the rest are left unchecked and untouched; fix the
     /// configuration and they are checked on the next pass. Also counted under `error` and
     /// listed in `errors`.
     pub aborted: Option<String>,

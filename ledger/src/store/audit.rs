@@ -1,5 +1,5 @@
 //! The audit log (`audit_log`, append-only by database triggers): one row per operator
-//! action through the admin API, written by `api::audit` after the action answered.
+//! action through the admin API, written by the API's audit layer after the action answered.
 
 use serde::Serialize;
 use utoipa::ToSchema;

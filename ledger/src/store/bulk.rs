@@ -126,7 +126,8 @@ impl Tx {
 
     /// The orders for `references` (sorted, distinct), each with its version, locked until the
     /// transaction ends (Postgres). The rows are read without the columns the domain does not
-    /// use, so they leave as domain orders, never as records with those fields missing.
+    /// use and are returned as domain orders, so no record with those fields missing leaves
+    /// the store.
     pub async fn orders_for_update(
         &mut self,
         references: &[&str],

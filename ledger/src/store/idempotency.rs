@@ -6,8 +6,8 @@
 //! claimed without its answer. A request whose client hangs up, whose task is cancelled or
 //! whose database connection drops rolls back all three, so the retry finds the key free and
 //! does the work itself; one that commits leaves the answer for every retry to replay. (A
-//! claim stored on its own, completed later, outlived its request whenever the request died in
-//! between, and locked the key for a day.)
+//! claim stored on its own and completed later would outlive a request that died in between,
+//! and lock the key for a day.)
 
 use super::conn::on_tx;
 use super::{StoreError, Tx};
@@ -44,8 +44,8 @@ impl Tx {
         request_hash: &str,
         now_ms: i64,
     ) -> Result<Claim, StoreError> {
-        // An expired key is forgotten, and so is a claim without an answer: only a version
-        // that stored claims on their own could have left one, and its request is long gone.
+        // An expired key is forgotten, and so is a claim without an answer: a claim commits
+        // only together with its answer, so such a row belongs to no live request.
         on_tx!(self, c, _lock => sqlx::query(
             "DELETE FROM api_idempotency_keys
              WHERE key = $1 AND (created_at_ms < $2 OR response_status IS NULL)",

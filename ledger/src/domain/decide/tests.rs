@@ -259,8 +259,8 @@ fn a_partial_acceptance_charges_back_part_and_returns_the_rest() {
     assert_eq!(p.check_invariants(), Ok(()));
 }
 
-/// The audit's family: a dispute after a full refund, and a refund during an open dispute,
-/// let refunds + chargebacks exceed the capture.
+/// Neither a dispute after a full refund nor a refund during an open dispute can make
+/// refunds + chargebacks exceed the capture.
 #[test]
 fn refunds_and_disputes_never_return_more_than_was_captured() {
     let (_, p, o) = step(
@@ -329,7 +329,7 @@ fn a_resolution_waits_for_its_own_dispute() {
     assert!(matches!(d.outcome, Outcome::Ignored(_)), "resolved once");
 }
 
-/// The audit's family: amounts that are not amounts are dead, never parked, never applied.
+/// Amounts that are not amounts are dead, never parked, never applied.
 #[test]
 fn amounts_that_are_not_amounts_are_dead_even_before_their_charge() {
     let over = MinorUnits::MAX_AMOUNT.get() + 1;

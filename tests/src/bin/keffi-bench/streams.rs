@@ -48,7 +48,7 @@ const CREATING_IN_FLIGHT: usize = 16;
 /// File descriptors kept free beside the streams (database, pools, logs).
 const FD_MARGIN: libc::rlim_t = 1_024;
 
-/// The goals the issue sets (printed beside the figures).
+/// The goals the ledger is held to at scale (printed beside the figures).
 const GOAL_STREAMS: usize = 10_000;
 const GOAL_IDLE_CPU_PERCENT: f64 = 5.0;
 const GOAL_RSS_MIB: f64 = 256.0;
