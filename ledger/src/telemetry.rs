@@ -15,6 +15,8 @@
 //! every field); `KEFFI_LOG=info,keffi_ledger=debug` adds the pull, the batch's commit and
 //! every HTTP response.
 
+use std::io::IsTerminal as _;
+
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -22,15 +24,20 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
 
-/// Installs the process-wide subscriber, writing to stderr.
+/// Installs the process-wide subscriber, writing to stderr: in colour on a terminal, plain
+/// text when stderr is a file or a pipe (a log collector would keep the escape codes), and
+/// never in colour when `NO_COLOR` is set.
 pub fn init(cfg: &LogConfig) -> anyhow::Result<()> {
-    subscriber(cfg, std::io::stderr)?.init();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    subscriber(cfg, ansi, std::io::stderr)?.init();
     Ok(())
 }
 
-/// The subscriber [`init`] installs, writing to `writer` (tests capture the lines with it).
+/// The subscriber [`init`] installs, writing to `writer` (tests capture the lines with it),
+/// with ANSI colour codes only if `ansi`.
 pub fn subscriber<W>(
     cfg: &LogConfig,
+    ansi: bool,
     writer: W,
 ) -> anyhow::Result<Box<dyn Subscriber + Send + Sync>>
 where
@@ -41,6 +48,7 @@ where
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     Ok(if cfg.log_json {
         Box::new(

@@ -74,7 +74,8 @@ fn capture(filter: &str) -> (Captured, tracing::subscriber::DefaultGuard) {
         log_json: true,
         log: filter.into(),
     };
-    let subscriber = keffi_ledger::telemetry::subscriber(&cfg, move || writer.clone()).unwrap();
+    let subscriber =
+        keffi_ledger::telemetry::subscriber(&cfg, false, move || writer.clone()).unwrap();
     let guard = tracing::subscriber::set_default(subscriber);
     (captured, guard)
 }

@@ -13,6 +13,8 @@ pub mod envelope;
 pub mod headers;
 pub mod idempotency;
 pub mod money;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod payload;
 pub mod provider;
 pub mod reference;

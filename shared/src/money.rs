@@ -138,6 +138,39 @@ impl fmt::Display for Currency {
     }
 }
 
+/// An amount in its currency, as people read it: the code, the major units grouped by
+/// thousands, two decimals (`NGN 5,000.00` for 500000 kobo). Every money figure Keffi writes
+/// for a human in text (the timeline's summaries) goes through this one formatter, and the
+/// dashboard's `money()` writes the same form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money<'a> {
+    pub amount: MinorUnits,
+    pub currency: &'a str,
+}
+
+impl<'a> Money<'a> {
+    pub fn new(amount: MinorUnits, currency: &'a str) -> Self {
+        Money { amount, currency }
+    }
+}
+
+impl fmt::Display for Money<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `unsigned_abs`: `i64::MIN` has no positive `i64`.
+        let minor = self.amount.0.unsigned_abs();
+        let sign = if self.amount.0 < 0 { "-" } else { "" };
+        let major = (minor / 100).to_string();
+        let mut grouped = String::with_capacity(major.len() + major.len() / 3);
+        for (i, digit) in major.chars().enumerate() {
+            if i > 0 && (major.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        write!(f, "{} {sign}{grouped}.{:02}", self.currency, minor % 100)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +198,19 @@ mod tests {
         }
         assert_eq!(serde_json::to_string(&Currency::NGN).unwrap(), "\"NGN\"");
         assert!(serde_json::from_str::<Currency>("\"US\"").is_err());
+    }
+
+    #[test]
+    fn money_reads_as_major_units_grouped_with_two_decimals() {
+        let ngn = |minor| Money::new(MinorUnits(minor), "NGN").to_string();
+        assert_eq!(ngn(500_000), "NGN 5,000.00");
+        assert_eq!(ngn(250_000_000), "NGN 2,500,000.00");
+        assert_eq!(ngn(5), "NGN 0.05");
+        assert_eq!(ngn(0), "NGN 0.00");
+        assert_eq!(ngn(99_999), "NGN 999.99");
+        assert_eq!(ngn(-150), "NGN -1.50");
+        assert_eq!(ngn(i64::MIN), "NGN -92,233,720,368,547,758.08");
+        assert_eq!(ngn(i64::MAX), "NGN 92,233,720,368,547,758.07");
     }
 
     #[test]

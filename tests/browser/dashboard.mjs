@@ -21,7 +21,23 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: PHONE });
   page.on("pageerror", (e) => { result.pageErrors = [...(result.pageErrors || []), String(e)]; });
-  await page.goto(scenario.url);
+  // Chromium reports what the Content-Security-Policy blocked on the console.
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) result.cspViolations = [...(result.cspViolations || []), m.text()];
+  });
+  const loaded = await page.goto(scenario.url);
+  result.headers = loaded.headers();
+
+  // Another site framing the dashboard gets Chromium's error page in the frame, not the page.
+  {
+    const framer = await browser.newPage();
+    await framer.setContent(`<iframe id="f" src="${scenario.url}"></iframe>`);
+    await framer.waitForTimeout(1000);
+    const frame = framer.frames().find((f) => f !== framer.mainFrame());
+    result.framedUrl = frame ? frame.url() : null;
+    result.framedHasSignIn = frame ? await frame.$("#token").then((e) => e !== null).catch(() => false) : false;
+    await framer.close();
+  }
 
   // A wrong token is refused with a message.
   await page.fill("#token", "not-the-token");
@@ -69,6 +85,8 @@ try {
   await page.waitForSelector("#view-timeline:not([hidden]) #timeline li.entry.journal_posted", { timeout: 5000 });
   const kinds = await page.$$eval("#timeline li.entry", (lis) => lis.map((li) => li.dataset.kind));
   if (kinds[0] !== "order_created") throw new Error(`timeline starts with ${kinds[0]}`);
+  result.timelineCreated = await page.locator("#timeline li.entry.order_created").first().textContent();
+  result.timelineOrderCard = await page.locator("#timeline-order").textContent();
   // The charge's raw body, opened.
   const charge = page.locator("#timeline li.entry.event_received", { hasText: "charge.success" }).first();
   await charge.locator("details.raw summary").click();

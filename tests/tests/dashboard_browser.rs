@@ -156,6 +156,25 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
         result["pageErrors"].is_null(),
         "JavaScript errors: {result}"
     );
+    // The page ran under its policy (its one script allowed by hash) and cannot be framed.
+    assert!(result["cspViolations"].is_null(), "CSP blocked: {result}");
+    let headers = &result["headers"];
+    let policy = headers["content-security-policy"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(policy.contains("frame-ancestors 'none'"), "{headers}");
+    let script_src = policy
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src"))
+        .unwrap_or_default();
+    assert!(
+        script_src.contains("'sha256-") && !script_src.contains("unsafe-inline"),
+        "{headers}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY", "{headers}");
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{headers}");
+    assert_eq!(result["framedHasSignIn"], false, "framed: {result}");
     assert!(
         result["replayText"].as_str().unwrap().contains("dead"),
         "{result}"
@@ -175,6 +194,13 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
             .contains("dead → applied"),
         "{result}"
     );
+    // One money formatter: the order's amount reads the same in its card and its entry.
+    for text in [&result["timelineCreated"], &result["timelineOrderCard"]] {
+        assert!(
+            text.as_str().unwrap_or_default().contains("NGN 2,500.00"),
+            "{result}"
+        );
+    }
     // Paging: four full pages of applied Paystack events, none twice; no Stripe events.
     let pages = result["pages"].as_array().unwrap();
     assert!(pages.len() >= 2, "{result}");

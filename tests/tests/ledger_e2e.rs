@@ -583,3 +583,17 @@ async fn the_reconcile_command_dry_runs_and_runs() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("KEFFI_PAYSTACK_SECRET_KEY"));
     Ok(())
 }
+
+/// A log written to a file (or a pipe) is plain text: colour codes only reach a terminal.
+#[tokio::test]
+async fn a_log_written_to_a_file_has_no_colour_codes() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let ledger = TestLedger::with_hooks(&db, &["--log", "info,keffi_ledger=debug"]).await?;
+    let status = reqwest::get(ledger.url("/v1/orders")).await?.status();
+    assert_eq!(status, 401);
+    let log = ledger.log();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(log.contains("http_request"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
+    Ok(())
+}

@@ -1,64 +1,60 @@
-//! The admin API, versioned under `/v1`: one module per resource, each with its routes,
-//! request and response types and OpenAPI annotations side by side; this module assembles the
-//! router and the OpenAPI document (generated from the code, served at `/openapi.json`).
+//! The admin API, versioned under `/v1`, and the browser's `/client/v1`.
+//!
+//! - `resources/`: one module per resource (orders, payments, events, journal…), each with its
+//!   handlers, request and response types and OpenAPI annotations side by side.
+//! - `access/`: who may call what: tokens and scopes, the bearer check, client secrets, the
+//!   audit log of operator actions, `GET /v1/me`.
+//! - `support/`: what every resource uses: the error type, extractors, paging, the
+//!   `Idempotency-Key` flow, and the document's shared parts.
+//!
+//! Each route is registered once, with its handler's `#[utoipa::path]`, in [`v1_routes`] or
+//! [`client_api`]: the router and the OpenAPI document (`/openapi.json`) are built from the
+//! same list, so the document cannot name a route the server lacks or miss one it has.
 
 mod access;
-pub mod audit;
-pub mod auth;
-mod client;
-pub mod client_secret;
-mod contract;
-pub mod error;
-mod events;
-mod extract;
-pub mod idempotency;
-mod journal;
-pub mod orders;
-mod page;
-mod payments;
-mod reconciler;
-mod search;
-mod shards;
-mod stats;
-mod stream;
-mod timeline;
-pub mod tokens;
+mod resources;
+mod support;
 
-use access::ScopeDoc;
-use axum::middleware;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+pub use access::{auth, client_secret, tokens};
+pub use resources::orders;
+pub use support::{error, idempotency};
+
+use axum::routing::get;
+use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub type ApiState = crate::state::AppState;
+use access::tokens::Scope;
+use access::{audit, me};
+use resources::{
+    client, events, journal, payments, reconciler, search, shards, stats, stream, timeline,
+};
 
+pub(crate) type ApiState = crate::state::AppState;
+
+/// What the document says beyond its routes: the API's description, the error body, the
+/// security schemes and the tags.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Keffi ledger admin API", description = "Orders, payments, the inbox and the journal. Every `/v1` route needs `Authorization: Bearer <admin token>` (the `bearer` scheme); the `/client/v1` routes take one order's client secret instead. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code, and every route lists each status it can answer. A query parameter a route does not take is refused (400), as is a method it does not take (405, with `Allow`)."),
-    paths(
-        orders::create, orders::get, orders::list, stream::order_events, timeline::get,
-        payments::get, payments::list,
-        events::list, events::get, events::replay, events::replay_bulk, search::search,
-        stats::series,
-        journal::list, journal::balances, shards::list, reconciler::status,
-        client::status, client::events,
-    ),
-    components(schemas(error::ErrorSchema, error::ErrorDetailSchema)),
-    modifiers(&BearerAuth, &ScopeDoc),
+    components(schemas(keffi_shared::wire::ErrorBody)),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "orders", description = "The merchant's orders and their live status"),
         (name = "payments", description = "Payments by gateway reference"),
         (name = "events", description = "The inbox: every event received, for review and replay"),
         (name = "journal", description = "The double-entry journal and balances"),
+        (name = "access", description = "Who is calling, and the audit log of operator actions"),
         (name = "client", description = "For browsers: one order's status, opened by its client secret"),
     )
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-struct BearerAuth;
+struct SecuritySchemes;
 
-impl Modify for BearerAuth {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -82,53 +78,71 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The `/v1` routes, behind admin auth, grouped by the scope each needs (`read` < `operate` <
-/// `admin`): the one place that decides who may call what. Every route above `read` is an
-/// operator action, recorded in the audit log (refusals too: the audit wraps the scope check).
-pub fn routes(state: ApiState) -> Router<ApiState> {
-    use tokens::Scope;
-    let read = Router::new()
-        .route("/v1/orders", get(orders::list))
-        .route("/v1/orders/{reference}", get(orders::get))
-        .route("/v1/orders/{reference}/events", get(stream::order_events))
-        .route("/v1/orders/{reference}/timeline", get(timeline::get))
-        .route("/v1/payments", get(payments::list))
-        .route("/v1/payments/{reference}", get(payments::get))
-        .route("/v1/events", get(events::list))
-        .route("/v1/events/{id}", get(events::get))
-        .route("/v1/search", get(search::search))
-        .route("/v1/stats/series", get(stats::series))
-        .route("/v1/journal", get(journal::list))
-        .route("/v1/balances", get(journal::balances))
-        .route("/v1/shards", get(shards::list))
-        .route("/v1/reconciler", get(reconciler::status))
-        .route("/v1/me", get(access::me))
-        .route("/v1/audit", get(audit::list));
-    // Replay and bulk replay (its dry run too: it is asked as part of the action), and
-    // reconcile when it gets a route.
-    let operate = Router::new()
-        .route("/v1/events/{id}/replay", post(events::replay))
-        .route("/v1/events/replay", post(events::replay_bulk));
-    let admin = Router::new().route("/v1/orders", post(orders::create));
-    auth::scoped(Scope::Read, read)
-        .merge(audit::audited(
-            state.store.clone(),
-            auth::scoped(Scope::Operate, operate),
-        ))
-        .merge(audit::audited(
-            state.store.clone(),
-            auth::scoped(Scope::Admin, admin),
-        ))
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::authenticate,
-        ))
+/// The `/v1` routes, grouped by the scope each needs (`read` < `operate` < `admin`): the one
+/// place that decides who may call what.
+fn v1_routes() -> [(Scope, OpenApiRouter<ApiState>); 3] {
+    let read = OpenApiRouter::new()
+        .routes(routes!(orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(stream::order_events))
+        .routes(routes!(timeline::get))
+        .routes(routes!(payments::list))
+        .routes(routes!(payments::get))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(search::search))
+        .routes(routes!(stats::series))
+        .routes(routes!(journal::list))
+        .routes(routes!(journal::balances))
+        .routes(routes!(shards::list))
+        .routes(routes!(reconciler::status))
+        .routes(routes!(me::me))
+        .routes(routes!(audit::list));
+    // Replay and bulk replay (its dry run too: it is asked as part of the action).
+    let operate = OpenApiRouter::new()
+        .routes(routes!(events::replay))
+        .routes(routes!(events::replay_bulk));
+    let admin = OpenApiRouter::new().routes(routes!(orders::create));
+    [
+        (Scope::Read, read),
+        (Scope::Operate, operate),
+        (Scope::Admin, admin),
+    ]
 }
 
-/// The browser's routes (client secret, CORS open) and the client library.
-pub fn client_routes() -> Router<ApiState> {
+/// The browser's routes: one order's status, opened by its client secret.
+fn client_api() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(client::status))
+        .routes(routes!(client::events))
+}
+
+/// The `/v1` routes behind the bearer check and each group's scope; every route above `read`
+/// is an operator action, recorded in the audit log (refusals too: the audit wraps the scope
+/// check). Returns the routes and their part of the document.
+fn v1(state: &ApiState) -> OpenApiRouter<ApiState> {
+    let mut all = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    for (scope, group) in v1_routes() {
+        let group = auth::scoped(scope, group);
+        let group = if scope > Scope::Read {
+            audit::audited(state.store.clone(), group)
+        } else {
+            group
+        };
+        all = all.merge(group);
+    }
+    all.route_layer(axum::middleware::from_fn_with_state(
+        state.auth.clone(),
+        auth::authenticate,
+    ))
+}
+
+/// The `/v1` and `/client/v1` routes (and the client library), with the OpenAPI document
+/// built from the same registrations.
+pub fn routes(state: &ApiState) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     use tower_http::cors::{Any, CorsLayer};
+    let (admin, mut doc) = v1(state).split_for_parts();
+    let admin = admin.method_not_allowed_fallback(error::method_not_allowed);
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET])
@@ -136,17 +150,26 @@ pub fn client_routes() -> Router<ApiState> {
             axum::http::HeaderName::from_static("x-keffi-client-secret"),
             axum::http::HeaderName::from_static("last-event-id"),
         ]);
-    Router::new()
-        .route("/client/v1/orders/{reference}", get(client::status))
-        .route("/client/v1/orders/{reference}/events", get(client::events))
+    let (client, client_doc) = client_api()
         .route(
             "/client/keffi.js",
             get(client::library).layer(tower_http::compression::CompressionLayer::new()),
         )
+        .split_for_parts();
+    let client = client
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(cors)
+        .layer(cors);
+    doc.merge(client_doc);
+    (admin.merge(client), doc)
 }
 
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The OpenAPI document `/openapi.json` serves, without a running ledger (for tests and
+/// tooling): the same registrations [`routes`] serves.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    for (scope, group) in v1_routes() {
+        doc.merge(auth::scoped(scope, group).into_openapi());
+    }
+    doc.merge(client_api().into_openapi());
+    doc
 }

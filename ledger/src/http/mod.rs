@@ -1,16 +1,19 @@
 //! The HTTP surface. Every error is the shared `{"error": {"code", "message"}}` body.
 
+mod dashboard;
 mod health;
 mod hooks;
 
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::MatchedPath;
-use axum::http::{Request, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use keffi_shared::wire::ErrorBody;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::field::Empty;
 use tracing::Span;
@@ -18,9 +21,11 @@ use tracing::Span;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
+    let (api, document) = crate::api::routes(&state);
+    // Serialised once: the document is fixed for the life of the process.
+    let document = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     Router::new()
-        .merge(crate::api::routes(state.clone()))
-        .merge(crate::api::client_routes())
+        .merge(api)
         // Any valid token (every scope includes `read`) may scrape.
         .merge(Router::new().route("/metrics", get(metrics)).route_layer(
             axum::middleware::from_fn_with_state(
@@ -28,12 +33,20 @@ pub fn router(state: AppState) -> Router {
                 crate::api::auth::authenticate,
             ),
         ))
-        .route("/openapi.json", get(crate::api::openapi))
-        .route("/", get(dashboard))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        )
+        .route("/", get(dashboard::page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/hooks/{source}", any(hooks::receive))
         .fallback(not_found)
+        // No answer of ours is meant to be read as anything but the type it declares.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(axum::middleware::from_fn(crate::telemetry_metrics::http))
         .layer(
             TraceLayer::new_for_http()
@@ -70,22 +83,6 @@ fn record_response<B>(resp: &axum::http::Response<B>, latency: Duration, span: &
     span.record("status", resp.status().as_u16());
     span.record("latency_ms", latency.as_micros() as f64 / 1000.0);
     tracing::debug!("response");
-}
-
-/// The operator dashboard: one self-contained page embedded in the binary. It holds no data
-/// itself; after sign-in it reads the admin API with the operator's token.
-async fn dashboard() -> Response {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-            ),
-        ],
-        include_str!("../../assets/dashboard.html"),
-    )
-        .into_response()
 }
 
 /// `/metrics` in Prometheus text format (behind an admin token of any scope).

@@ -9,6 +9,7 @@ use super::conn::{on_pool, on_tx};
 pub use super::rows::OrderRecord;
 use super::rows::{InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS};
 use super::{Store, StoreError, Tx};
+use crate::domain::{OrderStatus, PaymentStatus};
 
 /// A payment as the API shows it, built from the table's one read model.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -139,11 +140,12 @@ impl Store {
     /// Orders newest first, optionally with one status, after a cursor.
     pub async fn list_orders(
         &self,
-        status: Option<&str>,
+        status: Option<OrderStatus>,
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
         let select = format!("SELECT {ORDER_COLUMNS} FROM orders");
+        let status = status.map(|s| s.as_str());
         self.newest_first(&select, "created_at_ms", status, after, limit)
             .await
     }
@@ -161,11 +163,12 @@ impl Store {
     /// Payments, most recently changed first.
     pub async fn list_payments(
         &self,
-        status: Option<&str>,
+        status: Option<PaymentStatus>,
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<PaymentRecord>, StoreError> {
         let select = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments");
+        let status = status.map(|s| s.as_str());
         let rows: Vec<PaymentRow> = self
             .newest_first(&select, "updated_at_ms", status, after, limit)
             .await?;

@@ -131,6 +131,24 @@ pub enum TokenConfigError {
 /// [`valid_name`]'s rule as the OpenAPI document states it (kept beside it: change both).
 pub const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 
+/// A token's name, as a filter gives it: [`valid_name`] holds it to the rule.
+pub struct TokenName;
+
+impl utoipa::PartialSchema for TokenName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(NAME_PATTERN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TokenName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("TokenName")
+    }
+}
+
 /// A name: 1 to 64 of `A-Z a-z 0-9 . _ -` (it is shown in the dashboard, the audit log and
 /// the logs, so nothing that could be markup or a separator).
 pub fn valid_name(name: &str) -> bool {

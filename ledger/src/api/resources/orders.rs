@@ -4,20 +4,25 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use keffi_shared::MinorUnits;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::{ApiJson, ApiPath, ApiQuery, NoQuery};
-use super::idempotency::{self, IdempotencyKey};
-use super::page::{self, Page};
-use super::{client_secret, ApiState};
-use crate::domain::order::{InvalidOrder, NewOrder};
+use crate::api::access::client_secret;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{ApiJson, ApiPath, ApiQuery, NoQuery, OrderPath};
+use crate::api::support::idempotency::{self, IdempotencyKey};
+use crate::api::support::page::{self, KeysetCursor, Limit, Page};
+use crate::api::ApiState;
+use crate::domain::order::{InvalidOrder, NewOrder, SETTLED_CURRENCIES};
+use crate::domain::OrderStatus;
 use crate::store::orders::CreateOrderError;
 use crate::store::records::{OrderRecord, PaymentRecord};
 use crate::store::{now_ms, Store, Tx};
+use keffi_shared::wire::ErrorBody;
 
 /// Largest metadata object accepted, serialised.
 const MAX_METADATA_BYTES: usize = 8 * 1024;
@@ -25,30 +30,64 @@ const MAX_METADATA_BYTES: usize = 8 * 1024;
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
-    /// The payment reference the checkout will use with the gateway: 1 to 100 of
-    /// `A-Z a-z 0-9 . - _ =`.
-    #[schema(schema_with = contract::reference)]
+    // Described by `Reference`'s own schema: the reference the checkout will use with the
+    // gateway.
+    #[schema(value_type = keffi_shared::Reference, inline)]
     pub reference: String,
     /// Amount in minor units (kobo for NGN): 500000 is ₦5,000.00. At most 10^12.
     #[serde(deserialize_with = "whole_number")]
-    #[schema(schema_with = contract::amount)]
+    #[schema(schema_with = amount_schema)]
     pub amount: i64,
     /// ISO 4217 code of a currency the gateway settles, e.g. `NGN`.
-    #[schema(schema_with = contract::currency)]
+    #[schema(schema_with = currency_schema)]
     pub currency: String,
     /// Any JSON object (at most 8 KiB), returned as given.
     #[serde(default)]
-    #[schema(schema_with = contract::metadata)]
+    #[schema(schema_with = metadata_schema)]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// An order's amount: 1 to [`MinorUnits::MAX_AMOUNT`] minor units, the rule
+/// [`NewOrder::parse`] applies.
+fn amount_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(MinorUnits::MAX_AMOUNT.get()))
+        .description(Some(
+            "Amount in minor units (kobo for NGN): 500000 is ₦5,000.00. At most 10^12.",
+        ))
+        .into()
+}
+
+/// The currencies an order may be in ([`SETTLED_CURRENCIES`]).
+fn currency_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(SETTLED_CURRENCIES))
+        .description(Some(
+            "ISO 4217 code of a currency the gateway settles. Read case-insensitively (`ngn` is \
+             `NGN`); answers always carry the upper-case code.",
+        ))
+        .into()
+}
+
+/// An order's metadata: a JSON object or null.
+fn metadata_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![Type::Object, Type::Null]))
+        .description(Some(
+            "Any JSON object, at most 8 KiB serialised (larger is 422), returned as given.",
+        ))
+        .into()
 }
 
 /// A JSON number that is a whole number, as JSON Schema's `integer` is: `85` and `85.0` are
 /// both 85 (a client's JSON encoder may write either); `85.5`, a string or a whole number
 /// beyond `i64` is refused with the amount rule's own message (422 `invalid_request`).
 fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let refused = || {
-        serde::de::Error::custom(InvalidOrder::Amount(keffi_shared::MinorUnits::ZERO).to_string())
-    };
+    let refused = || serde::de::Error::custom(InvalidOrder::Amount(MinorUnits::ZERO).to_string());
     let n = serde_json::Number::deserialize(d)?;
     if let Some(i) = n.as_i64() {
         return Ok(i);
@@ -114,6 +153,18 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
     Ok(ValidOrder { order, metadata })
 }
 
+/// The headers `POST /v1/orders` reads, as the document states them (the handler reads them
+/// with [`IdempotencyKey::from_headers`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CreateOrderHeaders {
+    /// Makes retries safe for 24 h: 1 to 255 printable ASCII characters, no spaces. The same
+    /// key with the same body gets the first answer again; with another body, 422.
+    #[param(rename = "Idempotency-Key", inline, required = false)]
+    idempotency_key: IdempotencyKey,
+}
+
 /// Create an order (and the pending payment it expects). If its charge already arrived, the
 /// order takes the payment's state at once (`paid`, or `needs_review` if the amounts differ).
 ///
@@ -121,16 +172,16 @@ fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
 /// response is replayed for the same key and parameters.
 #[utoipa::path(post, path = "/v1/orders", operation_id = "create_order", tag = "orders",
     request_body = CreateOrder,
-    params(contract::IdempotencyKeyHeader),
+    params(CreateOrderHeaders),
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the answer to an earlier request with the same key and body; its client secret is a new one)", body = OrderView,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
-        (status = 400, description = "`bad_request`: malformed JSON, a malformed `Idempotency-Key`, or a query parameter (this route takes none)", body = ErrorSchema),
+        (status = 400, description = "`bad_request`: malformed JSON, a malformed `Idempotency-Key`, or a query parameter (this route takes none)", body = ErrorBody),
         Unauthorized,
-        (status = 409, description = "`order_exists`: an order with this reference exists", body = ErrorSchema),
-        (status = 413, description = "`payload_too_large`: the body is over 2 MiB", body = ErrorSchema),
-        (status = 415, description = "`unsupported_media_type`: the body is not `Content-Type: application/json`", body = ErrorSchema),
-        (status = 422, description = "`invalid_request`: the body breaks a rule above (the message names it); or `idempotency_key_reused`: the key came with another body", body = ErrorSchema),
+        (status = 409, description = "`order_exists`: an order with this reference exists", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 2 MiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: the body breaks a rule above (the message names it); or `idempotency_key_reused`: the key came with another body", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -220,18 +271,18 @@ async fn create_in(
 
 /// An order and its payment.
 #[utoipa::path(get, path = "/v1/orders/{reference}", operation_id = "get_order", tag = "orders",
-    params(contract::OrderReference),
+    params(OrderPath),
     responses(
         (status = 200, description = "The order", body = OrderView),
         BadRequest,
         Unauthorized,
-        (status = 404, description = "`not_found`: no such order", body = ErrorSchema),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
-    ApiPath(reference): ApiPath<String>,
+    ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<OrderView>, ApiError> {
     if !keffi_shared::Reference::is_valid(&reference) {
@@ -247,37 +298,19 @@ pub async fn get(
     Ok(Json(OrderView::new(order, payment)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListOrders {
     /// Only orders with this status.
+    #[param(value_type = Option<OrderStatus>)]
     pub status: Option<String>,
     /// The previous page's `next_cursor`.
-    pub cursor: Option<String>,
+    #[param(inline)]
+    pub cursor: Option<KeysetCursor>,
     /// Orders per page: 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-impl IntoParams for ListOrders {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            contract::query(
-                "status",
-                "Only orders with this status.",
-                contract::order_status(),
-            ),
-            contract::query(
-                "cursor",
-                "The previous page's `next_cursor`.",
-                contract::keyset_cursor(),
-            ),
-            contract::query(
-                "limit",
-                "Orders per page: 1 to 200, default 50.",
-                contract::limit(),
-            ),
-        ]
-    }
+    #[param(inline)]
+    pub limit: Option<Limit>,
 }
 
 /// Orders, newest first.
@@ -286,7 +319,7 @@ impl IntoParams for ListOrders {
         (status = 200, description = "One page of orders", body = Page<OrderView>),
         BadRequest,
         Unauthorized,
-        (status = 422, description = "`invalid_request`: `limit` out of range, or an unknown `status`", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: `limit` out of range, or an unknown `status`", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -294,15 +327,17 @@ pub async fn list(
     State(state): State<ApiState>,
     ApiQuery(q): ApiQuery<ListOrders>,
 ) -> Result<Json<Page<OrderView>>, ApiError> {
-    if let Some(s) = &q.status {
-        s.parse::<crate::domain::OrderStatus>()
-            .map_err(ApiError::invalid)?;
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<OrderStatus>)
+        .transpose()
+        .map_err(ApiError::invalid)?;
     let limit = page::limit(q.limit)?;
-    let after = page::decode_after(q.cursor.as_deref())?;
+    let after = q.cursor.map(|c| c.0);
     let rows = state
         .store
-        .list_orders(q.status.as_deref(), after.as_ref(), limit)
+        .list_orders(status, after.as_ref(), limit)
         .await?;
     let next_cursor = page::next(&rows, limit, |o| {
         page::encode_after(o.created_at_ms, &o.reference)

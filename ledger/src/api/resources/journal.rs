@@ -2,48 +2,29 @@
 
 use axum::extract::State;
 use axum::Json;
+use keffi_shared::wire::ErrorBody;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::{storable, ApiQuery, NoQuery};
-use super::page::{self, Page};
-use super::ApiState;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{storable, ApiQuery, NoQuery};
+use crate::api::support::page::{self, IdCursor, Limit, Page};
+use crate::api::ApiState;
 use crate::store::journal::{Balance, PostedTransaction};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListJournal {
     /// Only transactions for this payment reference.
     pub reference: Option<String>,
     /// The previous page's `next_cursor`.
-    pub cursor: Option<String>,
+    #[param(inline)]
+    pub cursor: Option<IdCursor>,
     /// Transactions per page: 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-impl IntoParams for ListJournal {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            contract::query(
-                "reference",
-                "Only transactions for this payment reference.",
-                contract::gateway_reference(),
-            ),
-            contract::query(
-                "cursor",
-                "The previous page's `next_cursor`.",
-                contract::id_cursor(),
-            ),
-            contract::query(
-                "limit",
-                "Transactions per page: 1 to 200, default 50.",
-                contract::limit(),
-            ),
-        ]
-    }
+    #[param(inline)]
+    pub limit: Option<Limit>,
 }
 
 /// Journal transactions with their entries, newest first.
@@ -52,7 +33,7 @@ impl IntoParams for ListJournal {
         (status = 200, description = "One page of transactions", body = Page<PostedTransaction>),
         BadRequest,
         Unauthorized,
-        (status = 422, description = "`invalid_request`: `limit` out of range", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: `limit` out of range", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -61,7 +42,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListJournal>,
 ) -> Result<Json<Page<PostedTransaction>>, ApiError> {
     let limit = page::limit(q.limit)?;
-    let before = page::decode_id(q.cursor.as_deref())?;
+    let before = q.cursor.map(|c| c.0);
     if !q.reference.as_deref().is_none_or(storable) {
         return Ok(Json(Page {
             data: Vec::new(),

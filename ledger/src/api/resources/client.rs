@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::client_secret;
-use super::contract::{self, BadRequest, ClientUnauthorized, OrderStatusStreamEvent};
-use super::contract::{StoreUnavailable, StreamUnavailable};
-use super::error::ApiError;
-use super::extract::{ApiPath, ApiQuery};
-use super::stream::{open_stream, OrderStatusEvent};
-use super::ApiState;
+use super::stream::{open_stream, OrderStatusEvent, StreamHeaders};
+use crate::api::access::client_secret;
+use crate::api::support::contract::{BadRequest, ClientUnauthorized, OrderStatusStreamEvent};
+use crate::api::support::contract::{StoreUnavailable, StreamUnavailable};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{ApiPath, ApiQuery, OrderPath};
+use crate::api::ApiState;
 
 /// The query these routes take: the order's client secret (or send it as
 /// `X-Keffi-Client-Secret`). In the OpenAPI document it is the `client_secret` security
@@ -36,7 +36,7 @@ fn secret<'a>(q: &'a SecretQuery, headers: &'a HeaderMap) -> Option<&'a str> {
 
 /// An order's status, for the browser holding its client secret.
 #[utoipa::path(get, path = "/client/v1/orders/{reference}", operation_id = "client_get_order_status", tag = "client",
-    params(contract::OrderReference),
+    params(OrderPath),
     responses(
         (status = 200, description = "The order's status", body = OrderStatusEvent),
         BadRequest,
@@ -47,7 +47,7 @@ fn secret<'a>(q: &'a SecretQuery, headers: &'a HeaderMap) -> Option<&'a str> {
 pub async fn status(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    ApiPath(reference): ApiPath<String>,
+    ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(q): ApiQuery<SecretQuery>,
 ) -> Result<Json<OrderStatusEvent>, ApiError> {
     client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
@@ -62,7 +62,7 @@ pub async fn status(
 /// An order's live status (Server-Sent Events), for the browser holding its client secret.
 /// Same events as the admin stream; `Last-Event-ID` resumes.
 #[utoipa::path(get, path = "/client/v1/orders/{reference}/events", operation_id = "client_follow_order", tag = "client",
-    params(contract::OrderReference, contract::LastEventIdHeader),
+    params(OrderPath, StreamHeaders),
     responses(
         (status = 200, description = "A stream of `status` events", content_type = "text/event-stream", body = OrderStatusStreamEvent),
         BadRequest,
@@ -73,7 +73,7 @@ pub async fn status(
 pub async fn events(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    ApiPath(reference): ApiPath<String>,
+    ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(q): ApiQuery<SecretQuery>,
 ) -> Result<Response, ApiError> {
     client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
@@ -87,7 +87,7 @@ pub async fn library() -> Response {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        include_str!("../../assets/keffi.js"),
+        include_str!("../../../assets/keffi.js"),
     )
         .into_response()
 }

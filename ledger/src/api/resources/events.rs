@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::Json;
 use base64::Engine;
+use keffi_shared::wire::ErrorBody;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::{storable, ApiJson, ApiPath, ApiQuery, NoQuery};
-use super::page::{self, Page};
-use super::ApiState;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{storable, ApiJson, ApiPath, ApiQuery, NoQuery};
+use crate::api::support::page::{self, IdCursor, Limit, Page};
+use crate::api::ApiState;
 use crate::pipeline::{self, Replayed};
 use crate::store::timeline::EventFilter;
 use crate::store::{InboxEvent, InboxStatus};
@@ -57,52 +57,24 @@ impl EventView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListEvents {
     /// Only events with this status.
+    #[param(value_type = Option<InboxStatus>)]
     pub status: Option<String>,
     /// Only events about this payment reference.
     pub reference: Option<String>,
-    /// Only events from this provider (`paystack`, `flutterwave`, `stripe`, `standard-webhooks`).
+    /// Only events from this provider, as the inbox names it (`paystack`, `flutterwave`,
+    /// `stripe`, `standard-webhooks`); another name matches none.
     pub provider: Option<String>,
     /// The previous page's `next_cursor`.
-    pub cursor: Option<String>,
+    #[param(inline)]
+    pub cursor: Option<IdCursor>,
     /// Events per page: 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-impl IntoParams for ListEvents {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            contract::query(
-                "status",
-                "Only events with this status.",
-                contract::inbox_status(),
-            ),
-            contract::query(
-                "reference",
-                "Only events about this payment reference.",
-                contract::gateway_reference(),
-            ),
-            contract::query(
-                "provider",
-                "Only events from this provider, as the inbox names it; another name matches \
-                 none.",
-                contract::provider(),
-            ),
-            contract::query(
-                "cursor",
-                "The previous page's `next_cursor`.",
-                contract::id_cursor(),
-            ),
-            contract::query(
-                "limit",
-                "Events per page: 1 to 200, default 50.",
-                contract::limit(),
-            ),
-        ]
-    }
+    #[param(inline)]
+    pub limit: Option<Limit>,
 }
 
 /// Inbox events, newest first, optionally by status, reference and provider.
@@ -111,7 +83,7 @@ impl IntoParams for ListEvents {
         (status = 200, description = "One page of events", body = Page<EventView>),
         BadRequest,
         Unauthorized,
-        (status = 422, description = "`invalid_request`: `limit` out of range, or an unknown `status`", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: `limit` out of range, or an unknown `status`", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -126,7 +98,7 @@ pub async fn list(
         .transpose()
         .map_err(ApiError::invalid)?;
     let limit = page::limit(q.limit)?;
-    let before = page::decode_id(q.cursor.as_deref())?;
+    let before = q.cursor.map(|c| c.0);
     if ![&q.reference, &q.provider]
         .iter()
         .all(|f| f.as_deref().is_none_or(storable))
@@ -159,7 +131,7 @@ pub async fn list(
         (status = 200, description = "The event, with its body", body = EventView),
         BadRequest,
         Unauthorized,
-        (status = 404, description = "`not_found`: no such event", body = ErrorSchema),
+        (status = 404, description = "`not_found`: no such event", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -183,7 +155,7 @@ pub async fn get(
         (status = 200, description = "What the replay did (or why it did nothing)", body = Replayed),
         BadRequest,
         Unauthorized,
-        (status = 404, description = "`not_found`: no such event", body = ErrorSchema),
+        (status = 404, description = "`not_found`: no such event", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -298,9 +270,9 @@ pub struct BulkReplayed {
         (status = 200, description = "What the replay did, or would do", body = BulkReplayed),
         BadRequest,
         Unauthorized,
-        (status = 413, description = "`payload_too_large`: the body is larger than this route takes", body = ErrorSchema),
-        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorSchema),
-        (status = 422, description = "`invalid_request`: a field of the wrong type, an unknown field, a status other than `dead`, or `limit` out of range", body = ErrorSchema),
+        (status = 413, description = "`payload_too_large`: the body is larger than this route takes", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: a field of the wrong type, an unknown field, a status other than `dead`, or `limit` out of range", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]

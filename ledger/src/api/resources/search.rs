@@ -1,36 +1,58 @@
 //! `GET /v1/search?q=`: what an operator pasted — an order or payment reference, an inbox
 //! event id, or an idempotency key — matched exactly; several kinds may match at once.
 
+use std::borrow::Cow;
+
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::{storable, ApiQuery};
-use super::ApiState;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{storable, ApiQuery};
+use crate::api::ApiState;
 use crate::store::timeline::EventFilter;
 use crate::store::InboxEvent;
+use keffi_shared::wire::ErrorBody;
 
-use super::contract::SEARCH_MAX_QUERY_LEN as MAX_QUERY_LEN;
+/// The longest query taken (longer is 422): longer than any reference or key the ledger
+/// holds.
+const MAX_QUERY_LEN: usize = 512;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    pub q: String,
+    /// What to look for: a reference, an event id or an idempotency key (exact).
+    #[param(inline)]
+    pub q: SearchText,
 }
 
-impl IntoParams for SearchQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![contract::param(
-            "q",
-            ParameterIn::Query,
-            true,
-            "What to look for: a reference, an event id or an idempotency key (exact).",
-            contract::search_query(),
-        )]
+/// `q`, as asked: 1 to [`MAX_QUERY_LEN`] characters, checked by the handler (422 past it).
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct SearchText(pub String);
+
+impl PartialSchema for SearchText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_QUERY_LEN))
+            .description(Some(
+                "An order or payment reference, an inbox event id, or an idempotency key, \
+                 matched exactly.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SearchText {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SearchText")
     }
 }
 
@@ -88,13 +110,13 @@ fn event_match(kind: MatchKind, e: InboxEvent) -> SearchMatch {
         (status = 200, description = "What `q` matched (maybe nothing)", body = SearchResults),
         BadRequest,
         Unauthorized,
-        (status = 422, description = "`invalid_request`: `q` empty or longer than 512 characters", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: `q` empty or longer than 512 characters", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
 pub async fn search(
     State(state): State<ApiState>,
-    ApiQuery(SearchQuery { q }): ApiQuery<SearchQuery>,
+    ApiQuery(SearchQuery { q: SearchText(q) }): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let len = q.chars().count();
     if len == 0 || len > MAX_QUERY_LEN {

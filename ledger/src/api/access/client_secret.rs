@@ -7,7 +7,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use crate::api::support::error::ApiError;
 use crate::store::{now_ms, Store, Tx};
 
 const PREFIX: &str = "kcs_";

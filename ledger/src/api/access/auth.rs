@@ -10,10 +10,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
-use super::error::ApiError;
 use super::tokens::{AdminTokens, Caller, Scope};
+use crate::api::support::error::ApiError;
 
 /// The name `--insecure-no-auth` requests carry (in the audit log, for one).
 pub const INSECURE_CALLER: &str = "insecure-local";
@@ -82,9 +82,49 @@ pub async fn require_scope(State(needed): State<Scope>, req: Request, next: Next
     }
 }
 
-/// `routes`, each needing `scope` (see [`require_scope`]).
-pub fn scoped<S: Clone + Send + Sync + 'static>(scope: Scope, routes: Router<S>) -> Router<S> {
-    routes.route_layer(middleware::from_fn_with_state(scope, require_scope))
+/// `routes`, each needing `scope` (see [`require_scope`]), and their operations in the
+/// document saying so: the scope as `x-keffi-scope`, and above `read` (which every valid token
+/// holds) the 403 a token below it gets.
+pub fn scoped<S: Clone + Send + Sync + 'static>(
+    scope: Scope,
+    routes: OpenApiRouter<S>,
+) -> OpenApiRouter<S> {
+    let mut routes = routes.route_layer(middleware::from_fn_with_state(scope, require_scope));
+    for item in routes.get_openapi_mut().paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            op.extensions
+                .get_or_insert_with(Default::default)
+                .insert("x-keffi-scope".into(), scope.as_str().into());
+            if scope > Scope::Read {
+                op.responses
+                    .responses
+                    .insert("403".into(), insufficient_scope().into());
+            }
+        }
+    }
+    routes
+}
+
+fn insufficient_scope() -> utoipa::openapi::Response {
+    utoipa::openapi::ResponseBuilder::new()
+        .description(
+            "`insufficient_scope`: the token is valid, but its scope (`read` < `operate` < \
+             `admin`) does not include this route's.",
+        )
+        .content(
+            "application/json",
+            utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name(
+                "ErrorBody",
+            ))),
+        )
+        .build()
 }
 
 #[cfg(test)]
@@ -96,17 +136,18 @@ mod tests {
 
     /// A route that says who called it, behind `auth` and a scope, served on a loopback port.
     async fn serve(auth: AdminAuth, needed: Scope) -> String {
-        let app =
+        let (app, _) =
             scoped(
                 needed,
-                Router::new().route(
+                OpenApiRouter::new().route(
                     "/who",
                     get(|Extension(c): Extension<Caller>| async move {
                         format!("{} {}", c.name, c.scope)
                     }),
                 ),
             )
-            .route_layer(middleware::from_fn_with_state(auth, authenticate));
+            .route_layer(middleware::from_fn_with_state(auth, authenticate))
+            .split_for_parts();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/who", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -5,9 +5,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::contract::{BadRequest, Unauthorized};
-use super::extract::{ApiQuery, NoQuery};
-use super::ApiState;
+use crate::api::support::contract::{BadRequest, Unauthorized};
+use crate::api::support::extract::{ApiQuery, NoQuery};
+use crate::api::ApiState;
 use crate::reconciler::Summary;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,40 +3,60 @@
 //! with the status now), each a bounded range of an index; backlog age per shard is the lag
 //! the puller records each pull, now and per minute over the last hour (kept in memory).
 
+use std::borrow::Cow;
+
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::ApiQuery;
-use super::ApiState;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::ApiQuery;
+use crate::api::ApiState;
 use crate::puller::status::LagSample;
 use crate::store::timeline::Bucket;
 use crate::store::{now_ms, InboxStatus};
+use keffi_shared::wire::ErrorBody;
 
-use super::contract::{
-    SERIES_DEFAULT_MINUTES as DEFAULT_MINUTES, SERIES_MAX_MINUTES as MAX_MINUTES,
-};
+/// How many minutes the series covers unless asked, and at most.
+const DEFAULT_MINUTES: u32 = 60;
+const MAX_MINUTES: u32 = 180;
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DEAD_HOURS: i64 = 24;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
-    pub minutes: Option<u32>,
+    /// How many minutes the per-minute series covers, ending now: 1 to 180, default 60.
+    #[param(inline)]
+    pub minutes: Option<Minutes>,
 }
 
-impl IntoParams for SeriesQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![contract::query(
-            "minutes",
-            "How many minutes the per-minute series covers, ending now: 1 to 180, default 60.",
-            contract::series_minutes(),
-        )]
+/// `minutes`, as asked: held to 1 to [`MAX_MINUTES`] by the handler (422 past it).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+pub struct Minutes(pub u32);
+
+impl PartialSchema for Minutes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .minimum(Some(1))
+            .maximum(Some(MAX_MINUTES))
+            .default(Some(DEFAULT_MINUTES.into()))
+            .into()
+    }
+}
+
+impl ToSchema for Minutes {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Minutes")
     }
 }
 
@@ -105,7 +125,7 @@ fn fill(first: i64, step: i64, n: i64, rows: &[Bucket]) -> Vec<(i64, i64)> {
         (status = 200, description = "The series", body = Series),
         BadRequest,
         Unauthorized,
-        (status = 422, description = "`invalid_request`: `minutes` out of range", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: `minutes` out of range", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -113,7 +133,7 @@ pub async fn series(
     State(state): State<ApiState>,
     ApiQuery(q): ApiQuery<SeriesQuery>,
 ) -> Result<Json<Series>, ApiError> {
-    let minutes = q.minutes.unwrap_or(DEFAULT_MINUTES);
+    let minutes = q.minutes.map_or(DEFAULT_MINUTES, |m| m.0);
     if !(1..=MAX_MINUTES).contains(&minutes) {
         return Err(ApiError::invalid(format!(
             "minutes must be between 1 and {MAX_MINUTES} (got {minutes})"

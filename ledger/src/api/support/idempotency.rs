@@ -32,6 +32,23 @@ pub const KEY_PATTERN: &str = "^[!-~]+$";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
+impl utoipa::PartialSchema for IdempotencyKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_KEY_LEN))
+            .pattern(Some(KEY_PATTERN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for IdempotencyKey {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("IdempotencyKey")
+    }
+}
+
 impl IdempotencyKey {
     /// The request's key, if it sent one.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {

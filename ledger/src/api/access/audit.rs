@@ -11,23 +11,23 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::FutureExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
-use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::{storable, ApiQuery};
-use super::page::{self, Page};
-use super::tokens::{valid_name, Caller};
-use super::ApiState;
+use super::tokens::{valid_name, Caller, TokenName};
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{storable, ApiQuery};
+use crate::api::support::page::{self, IdCursor, Limit, Page};
+use crate::api::ApiState;
 use crate::store::audit::{AuditEntry, NewAuditEntry};
 use crate::store::{now_ms, Store};
+use keffi_shared::wire::ErrorBody;
 
 /// Bodies up to this size are read to name what the action was about (an order's reference);
 /// a larger or unsized body passes untouched (only its path is recorded), so the audit never
@@ -50,7 +50,7 @@ const SUMMARY_FIELDS: [&str; 9] = [
 
 /// `routes`, each request to them recorded in the audit log. Wrap the scope check (see
 /// [`super::auth::scoped`]), so refusals are recorded too.
-pub fn audited(store: Store, routes: Router<ApiState>) -> Router<ApiState> {
+pub fn audited(store: Store, routes: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     routes.route_layer(middleware::from_fn_with_state(store, record))
 }
 
@@ -173,40 +173,19 @@ fn clip(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListAudit {
     /// Only actions by the token with this name.
+    #[param(value_type = Option<TokenName>, inline)]
     pub token: Option<String>,
     /// The previous page's `next_cursor`.
-    pub cursor: Option<String>,
+    #[param(inline)]
+    pub cursor: Option<IdCursor>,
     /// Entries per page: 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-impl IntoParams for ListAudit {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            contract::query(
-                "token",
-                "Only actions by the token with this name.",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(super::tokens::NAME_PATTERN))
-                    .into(),
-            ),
-            contract::query(
-                "cursor",
-                "The previous page's `next_cursor`.",
-                contract::id_cursor(),
-            ),
-            contract::query(
-                "limit",
-                "Entries per page: 1 to 200, default 50.",
-                contract::limit(),
-            ),
-        ]
-    }
+    #[param(inline)]
+    pub limit: Option<Limit>,
 }
 
 /// The audit log: every operator action (replay, order creation…) with the token's name and
@@ -216,7 +195,7 @@ impl IntoParams for ListAudit {
         (status = 200, description = "One page of the audit log", body = Page<AuditEntry>),
         BadRequest,
         Unauthorized,
-        (status = 422, description = "`invalid_request`: `limit` out of range, or `token` is not a token name", body = ErrorSchema),
+        (status = 422, description = "`invalid_request`: `limit` out of range, or `token` is not a token name", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
@@ -225,7 +204,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListAudit>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let limit = page::limit(q.limit)?;
-    let before = page::decode_id(q.cursor.as_deref())?;
+    let before = q.cursor.map(|c| c.0);
     if let Some(t) = q.token.as_deref() {
         if !(storable(t) && valid_name(t)) {
             return Err(ApiError::invalid(
@@ -246,6 +225,8 @@ pub async fn list(
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+
     use super::*;
 
     #[tokio::test]
@@ -300,8 +281,8 @@ mod tests {
             .route("/v1/things/{id}", post(|| async { "done" }))
             .route_layer(middleware::from_fn_with_state(store, record))
             .route_layer(middleware::from_fn_with_state(
-                super::super::auth::AdminAuth::Disabled,
-                super::super::auth::authenticate,
+                crate::api::auth::AdminAuth::Disabled,
+                crate::api::auth::authenticate,
             ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/things/7", listener.local_addr().unwrap());

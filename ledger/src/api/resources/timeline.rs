@@ -11,17 +11,20 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::Json;
+use keffi_shared::money::Money;
+use keffi_shared::MinorUnits;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::contract::{self, BadRequest, StoreUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
 use super::events::EventView;
-use super::extract::{storable, ApiPath, ApiQuery, NoQuery};
-use super::ApiState;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{storable, ApiPath, ApiQuery, NoQuery, PaymentPath};
+use crate::api::ApiState;
 use crate::store::journal::PostedTransaction;
 use crate::store::records::{OrderRecord, PaymentRecord};
 use crate::store::InboxStatus;
+use keffi_shared::wire::ErrorBody;
 
 /// The most inbox events one timeline shows (the oldest; `truncated` says there are more).
 pub const MAX_EVENTS: u32 = 500;
@@ -124,7 +127,10 @@ pub fn entries(
         let mut e = TimelineEntry::new(
             o.created_at_ms,
             OrderCreated,
-            format!("order created: {} {}", o.currency, o.amount),
+            format!(
+                "order created: {}",
+                Money::new(MinorUnits(o.amount), &o.currency)
+            ),
         );
         e.order = Some(o.clone());
         out.push(e);
@@ -224,18 +230,18 @@ pub fn entries(
 /// settling, and the order's and payment's latest change. Works for any reference the ledger
 /// has seen, with or without an order.
 #[utoipa::path(get, path = "/v1/orders/{reference}/timeline", operation_id = "get_order_timeline", tag = "orders",
-    params(contract::PaymentReference),
+    params(PaymentPath),
     responses(
         (status = 200, description = "The reference's timeline", body = Timeline),
         BadRequest,
         Unauthorized,
-        (status = 404, description = "`not_found`: no order, payment, event or transaction has this reference", body = ErrorSchema),
+        (status = 404, description = "`not_found`: no order, payment, event or transaction has this reference", body = ErrorBody),
         StoreUnavailable,
     ),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
-    ApiPath(reference): ApiPath<String>,
+    ApiPath(PaymentPath { reference }): ApiPath<PaymentPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<Timeline>, ApiError> {
     if !storable(&reference) {

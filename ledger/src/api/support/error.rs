@@ -107,22 +107,3 @@ impl From<PathRejection> for ApiError {
         ApiError::bad_request(r.body_text())
     }
 }
-
-/// The error body, as documented in the OpenAPI document (the type itself lives in
-/// keffi-shared, which stays free of schema tooling).
-#[derive(utoipa::ToSchema)]
-#[schema(as = ErrorBody)]
-#[allow(dead_code)]
-pub struct ErrorSchema {
-    pub error: ErrorDetailSchema,
-}
-
-#[derive(utoipa::ToSchema)]
-#[schema(as = ErrorDetail)]
-#[allow(dead_code)]
-pub struct ErrorDetailSchema {
-    /// Stable, machine-readable.
-    pub code: String,
-    /// For humans.
-    pub message: String,
-}

@@ -17,34 +17,49 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream};
 
-use super::contract::{self, BadRequest, OrderStatusStreamEvent, StreamUnavailable, Unauthorized};
-use super::error::{ApiError, ErrorSchema};
-use super::extract::{ApiPath, ApiQuery, NoQuery};
-use super::ApiState;
+use crate::api::support::contract::{
+    BadRequest, OrderStatusStreamEvent, StreamUnavailable, Unauthorized,
+};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{ApiPath, ApiQuery, NoQuery, OrderPath};
+use crate::api::ApiState;
 use crate::changes::{Follower, Full};
 pub use crate::store::notify::OrderChange as OrderStatusEvent;
+use keffi_shared::wire::ErrorBody;
 
 /// Seconds a client refused for the stream cap is asked to wait.
 const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The headers a status stream reads, as the document states them (the handler reads
+/// `Last-Event-ID` from the request's headers).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct StreamHeaders {
+    /// The last event's id (an order version) when reconnecting: the stream then starts with
+    /// the next change. Anything that is not an integer is ignored.
+    #[param(rename = "Last-Event-ID", required = false)]
+    last_event_id: String,
+}
 
 /// Live order status (Server-Sent Events). Events are named `status`, carry an
 /// `OrderStatusEvent` as data and the order's version as id; send `Last-Event-ID` to resume.
 /// A stream ends after `KEFFI_SSE_MAX_SECONDS` (5 minutes by default); reconnect with
 /// `Last-Event-ID`.
 #[utoipa::path(get, path = "/v1/orders/{reference}/events", operation_id = "follow_order", tag = "orders",
-    params(contract::OrderReference, contract::LastEventIdHeader),
+    params(OrderPath, StreamHeaders),
     responses(
         (status = 200, description = "A stream of `status` events", content_type = "text/event-stream", body = OrderStatusStreamEvent),
         BadRequest,
         Unauthorized,
-        (status = 404, description = "`not_found`: no such order", body = ErrorSchema),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
         StreamUnavailable,
     ),
     security(("bearer" = [])))]
 pub async fn order_events(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    ApiPath(reference): ApiPath<String>,
+    ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     open_stream(state, &headers, reference).await

@@ -28,3 +28,23 @@ pub struct NoQuery {}
 pub fn storable(s: &str) -> bool {
     !s.contains('\0')
 }
+
+/// `{reference}` of an order's routes. Read as text: a path that is not a valid [`Reference`]
+/// names no order, so the handler answers it 404, never 400.
+///
+/// [`Reference`]: keffi_shared::Reference
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrderPath {
+    /// The order's reference.
+    #[param(value_type = keffi_shared::Reference, inline)]
+    pub reference: String,
+}
+
+/// `{reference}` of a payment's routes: the gateway's reference, any text.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PaymentPath {
+    /// The payment's reference, as the gateway sent it.
+    pub reference: String,
+}
