@@ -313,8 +313,8 @@ mod tests {
         OrderChange {
             reference: reference.into(),
             status: crate::domain::OrderStatus::Paid,
-            amount: 500_000,
-            currency: "NGN".into(),
+            amount: keffi_shared::MinorUnits(500_000),
+            currency: keffi_shared::Currency::NGN,
             review_reason: None,
             version,
         }

@@ -795,7 +795,7 @@ async fn compare(store: &Store, case: &Case, model: &Model) -> Result<(), String
             return Err(format!("event {key}: {got:?}, model {want}"));
         }
     }
-    if store.unbalanced_transactions().await.unwrap() != 0 {
+    if common::unbalanced_transactions(store).await != 0 {
         return Err("an unbalanced journal transaction".into());
     }
     store

@@ -10,7 +10,7 @@ use keffi_ledger::config::SweepConfig;
 use keffi_ledger::pipeline::{apply_batch, replay, sweep_forever, sweep_parked, Incoming};
 use keffi_ledger::store::journal::Balance;
 use keffi_ledger::store::reconcile::Orphan;
-use keffi_ledger::store::{now_ms, InboxStatus, NewInboxEvent, Store};
+use keffi_ledger::store::{now_ms, InboxStatus, Store};
 use keffi_shared::{Currency, MinorUnits};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -241,30 +241,16 @@ async fn the_sweep_reaches_a_ready_event_behind_pages_of_hopeless_ones(store: &S
     // The other replica's transaction, which parked the refund before the charge was visible.
     let refund_event = refund("ord_r", "rf_1", 100_000);
     let mut tx = store.begin().await.unwrap();
-    let ready = tx
-        .insert_inbox(&NewInboxEvent {
-            key: refund_event.envelope.key.to_string(),
-            source: "paystack".into(),
-            provider: "paystack".into(),
-            event_type: refund_event.envelope.event_type.clone(),
-            received_at_ms: 0,
-            shard: None,
-            seq: None,
-            envelope_json: refund_event.envelope.to_json(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    tx.set_outcome(
-        ready,
+    common::record_in(
+        &mut tx,
+        &refund_event,
         InboxStatus::Parked,
         Some("refund before its charge"),
         Some("ord_r"),
-        now_ms(),
     )
-    .await
-    .unwrap();
+    .await;
     tx.commit().await.unwrap();
+    let ready = common::inbox_id(store, &refund_event).await;
 
     // What one page of two shows: only hopeless events, the refund out of reach.
     assert_eq!(

@@ -384,7 +384,7 @@ async fn webhook_and_reconciler_racing_post_once(store: &Store) {
             OrderStatus::Paid
         );
     }
-    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+    assert_eq!(common::unbalanced_transactions(store).await, 0);
 }
 on_both_stores!(webhook_and_reconciler_racing_post_once);
 

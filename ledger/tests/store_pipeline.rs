@@ -8,6 +8,7 @@ use keffi_ledger::domain::{OrderStatus, PaymentStatus};
 use keffi_ledger::pipeline::{apply_batch, apply_events, BatchReport};
 use keffi_ledger::store::orders::CreateOrderError;
 use keffi_ledger::store::{now_ms, Store};
+use keffi_shared::wire::EdgePosition;
 use keffi_shared::{Currency, MinorUnits};
 
 const NGN: Currency = Currency::NGN;
@@ -70,7 +71,7 @@ async fn a_matching_charge_pays_the_order_with_one_balanced_transaction(store: &
     assert_eq!(balance("merchant_balance:paystack"), Some(492_500));
     assert_eq!(balance("fees:paystack"), Some(7_500));
     assert_eq!(balance("sales"), Some(-500_000));
-    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+    assert_eq!(common::unbalanced_transactions(store).await, 0);
     let event = store
         .inbox_by_key("paystack:charge.success:42")
         .await
@@ -146,7 +147,9 @@ async fn an_uncommitted_batch_leaves_nothing(store: &Store) {
         .await
         .unwrap();
     assert_eq!(report.applied, 1);
-    tx.advance_cursor(0, 7, now_ms()).await.unwrap();
+    tx.advance_cursor(EdgePosition { shard: 0, seq: 7 }, now_ms())
+        .await
+        .unwrap();
     // The process dies here: the transaction never commits.
     tx.rollback().await.unwrap();
     assert!(store
@@ -161,9 +164,13 @@ async fn an_uncommitted_batch_leaves_nothing(store: &Store) {
     );
     assert_eq!(store.cursors().await.unwrap()[0].last_seq, 0);
     // Pulled again after the restart, it applies once.
-    let again = apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], Some((0, 7)))
-        .await
-        .unwrap();
+    let again = apply_batch(
+        store,
+        &[charge(42, "ord_1", 500_000, 0)],
+        Some(EdgePosition { shard: 0, seq: 7 }),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.applied, 1);
     assert_eq!(store.cursors().await.unwrap()[0].last_seq, 7);
 }
@@ -197,7 +204,7 @@ async fn a_refund_before_its_charge_is_parked_then_applied(store: &Store) {
         .unwrap()
         .unwrap();
     assert_eq!(refund_event.status.as_str(), "applied");
-    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+    assert_eq!(common::unbalanced_transactions(store).await, 0);
 }
 on_both_stores!(a_refund_before_its_charge_is_parked_then_applied);
 
@@ -271,8 +278,12 @@ async fn leases_and_cursors(store: &Store) {
     assert!(store.try_lease(0, "a", 1_000, 12_200).await.unwrap());
 
     let mut tx = store.begin().await.unwrap();
-    tx.advance_cursor(1, 10, 1).await.unwrap();
-    tx.advance_cursor(1, 4, 2).await.unwrap();
+    tx.advance_cursor(EdgePosition { shard: 1, seq: 10 }, 1)
+        .await
+        .unwrap();
+    tx.advance_cursor(EdgePosition { shard: 1, seq: 4 }, 2)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         store.cursors().await.unwrap()[1].last_seq,
@@ -321,7 +332,7 @@ async fn concurrent_replicas_apply_each_event_once_on_postgres() {
     for i in 0..40 {
         assert_eq!(journal_count(store, &format!("ord_{i}")).await, 1);
     }
-    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+    assert_eq!(common::unbalanced_transactions(store).await, 0);
 }
 
 async fn idempotency_keys_claim_replay_and_expire(store: &Store) {
@@ -404,7 +415,9 @@ async fn a_store_error_on_one_event_makes_only_that_event_dead(store: &Store) {
         charge(2, "boom", 1_000, 0),
         refund("ord_1", "rf_1", 100_000),
     ];
-    let report = apply_batch(store, &batch, Some((0, 3))).await.unwrap();
+    let report = apply_batch(store, &batch, Some(EdgePosition { shard: 0, seq: 3 }))
+        .await
+        .unwrap();
     assert_eq!((report.applied, report.dead), (2, 1), "{report:?}");
     let dead = store
         .inbox_by_key("paystack:charge.success:2")
@@ -427,7 +440,7 @@ on_both_stores!(a_store_error_on_one_event_makes_only_that_event_dead);
 /// transaction parks the refund (invisible to the charge's unpark until it commits). The sweep
 /// applies the refund, once.
 async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Store) {
-    use keffi_ledger::store::{InboxStatus, NewInboxEvent};
+    use keffi_ledger::store::InboxStatus;
     order(store, "ord_1", 500_000).await;
     apply_batch(store, &[charge(42, "ord_1", 500_000, 0)], None)
         .await
@@ -435,30 +448,16 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
     // The other replica's transaction, which parked the refund before the charge was visible.
     let refund_event = refund("ord_1", "rf_1", 100_000);
     let mut tx = store.begin().await.unwrap();
-    let id = tx
-        .insert_inbox(&NewInboxEvent {
-            key: refund_event.envelope.key.to_string(),
-            source: "paystack".into(),
-            provider: "paystack".into(),
-            event_type: refund_event.envelope.event_type.clone(),
-            received_at_ms: 0,
-            shard: None,
-            seq: None,
-            envelope_json: refund_event.envelope.to_json(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    tx.set_outcome(
-        id,
+    common::record_in(
+        &mut tx,
+        &refund_event,
         InboxStatus::Parked,
         Some("refund before its charge"),
         Some("ord_1"),
-        now_ms(),
     )
-    .await
-    .unwrap();
+    .await;
     tx.commit().await.unwrap();
+    let id = common::inbox_id(store, &refund_event).await;
 
     assert_eq!(store.parked_but_ready(10).await.unwrap(), vec![id]);
     assert_eq!(
@@ -503,27 +502,21 @@ on_both_stores!(the_sweep_applies_events_parked_behind_a_concurrent_charge);
 /// key taken, and the batch is applied again, finding the event a duplicate. Once, either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_races_another_writer_applies_nothing_twice_on_postgres() {
-    use keffi_ledger::store::NewInboxEvent;
+    use keffi_ledger::store::InboxStatus;
     let s = common::postgres().await;
     let store = &s.store;
     order(store, "ord_1", 500_000).await;
     let event = charge(42, "ord_1", 500_000, 0);
     // The other writer: the same key recorded, not yet committed.
     let mut other = store.begin().await.unwrap();
-    other
-        .insert_inbox(&NewInboxEvent {
-            key: event.envelope.key.to_string(),
-            source: "paystack".into(),
-            provider: "paystack".into(),
-            event_type: event.envelope.event_type.clone(),
-            received_at_ms: 0,
-            shard: None,
-            seq: None,
-            envelope_json: event.envelope.to_json(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    common::record_in(
+        &mut other,
+        &event,
+        InboxStatus::Applied,
+        None,
+        Some("ord_1"),
+    )
+    .await;
     let racing = {
         let store = store.clone();
         let event = event.clone();
@@ -729,7 +722,7 @@ async fn the_set_wise_path_ends_where_event_by_event_ends(store: &Store) {
     );
     assert!(!got.contains("parked"), "{got}");
     assert!(got.contains("dispute"), "the dispute moved money: {got}");
-    assert_eq!(store.unbalanced_transactions().await.unwrap(), 0);
+    assert_eq!(common::unbalanced_transactions(store).await, 0);
 }
 on_both_stores!(the_set_wise_path_ends_where_event_by_event_ends);
 
@@ -795,11 +788,11 @@ async fn the_payment_record_shows_disputes_and_what_they_hold(store: &Store) {
         .unwrap();
     let record = store.payment_record("ord_1").await.unwrap().unwrap();
     assert_eq!(record.status, PaymentStatus::Disputed);
-    assert_eq!(record.held, 200_000);
+    assert_eq!(record.held, MinorUnits(200_000));
     assert_eq!(record.disputes.len(), 1);
     assert_eq!(record.disputes[0].id, "77");
     let listed = store.list_payments(None, None, 10).await.unwrap();
-    assert_eq!(listed[0].held, 200_000);
+    assert_eq!(listed[0].held, MinorUnits(200_000));
 }
 on_both_stores!(the_payment_record_shows_disputes_and_what_they_hold);
 

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod headers;
 pub mod idempotency;
 pub mod money;
+pub mod named;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod payload;

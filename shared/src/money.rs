@@ -46,6 +46,12 @@ impl MinorUnits {
     }
 }
 
+impl From<i64> for MinorUnits {
+    fn from(minor: i64) -> Self {
+        MinorUnits(minor)
+    }
+}
+
 impl fmt::Display for MinorUnits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -143,18 +149,18 @@ impl fmt::Display for Currency {
 /// for a human in text (the timeline's summaries) goes through this one formatter, and the
 /// dashboard's `money()` writes the same form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Money<'a> {
+pub struct Money {
     pub amount: MinorUnits,
-    pub currency: &'a str,
+    pub currency: Currency,
 }
 
-impl<'a> Money<'a> {
-    pub fn new(amount: MinorUnits, currency: &'a str) -> Self {
+impl Money {
+    pub fn new(amount: MinorUnits, currency: Currency) -> Self {
         Money { amount, currency }
     }
 }
 
-impl fmt::Display for Money<'_> {
+impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `unsigned_abs`: `i64::MIN` has no positive `i64`.
         let minor = self.amount.0.unsigned_abs();
@@ -202,7 +208,7 @@ mod tests {
 
     #[test]
     fn money_reads_as_major_units_grouped_with_two_decimals() {
-        let ngn = |minor| Money::new(MinorUnits(minor), "NGN").to_string();
+        let ngn = |minor| Money::new(MinorUnits(minor), Currency::NGN).to_string();
         assert_eq!(ngn(500_000), "NGN 5,000.00");
         assert_eq!(ngn(250_000_000), "NGN 2,500,000.00");
         assert_eq!(ngn(5), "NGN 0.05");

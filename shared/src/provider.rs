@@ -1,6 +1,5 @@
 //! The webhook providers Keffi understands, named as they appear in configuration.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -17,23 +16,14 @@ pub enum Provider {
     StandardWebhooks,
 }
 
+crate::named_variants!(Provider {
+    Paystack => "paystack",
+    Flutterwave => "flutterwave",
+    Stripe => "stripe",
+    StandardWebhooks => "standard-webhooks",
+});
+
 impl Provider {
-    pub const ALL: [Provider; 4] = [
-        Provider::Paystack,
-        Provider::Flutterwave,
-        Provider::Stripe,
-        Provider::StandardWebhooks,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Paystack => "paystack",
-            Provider::Flutterwave => "flutterwave",
-            Provider::Stripe => "stripe",
-            Provider::StandardWebhooks => "standard-webhooks",
-        }
-    }
-
     /// Whether this provider only ever sends JSON bodies, so the edge may answer 415 to others.
     pub fn requires_json(self) -> bool {
         match self {
@@ -61,12 +51,6 @@ impl Provider {
                 "user-agent",
             ],
         }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

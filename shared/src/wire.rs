@@ -170,6 +170,14 @@ pub struct StatsResponse {
     pub shards: Vec<ShardBacklog>,
 }
 
+/// Where an event sits at the edge: its Inbox shard and its sequence number in that shard's
+/// log. The ledger's cursor for a shard is the position of the last event it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EdgePosition {
+    pub shard: u32,
+    pub seq: u64,
+}
+
 /// The JSON body of every HTTP error Keffi returns, at the edge and the ledger:
 /// `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -130,7 +130,10 @@ fn ids(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["id"].as_i64().unwrap()).collect()
 }
 
-async fn the_operator_routes(db: TestDb) -> anyhow::Result<()> {
+/// A ledger with what every scenario reads: an order `ord_t`, a charge that can never apply
+/// (dead for good), refunds ahead of their charges (orphaned, dead) for `ord_t` and
+/// `bulk_1..3`, then those charges, 120 more Paystack charges and 5 Stripe events.
+async fn seeded(db: TestDb) -> anyhow::Result<Api> {
     let api = Api::start(db).await?;
     let (status, _) = api
         .post(
@@ -183,6 +186,34 @@ async fn the_operator_routes(db: TestDb) -> anyhow::Result<()> {
         api.hook("stripe", &e).await?;
     }
 
+    Ok(api)
+}
+
+/// Replays `ord_t`'s orphaned refund (its charge has arrived since) and returns its id.
+async fn replay_ord_t_refund(api: &Api) -> anyhow::Result<i64> {
+    let by_ref = api
+        .all_events("&provider=paystack&reference=ord_t", 50)
+        .await?;
+    let refund_id = by_ref
+        .iter()
+        .find(|e| e["event_type"] == "refund.processed")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, replayed) = api
+        .post(&format!("/v1/events/{refund_id}/replay"), json!(null))
+        .await?;
+    assert_eq!(
+        (status.as_u16(), &replayed["after"]),
+        (200, &json!("applied"))
+    );
+
+    Ok(refund_id)
+}
+
+/// The events list: filtered by provider, status and reference, paged newest first.
+async fn the_events_list_filters_and_pages(db: TestDb) -> anyhow::Result<()> {
+    let api = seeded(db).await?;
     // ---- Provider filter and paging.
     let all = api.all_events("", 200).await?;
     assert_eq!(all.len(), 1 + 4 + 1 + 3 + 120 + 5);
@@ -208,21 +239,14 @@ async fn the_operator_routes(db: TestDb) -> anyhow::Result<()> {
         .await?;
     assert_eq!(by_ref.len(), 2);
 
-    // ---- Replay ord_t's orphaned refund, then read the timeline.
-    let refund_id = by_ref
-        .iter()
-        .find(|e| e["event_type"] == "refund.processed")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let (status, replayed) = api
-        .post(&format!("/v1/events/{refund_id}/replay"), json!(null))
-        .await?;
-    assert_eq!(
-        (status.as_u16(), &replayed["after"]),
-        (200, &json!("applied"))
-    );
+    Ok(())
+}
 
+/// A reference's timeline (order, events with raw bodies, journal, in time order) and search
+/// by reference, event id and idempotency key, including a reference only events name.
+async fn the_timeline_and_search(db: TestDb) -> anyhow::Result<()> {
+    let api = seeded(db).await?;
+    let refund_id = replay_ord_t_refund(&api).await?;
     let t = api.ok("/v1/orders/ord_t/timeline").await?;
     assert_eq!(t["reference"], "ord_t");
     assert_eq!(t["order"]["reference"], "ord_t");
@@ -309,6 +333,27 @@ async fn the_operator_routes(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(api.get("/v1/search?q=").await?.0, 422);
     assert_eq!(api.get("/v1/search").await?.0, 400);
 
+    // A reference only events name (a refund whose charge never came, orphaned): it has a
+    // timeline and search finds it.
+    api.hook("paystack", &refund("ghost", 1000)?).await?;
+    api.wait_dead(5).await?;
+    let ghost = api.ok("/v1/orders/ghost/timeline").await?;
+    assert!(ghost["order"].is_null() && ghost["payment"].is_null());
+    assert_eq!(ghost["entries"][0]["event"]["status"], "dead");
+    assert!(ghost["entries"][0]["event"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("orphaned"));
+    let r = api.ok("/v1/search?q=ghost").await?;
+    assert_eq!(r["matches"][0]["kind"], "reference");
+    Ok(())
+}
+
+/// Bulk replay (a dry run counts what the real run replays; a second run takes nothing it
+/// fixed), then the chart series, whose counts are the events sent.
+async fn bulk_replay_and_the_series(db: TestDb) -> anyhow::Result<()> {
+    let api = seeded(db).await?;
+    replay_ord_t_refund(&api).await?;
     // ---- Bulk replay: the charge with no amount and the three orphaned refunds are dead now.
     let dry = |extra: Value| {
         let mut body = json!({"status": "dead", "dry_run": true});
@@ -396,28 +441,35 @@ async fn the_operator_routes(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(api.get("/v1/stats/series?minutes=0").await?.0, 422);
     assert_eq!(api.get("/v1/stats/series?minutes=181").await?.0, 422);
 
-    // A reference only events name (a refund whose charge never came, orphaned): it has a
-    // timeline and search finds it.
-    api.hook("paystack", &refund("ghost", 1000)?).await?;
-    api.wait_dead(2).await?;
-    let ghost = api.ok("/v1/orders/ghost/timeline").await?;
-    assert!(ghost["order"].is_null() && ghost["payment"].is_null());
-    assert_eq!(ghost["entries"][0]["event"]["status"], "dead");
-    assert!(ghost["entries"][0]["event"]["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("orphaned"));
-    let r = api.ok("/v1/search?q=ghost").await?;
-    assert_eq!(r["matches"][0]["kind"], "reference");
     Ok(())
 }
 
 #[tokio::test]
-async fn operator_routes_on_sqlite() -> anyhow::Result<()> {
-    the_operator_routes(TestDb::sqlite().await?).await
+async fn the_events_list_filters_and_pages_on_sqlite() -> anyhow::Result<()> {
+    the_events_list_filters_and_pages(TestDb::sqlite().await?).await
 }
 
 #[tokio::test]
-async fn operator_routes_on_postgres() -> anyhow::Result<()> {
-    the_operator_routes(TestDb::postgres().await?).await
+async fn the_events_list_filters_and_pages_on_postgres() -> anyhow::Result<()> {
+    the_events_list_filters_and_pages(TestDb::postgres().await?).await
+}
+
+#[tokio::test]
+async fn the_timeline_and_search_on_sqlite() -> anyhow::Result<()> {
+    the_timeline_and_search(TestDb::sqlite().await?).await
+}
+
+#[tokio::test]
+async fn the_timeline_and_search_on_postgres() -> anyhow::Result<()> {
+    the_timeline_and_search(TestDb::postgres().await?).await
+}
+
+#[tokio::test]
+async fn bulk_replay_and_the_series_on_sqlite() -> anyhow::Result<()> {
+    bulk_replay_and_the_series(TestDb::sqlite().await?).await
+}
+
+#[tokio::test]
+async fn bulk_replay_and_the_series_on_postgres() -> anyhow::Result<()> {
+    bulk_replay_and_the_series(TestDb::postgres().await?).await
 }

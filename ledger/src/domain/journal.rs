@@ -76,17 +76,13 @@ pub enum TxKind {
     DisputeLost,
 }
 
-impl TxKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TxKind::Charge => "charge",
-            TxKind::Refund => "refund",
-            TxKind::DisputeOpened => "dispute_opened",
-            TxKind::DisputeWon => "dispute_won",
-            TxKind::DisputeLost => "dispute_lost",
-        }
-    }
-}
+keffi_shared::named_variants!(TxKind {
+    Charge => "charge",
+    Refund => "refund",
+    DisputeOpened => "dispute_opened",
+    DisputeWon => "dispute_won",
+    DisputeLost => "dispute_lost",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalTx {

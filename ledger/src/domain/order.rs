@@ -5,7 +5,6 @@
 //! disagree. `needs_review` is sticky: later facts are recorded on the payment, and a human
 //! decides the order.
 
-use std::fmt;
 use std::str::FromStr;
 
 use keffi_shared::money::InvalidCurrency;
@@ -85,31 +84,18 @@ pub enum OrderStatus {
     NeedsReview,
 }
 
+keffi_shared::named_variants!(OrderStatus {
+    Pending => "pending",
+    Paid => "paid",
+    Failed => "failed",
+    Abandoned => "abandoned",
+    PartiallyRefunded => "partially_refunded",
+    Refunded => "refunded",
+    Disputed => "disputed",
+    NeedsReview => "needs_review",
+});
+
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 8] = [
-        OrderStatus::Pending,
-        OrderStatus::Paid,
-        OrderStatus::Failed,
-        OrderStatus::Abandoned,
-        OrderStatus::PartiallyRefunded,
-        OrderStatus::Refunded,
-        OrderStatus::Disputed,
-        OrderStatus::NeedsReview,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Failed => "failed",
-            OrderStatus::Abandoned => "abandoned",
-            OrderStatus::PartiallyRefunded => "partially_refunded",
-            OrderStatus::Refunded => "refunded",
-            OrderStatus::Disputed => "disputed",
-            OrderStatus::NeedsReview => "needs_review",
-        }
-    }
-
     /// The order status that mirrors a payment status.
     pub fn following(payment: PaymentStatus) -> OrderStatus {
         match payment {
@@ -123,19 +109,10 @@ impl OrderStatus {
     }
 }
 
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl FromStr for OrderStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        OrderStatus::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown order status `{s}`"))
+        OrderStatus::from_name(s).ok_or_else(|| format!("unknown order status `{s}`"))
     }
 }
 

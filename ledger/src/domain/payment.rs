@@ -28,7 +28,6 @@
 //! [`Payment::check_invariants`] states them in code; the pipeline's tests check them after
 //! every step of generated sequences.
 
-use std::fmt;
 use std::str::FromStr;
 
 use keffi_shared::{Currency, MinorUnits};
@@ -49,27 +48,16 @@ pub enum PaymentStatus {
     Disputed,
 }
 
+keffi_shared::named_variants!(PaymentStatus {
+    Pending => "pending",
+    Success => "success",
+    Failed => "failed",
+    PartiallyRefunded => "partially_refunded",
+    Refunded => "refunded",
+    Disputed => "disputed",
+});
+
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 6] = [
-        PaymentStatus::Pending,
-        PaymentStatus::Success,
-        PaymentStatus::Failed,
-        PaymentStatus::PartiallyRefunded,
-        PaymentStatus::Refunded,
-        PaymentStatus::Disputed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Pending => "pending",
-            PaymentStatus::Success => "success",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::PartiallyRefunded => "partially_refunded",
-            PaymentStatus::Refunded => "refunded",
-            PaymentStatus::Disputed => "disputed",
-        }
-    }
-
     /// Whether the gateway holds (or held) the customer's money for this payment.
     pub fn is_captured(self) -> bool {
         matches!(
@@ -82,19 +70,10 @@ impl PaymentStatus {
     }
 }
 
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl FromStr for PaymentStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        PaymentStatus::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown payment status `{s}`"))
+        PaymentStatus::from_name(s).ok_or_else(|| format!("unknown payment status `{s}`"))
     }
 }
 

@@ -80,7 +80,8 @@ pub async fn receive(
     let applied =
         tokio::spawn(async move { apply_batch(&store, &incoming, None).await }.in_current_span())
             .await
-            .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("the apply task failed: {e}"))));
+            .map_err(NotStored::Task)
+            .and_then(|r| r.map_err(NotStored::Store));
     match applied {
         Ok(report) => {
             state.changes.publish(&report.moved);
@@ -112,4 +113,14 @@ fn rejection(r: &Rejection) -> Response {
         );
     }
     resp
+}
+
+/// Why a direct hook was not stored: the database, or the task that applied it ending
+/// without an answer (a panic), which is not the store's fault and is logged as what it is.
+#[derive(Debug, thiserror::Error)]
+enum NotStored {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the apply task ended without an answer: {0}")]
+    Task(tokio::task::JoinError),
 }

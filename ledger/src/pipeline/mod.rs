@@ -23,6 +23,7 @@ pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
 
 use std::collections::BTreeSet;
 
+use keffi_shared::wire::EdgePosition;
 use keffi_shared::Envelope;
 use serde::Serialize;
 
@@ -35,7 +36,7 @@ use crate::store::{InboxStatus, NewInboxEvent, SettledInbox, Store, StoreError, 
 pub struct Incoming {
     pub envelope: Envelope,
     /// The edge shard and sequence, for events pulled from the edge.
-    pub origin: Option<(u32, u64)>,
+    pub origin: Option<EdgePosition>,
 }
 
 /// What a batch did.
@@ -127,7 +128,7 @@ impl BatchReport {
 pub async fn apply_batch(
     store: &Store,
     events: &[Incoming],
-    cursor: Option<(u32, u64)>,
+    cursor: Option<EdgePosition>,
 ) -> Result<BatchReport, StoreError> {
     let started = std::time::Instant::now();
     let facts: Vec<Result<Fact, String>> = events
@@ -195,7 +196,7 @@ async fn attempt(
     store: &Store,
     events: &[Incoming],
     facts: &[Result<Fact, String>],
-    cursor: Option<(u32, u64)>,
+    cursor: Option<EdgePosition>,
     isolation: Isolation,
 ) -> Result<BatchReport, Failure> {
     let mut tx = store.begin().await.map_err(Failure::Store)?;
@@ -217,8 +218,8 @@ async fn attempt(
             .await
             .map_err(Failure::Store)?;
     }
-    if let Some((shard, seq)) = cursor {
-        tx.advance_cursor(i64::from(shard), seq as i64, crate::store::now_ms())
+    if let Some(to) = cursor {
+        tx.advance_cursor(to, crate::store::now_ms())
             .await
             .map_err(Failure::Store)?;
     }
@@ -313,8 +314,7 @@ fn inbox_row(incoming: &Incoming) -> NewInboxEvent {
         provider: envelope.provider.to_string(),
         event_type: envelope.event_type.clone(),
         received_at_ms: envelope.received_at_ms,
-        shard: incoming.origin.map(|(s, _)| i64::from(s)),
-        seq: incoming.origin.map(|(_, q)| q as i64),
+        position: incoming.origin,
         envelope_json: envelope.to_json(),
     }
 }

@@ -210,8 +210,8 @@ async fn write(
         report.moved.extend(plan.orders.iter().map(|o| OrderChange {
             reference: o.reference.clone(),
             status: o.status,
-            amount: o.amount.get(),
-            currency: o.currency.to_string(),
+            amount: o.amount,
+            currency: o.currency,
             review_reason: o.review_reason.clone(),
             version: versions.get(&o.reference).copied().unwrap_or(0) + 1,
         }));

@@ -25,13 +25,24 @@ pub enum EdgeError {
     Unreadable { status: u16, detail: String },
 }
 
+/// What kind of failure an [`EdgeError`] is, without its details: two failures of one kind
+/// are the same state (logged once), whatever their messages say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeFailure {
+    Network,
+    Refused { status: u16, code: String },
+    Unreadable { status: u16 },
+}
+
 impl EdgeError {
-    /// A short, stable description for "state changed" logs (not the full message per retry).
-    pub fn kind(&self) -> String {
+    pub fn kind(&self) -> EdgeFailure {
         match self {
-            EdgeError::Network(_) => "network".into(),
-            EdgeError::Refused { status, code, .. } => format!("{status} {code}"),
-            EdgeError::Unreadable { status, .. } => format!("{status} unreadable"),
+            EdgeError::Network(_) => EdgeFailure::Network,
+            EdgeError::Refused { status, code, .. } => EdgeFailure::Refused {
+                status: *status,
+                code: code.clone(),
+            },
+            EdgeError::Unreadable { status, .. } => EdgeFailure::Unreadable { status: *status },
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keffi_shared::wire::{PullQuery, PullResponse};
+use keffi_shared::wire::{EdgePosition, PullQuery, PullResponse};
 use rand::Rng;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
@@ -18,9 +18,9 @@ use tracing::{Instrument as _, Span};
 use crate::changes::Changes;
 use crate::pipeline::{apply_batch, Incoming};
 use crate::shutdown::Shutdown;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, StoreError};
 use backoff::Backoff;
-use client::EdgeClient;
+use client::{EdgeClient, EdgeError, EdgeFailure};
 use status::{PullerStatus, ShardState};
 
 #[derive(Debug, Clone)]
@@ -52,13 +52,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let client = EdgeClient::new(&cfg.edge_url, &cfg.edge_token)?;
     let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max);
-    let mut failing: Option<String> = None;
+    let mut failing: Option<EdgeFailure> = None;
     crate::telemetry_metrics::puller_shards(0);
     let shards = loop {
         match client.shards().await {
             Ok(r) => break r.shards,
             Err(e) => {
-                if failing.as_deref() != Some(e.kind().as_str()) {
+                if failing.as_ref() != Some(&e.kind()) {
                     tracing::warn!(edge = %cfg.edge_url, error = %e, "cannot read the edge's shards; retrying");
                     failing = Some(e.kind());
                 }
@@ -119,20 +119,31 @@ struct ShardPuller {
     shutdown: Shutdown,
 }
 
-/// Why one round failed, kept short for "state changed" logs.
-struct RoundError {
-    kind: String,
-    detail: String,
+/// Why one round failed: the edge's answer, or the store's.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error(transparent)]
+    Edge(#[from] EdgeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl<E: std::fmt::Display> From<E> for RoundError {
-    fn from(e: E) -> Self {
-        let detail = e.to_string();
-        RoundError {
-            kind: detail.split(':').next().unwrap_or_default().to_owned(),
-            detail,
+impl RoundError {
+    /// What kind of failure this is, so a shard that keeps failing the same way logs it once
+    /// (and again when the way it fails changes), not at every retry.
+    fn kind(&self) -> FailureKind {
+        match self {
+            RoundError::Edge(e) => FailureKind::Edge(e.kind()),
+            RoundError::Store(_) => FailureKind::Store,
         }
     }
+}
+
+/// A failure, as far as "has it changed?" goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FailureKind {
+    Edge(EdgeFailure),
+    Store,
 }
 
 enum Round {
@@ -148,7 +159,7 @@ enum Round {
 impl ShardPuller {
     async fn run(self) {
         let mut backoff = Backoff::new(self.cfg.backoff_base, self.cfg.backoff_max);
-        let mut failing: Option<String> = None;
+        let mut failing: Option<FailureKind> = None;
         // After a restart the last committed batch may not have been acked: ack the cursor
         // once first (acks are idempotent), so the edge's backlog drains to zero.
         let mut pending_ack: Option<u64> = None;
@@ -197,16 +208,17 @@ impl ShardPuller {
                 }
                 Err(e) => {
                     crate::telemetry_metrics::puller_error(self.shard);
-                    if failing.as_deref() != Some(e.kind.as_str()) {
+                    let kind = e.kind();
+                    if failing.as_ref() != Some(&kind) {
                         cycle.in_scope(|| {
-                            tracing::warn!(shard = self.shard, error = %e.detail, "shard failing; retrying with backoff");
+                            tracing::warn!(shard = self.shard, error = %e, "shard failing; retrying with backoff");
                         });
-                        failing = Some(e.kind.clone());
+                        failing = Some(kind);
                     }
                     let failures = backoff.failures() + 1;
                     self.status.update(self.shard, |s| {
                         s.state = ShardState::Failing;
-                        s.last_error = Some(e.detail.clone());
+                        s.last_error = Some(e.to_string());
                         s.consecutive_failures = failures;
                     });
                     let delay = backoff.next_delay(jitter());
@@ -318,11 +330,14 @@ impl ShardPuller {
             .into_iter()
             .filter(|e| e.seq > cursor)
             .map(|e| Incoming {
-                origin: Some((self.shard, e.seq)),
+                origin: Some(EdgePosition {
+                    shard: self.shard,
+                    seq: e.seq,
+                }),
                 envelope: e.envelope,
             })
             .collect();
-        let Some(last) = events.last().and_then(|e| e.origin).map(|(_, seq)| seq) else {
+        let Some(last) = events.last().and_then(|e| e.origin) else {
             let now = now_ms();
             self.status.update(self.shard, |s| {
                 s.last_success_ms = Some(now);
@@ -333,16 +348,16 @@ impl ShardPuller {
         };
         let span = Span::current();
         span.record("events", events.len());
-        if let Some((_, first_seq)) = events.first().and_then(|e| e.origin) {
-            span.record("first_seq", first_seq);
+        if let Some(first) = events.first().and_then(|e| e.origin) {
+            span.record("first_seq", first.seq);
         }
-        span.record("last_seq", last);
-        let report = apply_batch(&self.store, &events, Some((self.shard, last))).await?;
+        span.record("last_seq", last.seq);
+        let report = apply_batch(&self.store, &events, Some(last)).await?;
         self.changes.publish(&report.moved);
         report.record_on(&span);
         let now = now_ms();
         self.status.update(self.shard, |s| {
-            s.cursor = last;
+            s.cursor = last.seq;
             s.applied += report.applied;
             s.duplicates += report.duplicates;
             s.dead += report.dead;
@@ -351,8 +366,8 @@ impl ShardPuller {
         });
         crate::telemetry_metrics::last_pull(self.shard, now);
         // Committed: from here a failed ack only delays the edge's cleanup, never the ledger.
-        *pending_ack = Some(last);
-        self.client.ack(self.shard, last).await?;
+        *pending_ack = Some(last.seq);
+        self.client.ack(self.shard, last.seq).await?;
         *pending_ack = None;
         tracing::info!("batch applied and acked");
         Ok(())

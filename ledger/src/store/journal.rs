@@ -139,17 +139,6 @@ impl Store {
             .collect())
     }
 
-    /// Journal transactions whose entries do not sum to zero in some currency (should be none).
-    pub async fn unbalanced_transactions(&self) -> Result<i64, StoreError> {
-        let n: i64 = on_pool!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT transaction_id, currency FROM journal_entries
-                 GROUP BY transaction_id, currency HAVING SUM(amount) <> 0) AS unbalanced",
-        )
-        .fetch_one(c)
-        .await)?;
-        Ok(n)
-    }
-
     /// Journal transactions newest first, with entries; optionally for one reference.
     pub async fn list_journal(
         &self,

@@ -21,8 +21,10 @@ pub const MAX_PAYLOAD: usize = 7_000;
 pub struct OrderChange {
     pub reference: String,
     pub status: crate::domain::OrderStatus,
-    pub amount: i64,
-    pub currency: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: keffi_shared::MinorUnits,
+    #[sqlx(try_from = "String")]
+    pub currency: keffi_shared::Currency,
     pub review_reason: Option<String>,
     /// Bumped on every change; the event's id (`Last-Event-ID` resumes from it).
     pub version: i64,
@@ -34,7 +36,7 @@ impl From<&OrderRecord> for OrderChange {
             reference: o.reference.clone(),
             status: o.status,
             amount: o.amount,
-            currency: o.currency.clone(),
+            currency: o.currency,
             review_reason: o.review_reason.clone(),
             version: o.version,
         }
@@ -73,8 +75,8 @@ mod tests {
         OrderChange {
             reference: reference.into(),
             status: crate::domain::OrderStatus::Paid,
-            amount: 500_000,
-            currency: "NGN".into(),
+            amount: keffi_shared::MinorUnits(500_000),
+            currency: keffi_shared::Currency::NGN,
             review_reason: None,
             version,
         }

@@ -2,12 +2,15 @@
 //! (with their timestamps and metadata), keyset-paginated lists (stable under concurrent
 //! writes, unlike OFFSET), inbox counts, and the change feed's catch-up read.
 
+use keffi_shared::{Currency, MinorUnits};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::conn::{on_pool, on_tx};
 pub use super::rows::OrderRecord;
-use super::rows::{InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS};
+use super::rows::{
+    currency, InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS,
+};
 use super::{Store, StoreError, Tx};
 use crate::domain::{OrderStatus, PaymentStatus};
 
@@ -18,19 +21,19 @@ pub struct PaymentRecord {
     pub gateway: String,
     pub gateway_id: Option<String>,
     /// What the gateway captured (before capture: what the order expects).
-    pub amount: i64,
+    pub amount: MinorUnits,
     /// What the merchant asked for: `amount` less fees passed on to the customer.
-    pub requested_amount: i64,
-    pub currency: String,
-    pub fees: i64,
+    pub requested_amount: MinorUnits,
+    pub currency: Currency,
+    pub fees: MinorUnits,
     pub channel: Option<String>,
     pub status: crate::domain::PaymentStatus,
     /// Returned by refunds.
-    pub refunded: i64,
+    pub refunded: MinorUnits,
     /// Returned by disputes the merchant lost or accepted.
-    pub charged_back: i64,
+    pub charged_back: MinorUnits,
     /// Held now by open disputes.
-    pub held: i64,
+    pub held: MinorUnits,
     /// Every dispute on this payment, by the gateway's id.
     pub disputes: Vec<crate::domain::payment::Dispute>,
     pub paid_at: Option<String>,
@@ -43,19 +46,19 @@ impl TryFrom<PaymentRow> for PaymentRecord {
     type Error = StoreError;
     fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
         let disputes = r.disputes()?;
-        let held = crate::domain::payment::held_by(&disputes).get();
+        let held = crate::domain::payment::held_by(&disputes);
         Ok(PaymentRecord {
             reference: r.reference,
             gateway: r.gateway,
             gateway_id: r.gateway_id,
-            amount: r.amount,
-            requested_amount: r.requested_amount,
-            currency: r.currency,
-            fees: r.fees,
+            amount: MinorUnits(r.amount),
+            requested_amount: MinorUnits(r.requested_amount),
+            currency: currency(&r.currency)?,
+            fees: MinorUnits(r.fees),
             channel: r.channel,
             status: r.status,
-            refunded: r.refunded,
-            charged_back: r.charged_back,
+            refunded: MinorUnits(r.refunded),
+            charged_back: MinorUnits(r.charged_back),
             held,
             disputes,
             paid_at: r.paid_at,

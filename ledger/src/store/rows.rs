@@ -1,5 +1,6 @@
 //! Rows as stored, and their conversion to and from the domain's types.
 
+use keffi_shared::wire::EdgePosition;
 use std::str::FromStr;
 
 use keffi_shared::{Currency, MinorUnits};
@@ -22,37 +23,17 @@ pub enum InboxStatus {
     Dead,
 }
 
-impl InboxStatus {
-    pub const ALL: [InboxStatus; 4] = [
-        InboxStatus::Applied,
-        InboxStatus::Ignored,
-        InboxStatus::Parked,
-        InboxStatus::Dead,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InboxStatus::Applied => "applied",
-            InboxStatus::Ignored => "ignored",
-            InboxStatus::Parked => "parked",
-            InboxStatus::Dead => "dead",
-        }
-    }
-}
+keffi_shared::named_variants!(InboxStatus {
+    Applied => "applied",
+    Ignored => "ignored",
+    Parked => "parked",
+    Dead => "dead",
+});
 
 impl FromStr for InboxStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        InboxStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| format!("unknown event status `{s}`"))
-    }
-}
-
-impl std::fmt::Display for InboxStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        InboxStatus::from_name(s).ok_or_else(|| format!("unknown event status `{s}`"))
     }
 }
 
@@ -64,9 +45,22 @@ pub struct NewInboxEvent {
     pub provider: String,
     pub event_type: String,
     pub received_at_ms: i64,
-    pub shard: Option<i64>,
-    pub seq: Option<i64>,
+    /// Where the edge stored it, for an event pulled from the edge.
+    pub position: Option<EdgePosition>,
     pub envelope_json: String,
+}
+
+impl NewInboxEvent {
+    /// The `shard` column: the edge shard, for a pulled event.
+    pub fn shard_column(&self) -> Option<i64> {
+        self.position.map(|p| i64::from(p.shard))
+    }
+
+    /// The `seq` column. A shard's log numbers its events from 1 in a SQLite integer
+    /// column, so a sequence always fits an `i64`.
+    pub fn seq_column(&self) -> Option<i64> {
+        self.position.map(|p| p.seq as i64)
+    }
 }
 
 /// The columns an [`InboxEvent`] reads, in its order.
@@ -141,7 +135,7 @@ impl PaymentRow {
     }
 }
 
-fn currency(s: &str) -> Result<Currency, StoreError> {
+pub(super) fn currency(s: &str) -> Result<Currency, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("currency `{s}`")))
 }
@@ -174,8 +168,10 @@ impl TryFrom<PaymentRow> for Payment {
 pub struct OrderRecord {
     pub reference: String,
     /// Minor units (kobo for NGN).
-    pub amount: i64,
-    pub currency: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: MinorUnits,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     pub status: crate::domain::OrderStatus,
     pub review_reason: Option<String>,
     /// The merchant's metadata, as a JSON text. Not read by the apply path (up to 8 KiB an
@@ -205,11 +201,44 @@ impl TryFrom<OrderRecord> for Order {
     type Error = StoreError;
     fn try_from(r: OrderRecord) -> Result<Self, StoreError> {
         Ok(Order {
-            currency: currency(&r.currency)?,
+            currency: r.currency,
             status: r.status,
             reference: r.reference,
-            amount: MinorUnits(r.amount),
+            amount: r.amount,
             review_reason: r.review_reason,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::journal::TxKind;
+    use crate::domain::OrderStatus;
+
+    /// Each name table says what serde writes (the API, the journal) and what the database
+    /// holds: a variant renamed in one place and not the other fails here.
+    fn names_agree<T>(all: &[T], as_str: fn(&T) -> &'static str)
+    where
+        T: Serialize + for<'de> serde::Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        for v in all {
+            let json = serde_json::to_string(v).unwrap();
+            assert_eq!(json, format!("\"{}\"", as_str(v)));
+            assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn every_name_table_matches_serde() {
+        names_agree(&InboxStatus::ALL, |s| s.as_str());
+        names_agree(&OrderStatus::ALL, |s| s.as_str());
+        names_agree(&PaymentStatus::ALL, |s| s.as_str());
+        names_agree(&TxKind::ALL, |s| s.as_str());
+        assert_eq!("parked".parse::<InboxStatus>(), Ok(InboxStatus::Parked));
+        assert_eq!(
+            "Parked".parse::<InboxStatus>(),
+            Err("unknown event status `Parked`".to_owned())
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! A write transaction and the operations the apply pipeline performs in it.
 
+use keffi_shared::wire::EdgePosition;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::bulk::OutcomeRow;
@@ -7,11 +8,10 @@ use super::conn::on_tx;
 use super::notify::OrderChange;
 use super::records::OrderRecord;
 use super::rows::{
-    InboxEvent, InboxStatus, NewInboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_STATE_COLUMNS,
-    PAYMENT_STATE_COLUMNS,
+    InboxEvent, InboxStatus, PaymentRow, INBOX_COLUMNS, ORDER_STATE_COLUMNS, PAYMENT_STATE_COLUMNS,
 };
 use super::StoreError;
-use crate::domain::{JournalTx, Order, Payment};
+use crate::domain::{Order, Payment};
 
 pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
@@ -119,31 +119,6 @@ impl Tx {
             .await
     }
 
-    /// Records a new inbox event, provisionally `dead` until its outcome is set in the same
-    /// transaction. `None` when the key is already known: the event is a duplicate. On
-    /// Postgres a concurrent insert of the same key waits for the other transaction, so two
-    /// replicas can never both apply one event.
-    pub async fn insert_inbox(&mut self, e: &NewInboxEvent) -> Result<Option<i64>, StoreError> {
-        let id: Option<i64> = on_tx!(self, c, _lock => sqlx::query_scalar(
-            "INSERT INTO inbox_events (idempotency_key, source, provider, event_type,
-                 received_at_ms, shard, seq, envelope, status, reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'dead', 'not applied yet')
-             ON CONFLICT (idempotency_key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&e.key)
-        .bind(&e.source)
-        .bind(&e.provider)
-        .bind(&e.event_type)
-        .bind(e.received_at_ms)
-        .bind(e.shard)
-        .bind(e.seq)
-        .bind(&e.envelope_json)
-        .fetch_optional(c)
-        .await)?;
-        Ok(id)
-    }
-
     pub async fn set_outcome(
         &mut self,
         id: i64,
@@ -228,17 +203,6 @@ impl Tx {
             .collect())
     }
 
-    /// Appends a balanced journal transaction posted by the event `event_key`.
-    pub async fn post_journal(
-        &mut self,
-        j: &JournalTx,
-        event_key: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.post_journals(&[(event_key.to_owned(), j.clone())], now_ms)
-            .await
-    }
-
     /// An inbox event by id, locked (Postgres): the replay path reads it through here.
     pub async fn inbox_event_for_update(
         &mut self,
@@ -251,13 +215,13 @@ impl Tx {
         Ok(row)
     }
 
-    /// Moves the shard's cursor forward to `seq` (never back).
+    /// Moves the shard's cursor forward to `to` (never back).
     pub async fn advance_cursor(
         &mut self,
-        shard: i64,
-        seq: i64,
+        to: EdgePosition,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let (shard, seq) = (i64::from(to.shard), to.seq as i64);
         on_tx!(self, c, _lock => sqlx::query(
             "UPDATE edge_cursors
              SET last_seq = CASE WHEN last_seq < $1 THEN $1 ELSE last_seq END, updated_at_ms = $2

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use keffi_ledger::pipeline::Incoming;
-use keffi_ledger::store::{ConnectOptions, Store};
+use keffi_ledger::store::{ConnectOptions, InboxStatus, NewInboxEvent, SettledInbox, Store, Tx};
 use keffi_shared::headers::RequestHeaders;
 use keffi_shared::{derive_event, Envelope, Provider};
 use keffi_tests::pg::TestDatabase;
@@ -101,4 +101,53 @@ pub fn refund(reference: &str, refund_reference: &str, amount: i64) -> Incoming 
             "refund_reference": refund_reference, "amount": amount.to_string(), "currency": "NGN"
         }
     }))
+}
+
+/// Records `event` in the inbox inside `tx` with `status` (and `reason`, `reference`), as the
+/// write path records a settled event: what another replica's uncommitted transaction holds.
+pub async fn record_in(
+    tx: &mut Tx,
+    event: &Incoming,
+    status: InboxStatus,
+    reason: Option<&str>,
+    reference: Option<&str>,
+) {
+    let row = NewInboxEvent {
+        key: event.envelope.key.to_string(),
+        source: "paystack".into(),
+        provider: "paystack".into(),
+        event_type: event.envelope.event_type.clone(),
+        received_at_ms: 0,
+        position: None,
+        envelope_json: event.envelope.to_json(),
+    };
+    let settled = SettledInbox {
+        event: &row,
+        status,
+        reason,
+        reference,
+    };
+    tx.insert_inbox_settled(&[settled], keffi_ledger::store::now_ms())
+        .await
+        .unwrap();
+}
+
+/// The inbox id of `event`, once recorded.
+pub async fn inbox_id(store: &Store, event: &Incoming) -> i64 {
+    store
+        .inbox_by_key(event.envelope.key.as_str())
+        .await
+        .unwrap()
+        .expect("the event is recorded")
+        .id
+}
+
+/// Journal transactions whose entries do not sum to zero in some currency (should be none).
+pub async fn unbalanced_transactions(store: &Store) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM (SELECT transaction_id, currency FROM journal_entries
+         GROUP BY transaction_id, currency HAVING SUM(amount) <> 0) AS unbalanced";
+    match store {
+        Store::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await.unwrap(),
+        Store::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await.unwrap(),
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! Entries are separated by commas or whitespace. Each is either `name:scope:token` or a bare
 //! token. A bare token is a full admin named `admin-1`, `admin-2`, … by its place among the
-//! bare entries, so a deployment configured before scopes existed keeps working unchanged.
+//! bare entries, so a plain list of tokens (the simplest setting) gives full admins.
 //! Scopes are ordered, each including the ones below it: `read` < `operate` < `admin`.
 //!
 //! Nothing here ever repeats a configured value in an error: an entry written in the wrong
@@ -31,17 +31,13 @@ pub enum Scope {
     Admin,
 }
 
+keffi_shared::named_variants!(Scope {
+    Read => "read",
+    Operate => "operate",
+    Admin => "admin",
+});
+
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Operate, Scope::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Operate => "operate",
-            Scope::Admin => "admin",
-        }
-    }
-
     /// Whether a token of this scope may call a route that needs `needed`.
     pub fn includes(self, needed: Scope) -> bool {
         self >= needed
@@ -56,12 +52,6 @@ impl Scope {
     }
 }
 
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Not one of `read`, `operate`, `admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a scope is one of read, operate, admin")]
@@ -70,10 +60,7 @@ pub struct UnknownScope;
 impl FromStr for Scope {
     type Err = UnknownScope;
     fn from_str(s: &str) -> Result<Self, UnknownScope> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or(UnknownScope)
+        Scope::from_name(s).ok_or(UnknownScope)
     }
 }
 
@@ -264,8 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn bare_tokens_stay_full_admins() {
-        // Exactly what deployments configured before scopes existed.
+    fn bare_tokens_are_full_admins() {
         let t = AdminTokens::parse("old-admin-token,e2e-admin-token").unwrap();
         assert_eq!(
             who(&t, "old-admin-token"),

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use axum::extract::State;
 use axum::Json;
+use keffi_shared::money::Money;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -137,7 +138,11 @@ pub async fn search(
             reference: Some(o.reference.clone()),
             event_id: None,
             status: o.status.to_string(),
-            summary: format!("order {} · {} {}", o.reference, o.currency, o.amount),
+            summary: format!(
+                "order {} · {}",
+                o.reference,
+                Money::new(o.amount, o.currency)
+            ),
         });
     }
     if let Some(p) = &payment {
@@ -146,7 +151,11 @@ pub async fn search(
             reference: Some(p.reference.clone()),
             event_id: None,
             status: p.status.to_string(),
-            summary: format!("payment {} · {} {}", p.reference, p.currency, p.amount),
+            summary: format!(
+                "payment {} · {}",
+                p.reference,
+                Money::new(p.amount, p.currency)
+            ),
         });
     }
     if order.is_none() && payment.is_none() {

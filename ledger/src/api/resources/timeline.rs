@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::Json;
 use keffi_shared::money::Money;
-use keffi_shared::MinorUnits;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -127,10 +126,7 @@ pub fn entries(
         let mut e = TimelineEntry::new(
             o.created_at_ms,
             OrderCreated,
-            format!(
-                "order created: {}",
-                Money::new(MinorUnits(o.amount), &o.currency)
-            ),
+            format!("order created: {}", Money::new(o.amount, o.currency)),
         );
         e.order = Some(o.clone());
         out.push(e);
@@ -311,8 +307,8 @@ mod tests {
     fn entries_are_in_time_order_with_a_stable_tiebreak() {
         let order = OrderRecord {
             reference: "ord_1".into(),
-            amount: 500,
-            currency: "NGN".into(),
+            amount: keffi_shared::MinorUnits(500),
+            currency: keffi_shared::Currency::NGN,
             status: OrderStatus::Paid,
             review_reason: None,
             metadata: None,
