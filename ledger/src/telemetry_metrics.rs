@@ -24,7 +24,7 @@
 //!
 //! Counters an alert watches with `increase()` and that have no open-ended labels are
 //! registered at zero when their task starts, so the first increment is seen as one.
-//! `ops/prometheus/keffi-alerts.yml` alerts on these; `tests/tests/alert_rules.rs` checks that
+//! `ops/prometheus/keffi-alerts.yml` alerts on these; `tests/tests/e2e/alert_rules.rs` checks that
 //! every metric it names is exported.
 
 use std::time::Instant;

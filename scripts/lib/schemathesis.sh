@@ -3,7 +3,7 @@
 # version pinned, every file's hash checked). Sourced after common.sh; `ensure_schemathesis`
 # costs a hash comparison when the virtualenv already matches the lock.
 #
-# tests/tests/openapi_contract.rs runs the tools from KEFFI_OPENAPI_VENV (this path by
+# tests/tests/e2e/openapi_contract.rs runs the tools from KEFFI_OPENAPI_VENV (this path by
 # default) and fails, naming this script, when they are missing.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -1,5 +1,5 @@
 // The demo checkout on a bad network, in Debian's headless Chromium with DevTools network
-// emulation (playwright-core). Called by tests/tests/checkout_browser.rs with a scenario file;
+// emulation (playwright-core). Called by tests/tests/e2e/checkout_browser.rs with a scenario file;
 // prints one JSON line with what it measured and exits non-zero on any failure.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";

@@ -1,5 +1,5 @@
 // Drives the operator dashboard in Debian's headless Chromium (playwright-core, no downloaded
-// browser). Called by tests/tests/dashboard_browser.rs with a scenario file; prints one JSON
+// browser). Called by tests/tests/e2e/dashboard_browser.rs with a scenario file; prints one JSON
 // line with what it saw and exits non-zero on any failure. Screenshots go to
 // scenario.artifacts.
 import { readFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 """A program written against the Python client that openapi-python-client generates from the
-ledger's /openapi.json (as `keffi_ledger_client`). tests/tests/openapi_contract.rs generates
+ledger's /openapi.json (as `keffi_ledger_client`). tests/tests/e2e/openapi_contract.rs generates
 the client, type-checks this file and the client with `mypy --strict`, then runs it against
 the running ledger: the document must yield a client that compiles and works, typed answers
 and typed errors alike.

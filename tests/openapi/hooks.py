@@ -1,4 +1,4 @@
-"""schemathesis hooks for the ledger's contract test (tests/tests/openapi_contract.rs).
+"""schemathesis hooks for the ledger's contract test (tests/tests/e2e/openapi_contract.rs).
 
 `POST /v1/orders` with an `Idempotency-Key` answers the first answer again for the same key
 and body, and 422 `idempotency_key_reused` for the same key with another body: state the

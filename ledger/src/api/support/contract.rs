@@ -3,7 +3,7 @@
 //! the types the handlers read (`Reference`, [`super::page::Limit`], the cursors, the
 //! `Idempotency-Key`), built from the constants their parsers check.
 //!
-//! `tests/tests/openapi_contract.rs` runs schemathesis against the running ledger with every
+//! `tests/tests/e2e/openapi_contract.rs` runs schemathesis against the running ledger with every
 //! check on, so the document and the server are held to each other: a status a route can
 //! answer that is not declared, or a request the schema allows that a handler refuses, fails
 //! the suite.

@@ -1,7 +1,7 @@
 //! The store contract and the apply pipeline, on both backends (SQLite in a temp file, a fresh
 //! Postgres database on 127.0.0.1:5432).
 
-mod common;
+use crate::common;
 
 use common::{charge, paystack, refund};
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};

@@ -2,7 +2,7 @@
 //! columns. A column added to one backend's migration and forgotten in the other's would
 //! otherwise surface only as a query that fails on one store in production.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -224,7 +224,7 @@ async fn schemathesis_finds_nothing_wrong_with_the_running_ledger() -> anyhow::R
     std::fs::write(
         &config,
         format!(
-            r#"# Written by tests/tests/openapi_contract.rs.
+            r#"# Written by tests/tests/e2e/openapi_contract.rs.
 hooks = {hooks}
 # A stream's first event (the order's state) is enough; the rest is the SSE test's.
 max-stream-events = 1

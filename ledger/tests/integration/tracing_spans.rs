@@ -6,7 +6,7 @@
 //! inside it. An HTTP request's span names its matched route, never the raw path, and its
 //! status.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -14,7 +14,7 @@
 //!
 //! `KEFFI_MODEL_CASES` sets the number of sequences per store (default 24).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -3,7 +3,7 @@
 //! Retry-After, slow answers and resets, refusals (a rotated key) that stop the pass without
 //! abandoning anything, and the bound per run.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! this replica's feed never heard of (made by another process on the same database) with no
 //! timer per stream.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

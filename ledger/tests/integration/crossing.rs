@@ -6,7 +6,7 @@
 //! creations with their charges from two replicas at random moments, and a hang-up test
 //! abandons order creations at random moments and checks the retry always completes.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

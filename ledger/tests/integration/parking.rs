@@ -1,7 +1,7 @@
 //! Bounded parking, a sweep that reaches every parked event, and balances that cannot
 //! overflow, on both backends (SQLite in a temp file, a fresh Postgres database).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

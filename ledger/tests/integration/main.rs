@@ -1,0 +1,17 @@
+//! The ledger's integration tests, one binary (one link) for all: each module checks one
+//! part against real stores (SQLite in a temporary directory, a fresh Postgres database per
+//! test) through the crate's public API, or runs the `keffi-ledger` binary itself.
+
+#[macro_use]
+mod common;
+
+mod cli;
+mod crossing;
+mod migrations;
+mod model;
+mod parking;
+mod reconciler;
+mod serve;
+mod store_pipeline;
+mod streams;
+mod tracing_spans;
