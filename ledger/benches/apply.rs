@@ -116,7 +116,7 @@ async fn keffi_phases(
 const NAIVE: &str = "naive: one transaction per event";
 const REDIS: &str = "redis queue: push, pop one, apply in its own transaction";
 const FLOOR: &str = "floor: multi-row insert, no logic";
-const BEFORE: &str = "keffi event by event (before set-wise), batch 1000, unique";
+const EVENT_BY_EVENT: &str = "keffi event by event (the fallback path), batch 1000, unique";
 
 /// The event-by-event path: each event's own reads and writes, in a savepoint, `batch`
 /// events per transaction.
@@ -297,7 +297,7 @@ async fn main() -> anyhow::Result<()> {
             // The same batch through the event-by-event path (the pipeline's fallback when a
             // set-wise attempt fails), to compare with the set-wise path.
             let evs = take(ids(n), n).await;
-            record(BEFORE, event_by_event(&store, &evs, 1000).await);
+            record(EVENT_BY_EVENT, event_by_event(&store, &evs, 1000).await);
             // 10× duplicates: each event ten times in the stream, at batch 1,000.
             let unique = take(ids(n / 10), n / 10).await;
             let stream: Vec<Incoming> = unique

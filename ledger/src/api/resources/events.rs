@@ -91,12 +91,7 @@ pub async fn list(
     State(state): State<ApiState>,
     ApiQuery(q): ApiQuery<ListEvents>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(str::parse::<InboxStatus>)
-        .transpose()
-        .map_err(ApiError::invalid)?;
+    let status = page::status_filter::<InboxStatus>(q.status.as_deref())?;
     let limit = page::limit(q.limit)?;
     let before = q.cursor.map(|c| c.0);
     if ![&q.reference, &q.provider]

@@ -327,12 +327,7 @@ pub async fn list(
     State(state): State<ApiState>,
     ApiQuery(q): ApiQuery<ListOrders>,
 ) -> Result<Json<Page<OrderView>>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(str::parse::<OrderStatus>)
-        .transpose()
-        .map_err(ApiError::invalid)?;
+    let status = page::status_filter::<OrderStatus>(q.status.as_deref())?;
     let limit = page::limit(q.limit)?;
     let after = q.cursor.map(|c| c.0);
     let rows = state

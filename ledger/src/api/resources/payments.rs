@@ -70,12 +70,7 @@ pub async fn list(
     State(state): State<ApiState>,
     ApiQuery(q): ApiQuery<ListPayments>,
 ) -> Result<Json<Page<PaymentRecord>>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(str::parse::<PaymentStatus>)
-        .transpose()
-        .map_err(ApiError::invalid)?;
+    let status = page::status_filter::<PaymentStatus>(q.status.as_deref())?;
     let limit = page::limit(q.limit)?;
     let after = q.cursor.map(|c| c.0);
     let data = state

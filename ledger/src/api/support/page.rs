@@ -117,6 +117,17 @@ impl ToSchema for IdCursor {
     }
 }
 
+/// A list's `status` filter, read into its type. The query keeps it as text so that an
+/// unknown status is a rule of the request (422, naming it), not an unreadable query (400).
+pub fn status_filter<T: std::str::FromStr<Err = String>>(
+    status: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    status
+        .map(str::parse::<T>)
+        .transpose()
+        .map_err(ApiError::invalid)
+}
+
 /// Checks a requested limit.
 pub fn limit(requested: Option<Limit>) -> Result<u32, ApiError> {
     match requested.map(|l| l.0) {
