@@ -82,7 +82,7 @@ async fn merchant_orders(store: &Store, first_id: u64, n: usize) {
     }
     let payments: Vec<Payment> = references
         .iter()
-        .map(|r| Payment::pending(r, "paystack", MinorUnits(500_000), Currency::NGN))
+        .map(|r| Payment::pending(r, Provider::Paystack, MinorUnits(500_000), Currency::NGN))
         .collect();
     let mut tx = store.begin().await.unwrap();
     tx.save_payments(&payments, now).await.unwrap();

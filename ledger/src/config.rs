@@ -207,9 +207,9 @@ impl ServeConfig {
 
     /// Who may call the admin API; refuses to start open unless explicitly told to, and
     /// refuses a token list it cannot read (naming the entry, never its text).
-    pub fn admin_auth(&self) -> Result<crate::api::auth::AdminAuth, ConfigError> {
-        use crate::api::auth::AdminAuth;
-        use crate::api::tokens::AdminTokens;
+    pub fn admin_auth(&self) -> Result<crate::api::access::auth::AdminAuth, ConfigError> {
+        use crate::api::access::auth::AdminAuth;
+        use crate::api::access::tokens::AdminTokens;
         const SETTING: &str = "KEFFI_ADMIN_TOKENS (--admin-tokens)";
         let tokens = AdminTokens::parse(
             self.admin_tokens

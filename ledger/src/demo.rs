@@ -12,9 +12,9 @@ use keffi_shared::{derive_event, Envelope, Provider};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::error::ApiError;
-use crate::api::idempotency::IdempotencyKey;
-use crate::api::orders::{create_order, CreateOrder};
+use crate::api::resources::orders::{create_order, CreateOrder};
+use crate::api::support::error::ApiError;
+use crate::api::support::idempotency::IdempotencyKey;
 use crate::pipeline::{apply_batch, Incoming};
 use crate::state::AppState;
 use crate::store::now_ms;

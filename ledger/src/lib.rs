@@ -30,7 +30,7 @@ use keffi_shared::edge::EdgeSettings;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::api::auth::AdminAuth;
+use crate::api::access::auth::AdminAuth;
 use crate::config::{redact_url, DbConfig, ServeConfig, SweepConfig};
 use crate::puller::status::PullerStatus;
 use crate::puller::PullerConfig;

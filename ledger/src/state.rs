@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use keffi_shared::edge::EdgeSettings;
 
-use crate::api::auth::AdminAuth;
+use crate::api::access::auth::AdminAuth;
 use crate::changes::Changes;
 use crate::puller::status::PullerStatus;
 use crate::store::Store;

@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::{Currency, MinorUnits, Reference};
+use crate::{Currency, MinorUnits, Provider, Reference};
 
 impl PartialSchema for Reference {
     fn schema() -> RefOr<Schema> {
@@ -65,6 +65,22 @@ impl ToSchema for Currency {
     }
 }
 
+impl PartialSchema for Provider {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Provider::ALL.map(Provider::as_str)))
+            .description(Some("A payment provider, by the name Keffi knows it."))
+            .into()
+    }
+}
+
+impl ToSchema for Provider {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Provider")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +97,6 @@ mod tests {
         assert_eq!(s["minLength"], 1);
         assert_eq!(json::<Currency>()["pattern"], "^[A-Z]{3}$");
         assert_eq!(json::<MinorUnits>()["type"], "integer");
+        assert_eq!(json::<Provider>()["enum"][3], "standard-webhooks");
     }
 }

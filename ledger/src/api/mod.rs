@@ -11,13 +11,9 @@
 //! [`client_api`]: the router and the OpenAPI document (`/openapi.json`) are built from the
 //! same list, so the document cannot name a route the server lacks or miss one it has.
 
-mod access;
-mod resources;
-mod support;
-
-pub use access::{auth, client_secret, tokens};
-pub use resources::orders;
-pub use support::{error, idempotency};
+pub mod access;
+pub mod resources;
+pub mod support;
 
 use axum::routing::get;
 use axum::Router;
@@ -27,12 +23,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use access::tokens::Scope;
-use access::{audit, me};
+use access::{audit, auth, me};
 use resources::{
-    client, events, journal, payments, reconciler, search, shards, stats, stream, timeline,
+    client, events, journal, orders, payments, reconciler, search, shards, stats, stream, timeline,
 };
-
-pub(crate) type ApiState = crate::state::AppState;
+use support::{error, ApiState};
 
 /// What the document says beyond its routes: the API's description, the error body, the
 /// security schemes and the tags.

@@ -209,6 +209,8 @@ fn take_changed<T>(all: &mut HashMap<String, T>, changed: &BTreeSet<String>) -> 
 
 #[cfg(test)]
 mod tests {
+    use keffi_shared::Provider;
+
     use keffi_shared::{Currency, MinorUnits};
     use proptest::prelude::*;
 
@@ -218,7 +220,7 @@ mod tests {
     fn charge(reference: &str, amount: i64) -> Fact {
         Fact::ChargeSucceeded {
             reference: reference.into(),
-            gateway: "paystack".into(),
+            gateway: Provider::Paystack,
             gateway_id: format!("gw_{reference}"),
             amount: MinorUnits(amount),
             requested_amount: None,

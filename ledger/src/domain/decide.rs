@@ -128,7 +128,7 @@ fn refund(
     money_moved(
         next,
         order,
-        JournalTx::refund(&p.reference, &p.gateway, amount, p.currency),
+        JournalTx::refund(&p.reference, p.gateway, amount, p.currency),
     )
 }
 
@@ -175,7 +175,7 @@ fn dispute_opened(
     money_moved(
         next,
         order,
-        JournalTx::dispute_opened(&p.reference, &p.gateway, amount, p.currency),
+        JournalTx::dispute_opened(&p.reference, p.gateway, amount, p.currency),
     )
 }
 
@@ -227,7 +227,7 @@ fn dispute_resolved(
     money_moved(
         next,
         order,
-        JournalTx::dispute_resolved(&p.reference, &p.gateway, held, to_customer, p.currency),
+        JournalTx::dispute_resolved(&p.reference, p.gateway, held, to_customer, p.currency),
     )
 }
 
@@ -285,13 +285,13 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
             _ => Decision::ignored(format!("payment already {}: nothing to do", p.status)),
         };
     }
-    let journal = match JournalTx::charge(reference, gateway, *amount, *fees, *currency) {
+    let journal = match JournalTx::charge(reference, *gateway, *amount, *fees, *currency) {
         Ok(j) => j,
         Err(e) => return Decision::dead(format!("journal: {e}")),
     };
     let mut next = payment
         .cloned()
-        .unwrap_or_else(|| Payment::pending(reference, gateway, *amount, *currency));
+        .unwrap_or_else(|| Payment::pending(reference, *gateway, *amount, *currency));
     // The payment records what the gateway captured, whatever the order expected.
     next.gateway_id = Some(gateway_id.clone());
     next.amount = *amount;

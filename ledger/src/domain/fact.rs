@@ -19,7 +19,7 @@ pub enum Fact {
     /// The gateway captured money for `reference`.
     ChargeSucceeded {
         reference: String,
-        gateway: String,
+        gateway: Provider,
         gateway_id: String,
         /// What the customer was charged.
         amount: MinorUnits,
@@ -34,7 +34,7 @@ pub enum Fact {
     /// The gateway reports the charge did not happen (`failed`, `abandoned`).
     ChargeFailed {
         reference: String,
-        gateway: String,
+        gateway: Provider,
         abandoned: bool,
         reason: String,
     },
@@ -148,7 +148,7 @@ impl Fact {
             "success" => charge_succeeded(charge),
             "failed" | "abandoned" | "reversed" => Fact::ChargeFailed {
                 reference: charge.reference.clone(),
-                gateway: "paystack".into(),
+                gateway: Provider::Paystack,
                 abandoned: charge.status == "abandoned",
                 reason: format!(
                     "gateway reports `{}`{}",
@@ -179,7 +179,7 @@ fn from_verify_answer(envelope: &Envelope) -> Result<Fact, String> {
     if envelope.event_type == "verify.gave_up" {
         return Ok(Fact::ChargeFailed {
             reference,
-            gateway: "paystack".into(),
+            gateway: Provider::Paystack,
             abandoned: true,
             reason: "the gateway has no transaction for this reference; gave up waiting".into(),
         });
@@ -199,7 +199,7 @@ fn from_verify_answer(envelope: &Envelope) -> Result<Fact, String> {
 fn charge_succeeded(c: &Charge) -> Fact {
     Fact::ChargeSucceeded {
         reference: c.reference.clone(),
-        gateway: "paystack".into(),
+        gateway: Provider::Paystack,
         gateway_id: c.id.to_string(),
         amount: c.amount,
         requested_amount: c.requested_amount,

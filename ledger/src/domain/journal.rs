@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use keffi_shared::{Currency, MinorUnits};
+use keffi_shared::{Currency, MinorUnits, Provider};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -27,10 +27,10 @@ impl Account {
     pub fn sales() -> Self {
         Account("sales".into())
     }
-    pub fn fees(gateway: &str) -> Self {
+    pub fn fees(gateway: Provider) -> Self {
         Account(format!("fees:{gateway}"))
     }
-    pub fn merchant_balance(gateway: &str) -> Self {
+    pub fn merchant_balance(gateway: Provider) -> Self {
         Account(format!("merchant_balance:{gateway}"))
     }
     pub fn refunds() -> Self {
@@ -128,7 +128,7 @@ impl JournalTx {
     /// A charge: the customer's gross to sales, the gateway's fee, the net to the merchant.
     pub fn charge(
         reference: &str,
-        gateway: &str,
+        gateway: Provider,
         gross: MinorUnits,
         fees: MinorUnits,
         currency: Currency,
@@ -166,7 +166,7 @@ impl JournalTx {
     /// A refund: money leaves the merchant's balance back to the customer.
     pub fn refund(
         reference: &str,
-        gateway: &str,
+        gateway: Provider,
         amount: MinorUnits,
         currency: Currency,
     ) -> Result<Self, JournalError> {
@@ -183,7 +183,7 @@ impl JournalTx {
     /// A dispute opens: the disputed amount is held out of the merchant's balance.
     pub fn dispute_opened(
         reference: &str,
-        gateway: &str,
+        gateway: Provider,
         amount: MinorUnits,
         currency: Currency,
     ) -> Result<Self, JournalError> {
@@ -201,7 +201,7 @@ impl JournalTx {
     /// and the rest returns to the merchant's balance (all of it when the merchant won).
     pub fn dispute_resolved(
         reference: &str,
-        gateway: &str,
+        gateway: Provider,
         held: MinorUnits,
         to_customer: MinorUnits,
         currency: Currency,

@@ -30,7 +30,7 @@
 
 use std::str::FromStr;
 
-use keffi_shared::{Currency, MinorUnits};
+use keffi_shared::{Currency, MinorUnits, Provider};
 use serde::{Deserialize, Serialize};
 
 /// Stored as its snake_case name in a TEXT column.
@@ -81,7 +81,7 @@ impl FromStr for PaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub reference: String,
-    pub gateway: String,
+    pub gateway: Provider,
     /// The gateway's own transaction id, once a charge names it.
     pub gateway_id: Option<String>,
     /// What the gateway captured (once captured; before, what the order expects).
@@ -106,10 +106,15 @@ pub struct Payment {
 
 impl Payment {
     /// The pending payment an order expects.
-    pub fn pending(reference: &str, gateway: &str, amount: MinorUnits, currency: Currency) -> Self {
+    pub fn pending(
+        reference: &str,
+        gateway: Provider,
+        amount: MinorUnits,
+        currency: Currency,
+    ) -> Self {
         Payment {
             reference: reference.to_owned(),
-            gateway: gateway.to_owned(),
+            gateway,
             gateway_id: None,
             amount,
             requested: amount,

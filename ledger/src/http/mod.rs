@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(Router::new().route("/metrics", get(metrics)).route_layer(
             axum::middleware::from_fn_with_state(
                 state.auth.clone(),
-                crate::api::auth::authenticate,
+                crate::api::access::auth::authenticate,
             ),
         ))
         .route(

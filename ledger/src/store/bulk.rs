@@ -204,7 +204,7 @@ impl Tx {
                 );
                 q.push_values(chunk, |mut b, p| {
                     b.push_bind(&p.reference)
-                        .push_bind(&p.gateway)
+                        .push_bind(p.gateway.as_str())
                         .push_bind(&p.gateway_id)
                         .push_bind(p.amount.get())
                         .push_bind(p.requested.get())

@@ -1,7 +1,7 @@
 //! Orders as the merchant's app creates them (with the pending payment each expects), and
 //! the domain's view of one order and one payment.
 
-use keffi_shared::{Currency, MinorUnits};
+use keffi_shared::{Currency, MinorUnits, Provider};
 
 use super::conn::{on_pool, on_tx};
 use super::rows::{PaymentRow, PAYMENT_ROW_COLUMNS};
@@ -63,7 +63,7 @@ impl Tx {
         match self.payment_for_update(reference).await? {
             None => {
                 self.insert_pending_payment(
-                    &Payment::pending(reference, "paystack", amount, currency),
+                    &Payment::pending(reference, Provider::Paystack, amount, currency),
                     now_ms,
                 )
                 .await?;

@@ -2,14 +2,14 @@
 //! (with their timestamps and metadata), keyset-paginated lists (stable under concurrent
 //! writes, unlike OFFSET), inbox counts, and the change feed's catch-up read.
 
-use keffi_shared::{Currency, MinorUnits};
+use keffi_shared::{Currency, MinorUnits, Provider};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::conn::{on_pool, on_tx};
 pub use super::rows::OrderRecord;
 use super::rows::{
-    currency, InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS,
+    currency, gateway, InboxEvent, PaymentRow, INBOX_COLUMNS, ORDER_COLUMNS, PAYMENT_ROW_COLUMNS,
 };
 use super::{Store, StoreError, Tx};
 use crate::domain::{OrderStatus, PaymentStatus};
@@ -18,7 +18,7 @@ use crate::domain::{OrderStatus, PaymentStatus};
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PaymentRecord {
     pub reference: String,
-    pub gateway: String,
+    pub gateway: Provider,
     pub gateway_id: Option<String>,
     /// What the gateway captured (before capture: what the order expects).
     pub amount: MinorUnits,
@@ -49,7 +49,7 @@ impl TryFrom<PaymentRow> for PaymentRecord {
         let held = crate::domain::payment::held_by(&disputes);
         Ok(PaymentRecord {
             reference: r.reference,
-            gateway: r.gateway,
+            gateway: gateway(&r.gateway)?,
             gateway_id: r.gateway_id,
             amount: MinorUnits(r.amount),
             requested_amount: MinorUnits(r.requested_amount),

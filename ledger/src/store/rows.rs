@@ -3,7 +3,7 @@
 use keffi_shared::wire::EdgePosition;
 use std::str::FromStr;
 
-use keffi_shared::{Currency, MinorUnits};
+use keffi_shared::{Currency, MinorUnits, Provider};
 use serde::Serialize;
 
 use super::StoreError;
@@ -135,6 +135,12 @@ impl PaymentRow {
     }
 }
 
+/// A payment's gateway as stored: a provider's name.
+pub(super) fn gateway(s: &str) -> Result<Provider, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("gateway `{s}`")))
+}
+
 pub(super) fn currency(s: &str) -> Result<Currency, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("currency `{s}`")))
@@ -147,8 +153,8 @@ impl TryFrom<PaymentRow> for Payment {
             currency: currency(&r.currency)?,
             status: r.status,
             disputes: r.disputes()?,
+            gateway: gateway(&r.gateway)?,
             reference: r.reference,
-            gateway: r.gateway,
             gateway_id: r.gateway_id,
             amount: MinorUnits(r.amount),
             requested: MinorUnits(r.requested_amount),

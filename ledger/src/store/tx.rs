@@ -177,7 +177,7 @@ impl Tx {
              ON CONFLICT (reference) DO NOTHING",
         )
         .bind(&p.reference)
-        .bind(&p.gateway)
+        .bind(p.gateway.as_str())
         .bind(p.amount.get())
         .bind(p.requested.get())
         .bind(p.currency.as_str())

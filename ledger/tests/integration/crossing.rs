@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
 use common::{charge, refund};
-use keffi_ledger::api::idempotency::IdempotencyKey;
-use keffi_ledger::api::orders::{create_order, CreateOrder};
+use keffi_ledger::api::resources::orders::{create_order, CreateOrder};
+use keffi_ledger::api::support::idempotency::IdempotencyKey;
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};
 use keffi_ledger::pipeline::{apply_batch, apply_events, replay, Incoming};
 use keffi_ledger::store::{now_ms, Store};
@@ -297,7 +297,7 @@ async fn a_client_that_hangs_up_can_always_complete_its_order(store: &Store) {
             .as_str()
             .expect("a client secret");
         let opens = store
-            .client_secret_reference(&keffi_ledger::api::client_secret::hash(secret))
+            .client_secret_reference(&keffi_ledger::api::access::client_secret::hash(secret))
             .await
             .unwrap();
         assert_eq!(

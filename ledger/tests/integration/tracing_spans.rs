@@ -244,7 +244,7 @@ async fn an_http_request_span_names_its_route_and_status() {
         puller: Arc::new(PullerStatus::disabled()),
         hooks: None,
         changes: keffi_ledger::changes::Changes::default(),
-        auth: keffi_ledger::api::auth::AdminAuth::Disabled,
+        auth: keffi_ledger::api::access::auth::AdminAuth::Disabled,
         shutdown,
         last_reconcile: keffi_ledger::reconciler::LastRun::default(),
         sse_max_age: Duration::from_secs(60),

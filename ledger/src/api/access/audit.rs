@@ -24,7 +24,7 @@ use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiQuery};
 use crate::api::support::page::{self, IdCursor, Limit, Page};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::store::audit::{AuditEntry, NewAuditEntry};
 use crate::store::{now_ms, Store};
 use keffi_shared::wire::ErrorBody;
@@ -281,8 +281,8 @@ mod tests {
             .route("/v1/things/{id}", post(|| async { "done" }))
             .route_layer(middleware::from_fn_with_state(store, record))
             .route_layer(middleware::from_fn_with_state(
-                crate::api::auth::AdminAuth::Disabled,
-                crate::api::auth::authenticate,
+                crate::api::access::auth::AdminAuth::Disabled,
+                crate::api::access::auth::authenticate,
             ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/things/7", listener.local_addr().unwrap());

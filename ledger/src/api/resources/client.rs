@@ -15,7 +15,7 @@ use crate::api::support::contract::{BadRequest, ClientUnauthorized, OrderStatusS
 use crate::api::support::contract::{StoreUnavailable, StreamUnavailable};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{ApiPath, ApiQuery, OrderPath};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 
 /// The query these routes take: the order's client secret (or send it as
 /// `X-Keffi-Client-Secret`). In the OpenAPI document it is the `client_secret` security

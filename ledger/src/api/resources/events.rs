@@ -14,7 +14,7 @@ use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiJson, ApiPath, ApiQuery, NoQuery};
 use crate::api::support::page::{self, IdCursor, Limit, Page};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::pipeline::{self, Replayed};
 use crate::store::timeline::EventFilter;
 use crate::store::{InboxEvent, InboxStatus};

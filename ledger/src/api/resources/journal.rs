@@ -10,7 +10,7 @@ use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiQuery, NoQuery};
 use crate::api::support::page::{self, IdCursor, Limit, Page};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::store::journal::{Balance, PostedTransaction};
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -16,7 +16,7 @@ use crate::api::support::error::ApiError;
 use crate::api::support::extract::{ApiJson, ApiPath, ApiQuery, NoQuery, OrderPath};
 use crate::api::support::idempotency::{self, IdempotencyKey};
 use crate::api::support::page::{self, KeysetCursor, Limit, Page};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::domain::order::{InvalidOrder, NewOrder, SETTLED_CURRENCIES};
 use crate::domain::OrderStatus;
 use crate::store::orders::CreateOrderError;

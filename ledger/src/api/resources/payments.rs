@@ -10,7 +10,7 @@ use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiPath, ApiQuery, NoQuery, PaymentPath};
 use crate::api::support::page::{self, KeysetCursor, Limit, Page};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::domain::PaymentStatus;
 use crate::store::records::PaymentRecord;
 

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::api::support::contract::{BadRequest, Unauthorized};
 use crate::api::support::extract::{ApiQuery, NoQuery};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::reconciler::Summary;
 
 #[derive(Debug, Serialize, ToSchema)]

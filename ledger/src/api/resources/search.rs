@@ -14,7 +14,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiQuery};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::store::timeline::EventFilter;
 use crate::store::InboxEvent;
 use keffi_shared::wire::ErrorBody;

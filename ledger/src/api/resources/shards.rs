@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::api::support::contract::{BadRequest, Unauthorized};
 use crate::api::support::extract::{ApiQuery, NoQuery};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::puller::status::ShardStatus;
 
 /// Named `PullerStatus` in the document (a schema named like its `shards` property trips

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::ApiQuery;
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::puller::status::LagSample;
 use crate::store::timeline::Bucket;
 use crate::store::{now_ms, InboxStatus};

@@ -22,7 +22,7 @@ use crate::api::support::contract::{
 };
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{ApiPath, ApiQuery, NoQuery, OrderPath};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::changes::{Follower, Full};
 pub use crate::store::notify::OrderChange as OrderStatusEvent;
 use keffi_shared::wire::ErrorBody;

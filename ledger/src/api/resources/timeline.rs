@@ -19,7 +19,7 @@ use super::events::EventView;
 use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiPath, ApiQuery, NoQuery, PaymentPath};
-use crate::api::ApiState;
+use crate::api::support::ApiState;
 use crate::store::journal::PostedTransaction;
 use crate::store::records::{OrderRecord, PaymentRecord};
 use crate::store::InboxStatus;

@@ -6,3 +6,6 @@ pub mod error;
 pub(crate) mod extract;
 pub mod idempotency;
 pub(crate) mod page;
+
+/// The state every handler reads: the ledger's.
+pub(crate) type ApiState = crate::state::AppState;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::journal::{balances, Account, TxKind};
-use keffi_shared::Currency;
+use keffi_shared::{Currency, Provider};
 use proptest::prelude::*;
 
 const NGN: Currency = Currency::NGN;
@@ -8,7 +8,7 @@ const NGN: Currency = Currency::NGN;
 fn charge(reference: &str, amount: i64, fees: i64) -> Fact {
     Fact::ChargeSucceeded {
         reference: reference.into(),
-        gateway: "paystack".into(),
+        gateway: Provider::Paystack,
         gateway_id: "4099260516".into(),
         amount: MinorUnits(amount),
         requested_amount: None,
@@ -62,7 +62,7 @@ fn order(amount: i64) -> Order {
 }
 
 fn pending() -> Payment {
-    Payment::pending("ord_1", "paystack", MinorUnits(500_000), NGN)
+    Payment::pending("ord_1", Provider::Paystack, MinorUnits(500_000), NGN)
 }
 
 /// Applies `fact` to the state, returning the decision and the new state.
@@ -92,7 +92,7 @@ fn matching_charge_pays_the_order_and_posts_one_transaction() {
     assert_eq!(j.kind, TxKind::Charge);
     let b = balances(&j.entries).unwrap();
     assert_eq!(
-        b[&(Account::merchant_balance("paystack"), NGN)],
+        b[&(Account::merchant_balance(Provider::Paystack), NGN)],
         MinorUnits(492_500)
     );
 }
@@ -248,7 +248,7 @@ fn a_partial_acceptance_charges_back_part_and_returns_the_rest() {
     let b = balances(&d.journal.unwrap().entries).unwrap();
     assert_eq!(b[&(Account::chargebacks(), NGN)], MinorUnits(100_000));
     assert_eq!(
-        b[&(Account::merchant_balance("paystack"), NGN)],
+        b[&(Account::merchant_balance(Provider::Paystack), NGN)],
         MinorUnits(400_000)
     );
     assert_eq!(b[&(Account::disputes_held(), NGN)], MinorUnits(-500_000));
@@ -354,7 +354,7 @@ fn amounts_that_are_not_amounts_are_dead_even_before_their_charge() {
 fn passed_on_fees_are_compared_with_what_the_merchant_asked() {
     let with_fees = Fact::ChargeSucceeded {
         reference: "ord_1".into(),
-        gateway: "paystack".into(),
+        gateway: Provider::Paystack,
         gateway_id: "1".into(),
         amount: MinorUnits(40_333),
         requested_amount: Some(MinorUnits(30_050)),
@@ -373,7 +373,7 @@ fn passed_on_fees_are_compared_with_what_the_merchant_asked() {
     );
     let b = balances(&d.journal.unwrap().entries).unwrap();
     assert_eq!(
-        b[&(Account::merchant_balance("paystack"), NGN)],
+        b[&(Account::merchant_balance(Provider::Paystack), NGN)],
         MinorUnits(30_050)
     );
     // The same charge against an order of the gross amount is a mismatch.
@@ -385,7 +385,7 @@ fn passed_on_fees_are_compared_with_what_the_merchant_asked() {
 fn failures_apply_to_pending_payments_only() {
     let failed = |abandoned| Fact::ChargeFailed {
         reference: "ord_1".into(),
-        gateway: "paystack".into(),
+        gateway: Provider::Paystack,
         abandoned,
         reason: "gateway reports `abandoned`".into(),
     };
@@ -442,7 +442,7 @@ fn any_fact() -> impl Strategy<Value = Fact> {
                 3 => resolved(&id, lost(amount)),
                 4 => Fact::ChargeFailed {
                     reference: "ord_1".into(),
-                    gateway: "paystack".into(),
+                    gateway: Provider::Paystack,
                     abandoned: flag,
                     reason: "x".into(),
                 },

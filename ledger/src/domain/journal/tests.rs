@@ -7,7 +7,7 @@ const NGN: Currency = Currency::NGN;
 fn a_charge_posts_gross_fee_and_net() {
     let tx = JournalTx::charge(
         "ord_1",
-        "paystack",
+        Provider::Paystack,
         MinorUnits(500_000),
         MinorUnits(7_500),
         NGN,
@@ -15,16 +15,20 @@ fn a_charge_posts_gross_fee_and_net() {
     .unwrap();
     let b = balances(&tx.entries).unwrap();
     assert_eq!(b[&(Account::sales(), NGN)], MinorUnits(-500_000));
-    assert_eq!(b[&(Account::fees("paystack"), NGN)], MinorUnits(7_500));
     assert_eq!(
-        b[&(Account::merchant_balance("paystack"), NGN)],
+        b[&(Account::fees(Provider::Paystack), NGN)],
+        MinorUnits(7_500)
+    );
+    assert_eq!(
+        b[&(Account::merchant_balance(Provider::Paystack), NGN)],
         MinorUnits(492_500)
     );
 }
 
 #[test]
 fn zero_fee_lines_are_left_out() {
-    let tx = JournalTx::charge("r", "paystack", MinorUnits(100), MinorUnits(0), NGN).unwrap();
+    let tx =
+        JournalTx::charge("r", Provider::Paystack, MinorUnits(100), MinorUnits(0), NGN).unwrap();
     assert_eq!(tx.entries.len(), 2);
 }
 
@@ -41,7 +45,13 @@ fn unbalanced_transactions_are_refused() {
 #[test]
 fn overflow_is_an_error_not_a_wrap() {
     assert_eq!(
-        JournalTx::charge("r", "p", MinorUnits(i64::MIN), MinorUnits(1), NGN),
+        JournalTx::charge(
+            "r",
+            Provider::Paystack,
+            MinorUnits(i64::MIN),
+            MinorUnits(1),
+            NGN
+        ),
         Err(JournalError::Overflow)
     );
 }
@@ -56,11 +66,11 @@ fn transaction() -> impl Strategy<Value = JournalTx> {
         |(kind, amount, fee, c)| {
             let (a, f) = (MinorUnits(amount), MinorUnits(fee.min(amount)));
             match kind {
-                0 => JournalTx::charge("r", "paystack", a, f, c),
-                1 => JournalTx::refund("r", "paystack", a, c),
-                2 => JournalTx::dispute_opened("r", "paystack", a, c),
-                3 => JournalTx::dispute_resolved("r", "paystack", a, MinorUnits::ZERO, c),
-                _ => JournalTx::dispute_resolved("r", "paystack", a, a, c),
+                0 => JournalTx::charge("r", Provider::Paystack, a, f, c),
+                1 => JournalTx::refund("r", Provider::Paystack, a, c),
+                2 => JournalTx::dispute_opened("r", Provider::Paystack, a, c),
+                3 => JournalTx::dispute_resolved("r", Provider::Paystack, a, MinorUnits::ZERO, c),
+                _ => JournalTx::dispute_resolved("r", Provider::Paystack, a, a, c),
             }
             .unwrap()
         },
