@@ -219,6 +219,30 @@ mod tests {
         assert_eq!(ngn(i64::MAX), "NGN 92,233,720,368,547,758.07");
     }
 
+    proptest::proptest! {
+        /// Whatever the amount, the text says exactly it: the digits without the grouping
+        /// commas and the point are the amount in minor units, and the commas fall every
+        /// three digits of the major part.
+        #[test]
+        fn money_text_is_exactly_the_amount(minor in proptest::num::i64::ANY) {
+            let text = Money::new(MinorUnits(minor), Currency::NGN).to_string();
+            let figure = text.strip_prefix("NGN ").unwrap();
+            let (major, cents) = figure.trim_start_matches('-').split_once('.').unwrap();
+            proptest::prop_assert_eq!(cents.len(), 2);
+            for (i, group) in major.split(',').enumerate() {
+                let ok = if i == 0 {
+                    (1..=3).contains(&group.len())
+                } else {
+                    group.len() == 3
+                };
+                proptest::prop_assert!(ok, "{text}");
+            }
+            let digits: String = figure.chars().filter(char::is_ascii_digit).collect();
+            let back = digits.parse::<i128>().unwrap() * if minor < 0 { -1 } else { 1 };
+            proptest::prop_assert_eq!(back, i128::from(minor));
+        }
+    }
+
     #[test]
     fn arithmetic_is_checked() {
         assert_eq!(MinorUnits(i64::MAX).checked_add(MinorUnits(1)), None);
