@@ -311,7 +311,7 @@ fn inbox_row(incoming: &Incoming) -> NewInboxEvent {
     NewInboxEvent {
         key: envelope.key.to_string(),
         source: envelope.source.clone(),
-        provider: envelope.provider.to_string(),
+        provider: envelope.provider,
         event_type: envelope.event_type.clone(),
         received_at_ms: envelope.received_at_ms,
         position: incoming.origin,

@@ -85,7 +85,7 @@ impl Tx {
                     let applied_at = (s.status != InboxStatus::Parked).then_some(now_ms);
                     b.push_bind(&e.key)
                         .push_bind(&e.source)
-                        .push_bind(&e.provider)
+                        .push_bind(e.provider.as_str())
                         .push_bind(&e.event_type)
                         .push_bind(e.received_at_ms)
                         .push_bind(e.shard_column())

@@ -42,7 +42,7 @@ impl FromStr for InboxStatus {
 pub struct NewInboxEvent {
     pub key: String,
     pub source: String,
-    pub provider: String,
+    pub provider: Provider,
     pub event_type: String,
     pub received_at_ms: i64,
     /// Where the edge stored it, for an event pulled from the edge.
@@ -73,7 +73,8 @@ pub struct InboxEvent {
     pub id: i64,
     pub idempotency_key: String,
     pub source: String,
-    pub provider: String,
+    #[sqlx(try_from = "String")]
+    pub provider: Provider,
     pub event_type: String,
     pub reference: Option<String>,
     pub received_at_ms: i64,

@@ -288,7 +288,7 @@ mod tests {
                 id,
                 idempotency_key: key.into(),
                 source: "paystack".into(),
-                provider: "paystack".into(),
+                provider: keffi_shared::Provider::Paystack,
                 event_type: "charge.success".into(),
                 reference: Some("ord_1".into()),
                 received_at_ms: received,

@@ -115,7 +115,7 @@ pub async fn record_in(
     let row = NewInboxEvent {
         key: event.envelope.key.to_string(),
         source: "paystack".into(),
-        provider: "paystack".into(),
+        provider: Provider::Paystack,
         event_type: event.envelope.event_type.clone(),
         received_at_ms: 0,
         position: None,
