@@ -12,6 +12,7 @@
 //! cargo bench -p keffi-ledger --bench apply -- --full    # ten times the events
 //! ```
 
+use keffi_shared::MerchantId;
 use std::time::Instant;
 
 use keffi_ledger::pipeline::{apply_batch, Incoming};
@@ -34,6 +35,7 @@ fn events(first_id: u64, n: usize) -> Vec<Incoming> {
             let headers = RequestHeaders::new().with("content-type", "application/json");
             let d = derive_event(Provider::Paystack, &headers, &body).unwrap();
             Incoming {
+                merchant: MerchantId::default_merchant(),
                 envelope: Envelope::new(
                     "paystack",
                     Provider::Paystack,
@@ -60,12 +62,13 @@ async fn merchant_orders(store: &Store, first_id: u64, n: usize) {
         .map(|i| format!("bench_{}", first_id + i))
         .collect();
     for chunk in references.chunks(1000) {
-        let sql = "INSERT INTO orders (reference, amount, currency, status, created_at_ms, updated_at_ms) ";
+        let sql = "INSERT INTO orders (merchant_id, reference, amount, currency, status, created_at_ms, updated_at_ms) ";
         macro_rules! insert {
             ($pool:expr) => {{
                 let mut q = sqlx::QueryBuilder::new(sql);
                 q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r)
+                    b.push_bind(MerchantId::DEFAULT)
+                        .push_bind(r)
                         .push_bind(500_000i64)
                         .push_bind("NGN")
                         .push_bind("pending")
@@ -85,7 +88,9 @@ async fn merchant_orders(store: &Store, first_id: u64, n: usize) {
         .map(|r| Payment::pending(r, Provider::Paystack, MinorUnits(500_000), Currency::NGN))
         .collect();
     let mut tx = store.begin().await.unwrap();
-    tx.save_payments(&payments, now).await.unwrap();
+    tx.save_payments(&MerchantId::default_merchant(), &payments, now)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -162,6 +167,7 @@ async fn redis_queue(store: &Store, events: &[Incoming]) -> anyhow::Result<f64> 
         apply_batch(
             store,
             &[Incoming {
+                merchant: MerchantId::default_merchant(),
                 envelope,
                 origin: None,
             }],

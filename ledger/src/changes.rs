@@ -8,6 +8,7 @@
 //!
 //! A follower costs a `watch` receiver; followers of one reference share one sender.
 
+use keffi_shared::MerchantId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,8 +30,9 @@ pub struct Changes {
 
 #[derive(Debug)]
 struct Inner {
-    /// Per followed reference, the latest change known (or `None` before the first).
-    followed: Mutex<HashMap<String, watch::Sender<Option<OrderChange>>>>,
+    /// Per followed order (merchant and reference), the latest change known (or `None`
+    /// before the first).
+    followed: Mutex<HashMap<Followed, watch::Sender<Option<OrderChange>>>>,
     open: AtomicUsize,
     max_open: usize,
     /// Wakes the catch-up early: something moved that its writer could not name.
@@ -45,6 +47,9 @@ struct Inner {
     /// The phase the next stream gets.
     next_phase: AtomicUsize,
 }
+
+/// An order, as streams follow it: two merchants' `ord_1` are two orders.
+type Followed = (MerchantId, String);
 
 /// Groups the streams' keep-alives are spread over (each stream still gets one per period).
 pub const BEAT_PHASES: usize = 64;
@@ -91,8 +96,8 @@ impl Changes {
         (phase + 1) % BEAT_PHASES
     }
 
-    /// Follows `reference`'s changes, unless the cap is reached.
-    pub fn follow(&self, reference: &str) -> Result<Follower, Full> {
+    /// Follows the changes of the merchant's `reference`, unless the cap is reached.
+    pub fn follow(&self, merchant: &MerchantId, reference: &str) -> Result<Follower, Full> {
         let inner = &self.inner;
         if inner
             .open
@@ -103,16 +108,17 @@ impl Changes {
         {
             return Err(Full(inner.max_open));
         }
+        let order = (merchant.clone(), reference.to_owned());
         let rx = {
             let mut followed = inner.followed.lock().unwrap_or_else(|e| e.into_inner());
             followed
-                .entry(reference.to_owned())
+                .entry(order.clone())
                 .or_insert_with(|| watch::channel(None).0)
                 .subscribe()
         };
         Ok(Follower {
             rx,
-            reference: reference.to_owned(),
+            order,
             changes: self.clone(),
         })
     }
@@ -146,7 +152,10 @@ impl Changes {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for change in changes {
-            if let Some(tx) = followed.get(&change.reference) {
+            // A lookup by borrowed parts would need a key type of its own; the clone is the
+            // price of one map for every merchant, and only changes being published pay it.
+            let order = (change.merchant.clone(), change.reference.clone());
+            if let Some(tx) = followed.get(&order) {
                 tx.send_if_modified(|known| {
                     let newer = known.as_ref().is_none_or(|k| change.version > k.version);
                     if newer {
@@ -162,7 +171,7 @@ impl Changes {
 /// One stream's subscription to one reference; unfollows when dropped.
 pub struct Follower {
     rx: watch::Receiver<Option<OrderChange>>,
-    reference: String,
+    order: Followed,
     changes: Changes,
 }
 
@@ -188,10 +197,10 @@ impl Drop for Follower {
         // The last follower of a reference takes its entry with it (this receiver still
         // counts until the drop completes).
         if followed
-            .get(&self.reference)
+            .get(&self.order)
             .is_some_and(|tx| tx.receiver_count() <= 1)
         {
-            followed.remove(&self.reference);
+            followed.remove(&self.order);
         }
     }
 }
@@ -311,6 +320,7 @@ mod tests {
 
     fn change(reference: &str, version: i64) -> OrderChange {
         OrderChange {
+            merchant: MerchantId::default_merchant(),
             reference: reference.into(),
             status: crate::domain::OrderStatus::Paid,
             amount: keffi_shared::MinorUnits(500_000),
@@ -323,8 +333,12 @@ mod tests {
     #[tokio::test]
     async fn a_follower_wakes_for_its_reference_only_and_only_for_newer_versions() {
         let changes = Changes::default();
-        let mut a = changes.follow("ord_a").unwrap();
-        let mut b = changes.follow("ord_b").unwrap();
+        let mut a = changes
+            .follow(&MerchantId::default_merchant(), "ord_a")
+            .unwrap();
+        let mut b = changes
+            .follow(&MerchantId::default_merchant(), "ord_b")
+            .unwrap();
         changes.publish(&[change("ord_a", 2), change("ord_c", 9)]);
         assert_eq!(a.next_after(Some(1)).await.unwrap().version, 2);
         // b saw nothing: it would wait.
@@ -378,11 +392,20 @@ mod tests {
     #[test]
     fn followers_are_capped_and_released_on_drop() {
         let changes = Changes::with_max_streams(2);
-        let a = changes.follow("r").unwrap();
-        let b = changes.follow("r").unwrap();
-        assert_eq!(changes.follow("s").err(), Some(Full(2)));
+        let a = changes
+            .follow(&MerchantId::default_merchant(), "r")
+            .unwrap();
+        let b = changes
+            .follow(&MerchantId::default_merchant(), "r")
+            .unwrap();
+        assert_eq!(
+            changes.follow(&MerchantId::default_merchant(), "s").err(),
+            Some(Full(2))
+        );
         drop(a);
-        let c = changes.follow("s").unwrap();
+        let c = changes
+            .follow(&MerchantId::default_merchant(), "s")
+            .unwrap();
         assert_eq!(changes.open(), 2);
         drop((b, c));
         assert_eq!(changes.open(), 0);

@@ -29,7 +29,7 @@ pub enum Command {
     /// Show an order, its payment and its journal.
     Status(StatusArgs),
     /// Show journal balances per account and currency, and inbox counts.
-    Balances(DbConfig),
+    Balances(BalancesArgs),
     /// Run one reconciler pass now: ask the gateway about stale pending payments.
     Reconcile(ReconcileArgs),
 }
@@ -105,7 +105,10 @@ pub struct ReconcileArgs {
     pub db: DbConfig,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
-    /// Check only this payment reference.
+    /// The merchant whose payment `--reference` names (its id; the deployment's own merchant when absent).
+    #[arg(long, default_value = keffi_shared::MerchantId::DEFAULT, value_parser = parse_merchant)]
+    pub merchant: keffi_shared::MerchantId,
+    /// Check only this payment reference (the `--merchant`'s).
     #[arg(long)]
     pub reference: Option<String>,
     /// Check payments pending at least this long (default: --reconcile-min-age), e.g. `10m`.
@@ -267,6 +270,9 @@ pub struct PullerArgs {
 pub struct CreateOrderArgs {
     #[command(flatten)]
     pub db: DbConfig,
+    /// The merchant whose order it is (its id; the deployment's own merchant when absent).
+    #[arg(long, default_value = keffi_shared::MerchantId::DEFAULT, value_parser = parse_merchant)]
+    pub merchant: keffi_shared::MerchantId,
     /// The payment reference the merchant's checkout will use: 1 to 100 of
     /// `A-Z a-z 0-9 . - _ =`.
     #[arg(long)]
@@ -283,8 +289,24 @@ pub struct CreateOrderArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub db: DbConfig,
+    /// The merchant whose order it is (its id; the deployment's own merchant when absent).
+    #[arg(long, default_value = keffi_shared::MerchantId::DEFAULT, value_parser = parse_merchant)]
+    pub merchant: keffi_shared::MerchantId,
     /// The order's reference.
     pub reference: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BalancesArgs {
+    #[command(flatten)]
+    pub db: DbConfig,
+    /// The merchant whose books to show (its id; the deployment's own merchant when absent).
+    #[arg(long, default_value = keffi_shared::MerchantId::DEFAULT, value_parser = parse_merchant)]
+    pub merchant: keffi_shared::MerchantId,
+}
+
+fn parse_merchant(s: &str) -> Result<keffi_shared::MerchantId, keffi_shared::InvalidMerchantId> {
+    keffi_shared::MerchantId::parse(s)
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keffi_shared::headers::RequestHeaders;
-use keffi_shared::{derive_event, Envelope, Provider};
+use keffi_shared::{derive_event, Envelope, MerchantId, Provider};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -70,7 +70,9 @@ async fn merchant_backend(
         currency: "NGN".into(),
         metadata: Some(serde_json::json!({ "product": req.product })),
     };
-    let answer = create_order(&state.store, key, "POST /demo/api/orders", order).await?;
+    // The demo's shop is the default merchant: its page has no platform to pick another.
+    let shop = MerchantId::default_merchant();
+    let answer = create_order(&state.store, &shop, key, "POST /demo/api/orders", order).await?;
     Ok(answer.into_response())
 }
 
@@ -82,7 +84,7 @@ async fn simulate_payment(
 ) -> Result<Response, ApiError> {
     let order = state
         .store
-        .order(&reference)
+        .order(&MerchantId::default_merchant(), &reference)
         .await?
         .ok_or_else(|| ApiError::not_found("order", &reference))?;
     let body = serde_json::to_vec(&serde_json::json!({
@@ -114,6 +116,7 @@ async fn simulate_payment(
     let report = apply_batch(
         &state.store,
         &[Incoming {
+            merchant: MerchantId::default_merchant(),
             envelope,
             origin: None,
         }],

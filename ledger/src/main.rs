@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             let order = store
                 .create_order(
+                    &args.merchant,
                     new.reference.as_str(),
                     new.amount,
                     new.currency,
@@ -57,21 +58,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Status(args) => {
             let store = keffi_ledger::connect(&args.db).await?;
-            let order = store.order(&args.reference).await?;
-            let payment = store.payment(&args.reference).await?;
+            let order = store.order(&args.merchant, &args.reference).await?;
+            let payment = store.payment(&args.merchant, &args.reference).await?;
             anyhow::ensure!(
                 order.is_some() || payment.is_some(),
                 "no order or payment with reference `{}`",
                 args.reference
             );
-            let journal = store.journal_for(&args.reference).await?;
+            let journal = store.journal_for(&args.merchant, &args.reference).await?;
             let view =
                 serde_json::json!({ "order": order, "payment": payment, "journal": journal });
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(())
         }
         Command::Reconcile(args) => reconcile(args).await,
-        Command::Balances(db) => {
+        Command::Balances(args) => {
             use keffi_ledger::store::{cursors::Cursor, journal::Balance, records::StatusCount};
             // A struct, not `json!`: a `serde_json::Value` cannot hold a balance beyond 64 bits
             // (the macro would panic), while serialising the struct writes it exactly.
@@ -81,10 +82,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 inbox: Vec<StatusCount>,
                 cursors: Vec<Cursor>,
             }
-            let store = keffi_ledger::connect(&db).await?;
+            let store = keffi_ledger::connect(&args.db).await?;
             let view = View {
-                balances: store.balances().await?,
-                inbox: store.inbox_counts().await?,
+                balances: store.balances(&args.merchant).await?,
+                inbox: store.inbox_counts(&args.merchant).await?,
                 cursors: store.cursors().await?,
             };
             println!("{}", serde_json::to_string_pretty(&view)?);
@@ -118,7 +119,7 @@ async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<
         bar.set_position(done);
     };
     let options = PassOptions {
-        reference: args.reference.clone(),
+        reference: args.reference.clone().map(|r| (args.merchant.clone(), r)),
         older_than: args.older_than,
         dry_run: args.dry_run,
     };

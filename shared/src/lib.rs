@@ -12,6 +12,7 @@ pub mod edge;
 pub mod envelope;
 pub mod headers;
 pub mod idempotency;
+pub mod merchant;
 pub mod money;
 pub mod named;
 #[cfg(feature = "openapi")]
@@ -27,6 +28,7 @@ pub mod wire;
 pub use envelope::Envelope;
 pub use headers::{HeaderSource, RequestHeaders};
 pub use idempotency::{derive_event, DerivedEvent, IdempotencyKey, KeyError};
+pub use merchant::{InvalidMerchantId, MerchantId};
 pub use money::{Currency, MinorUnits};
 pub use provider::Provider;
 pub use reference::{InvalidReference, Reference};

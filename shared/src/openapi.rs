@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::{Currency, MinorUnits, Provider, Reference};
+use crate::{Currency, MerchantId, MinorUnits, Provider, Reference};
 
 impl PartialSchema for Reference {
     fn schema() -> RefOr<Schema> {
@@ -28,6 +28,27 @@ impl PartialSchema for Reference {
 impl ToSchema for Reference {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("Reference")
+    }
+}
+
+impl PartialSchema for MerchantId {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MerchantId::MAX_LEN))
+            .pattern(Some(MerchantId::PATTERN))
+            .description(Some(
+                "A merchant's id, chosen when the merchant is added and never changed: 1 to 40 \
+                 of `a-z 0-9 _ -`, starting with a letter. `default` is the deployment's own.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for MerchantId {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("MerchantId")
     }
 }
 

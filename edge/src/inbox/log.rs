@@ -38,8 +38,8 @@ fn count_outcome(sql: &SqlStorage, source: &str, outcome: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends the envelope (`head` read from `envelope_json`, stored verbatim) unless its key is
-/// already in the log (stored or tombstoned).
+/// Appends the envelope (`head` read from `envelope_json`, stored verbatim) unless its source
+/// already logged its key (stored or tombstoned).
 pub fn append(sql: &SqlStorage, envelope: &AppendHead, envelope_json: &str) -> Result<Appended> {
     #[derive(Deserialize)]
     struct Existing {
@@ -47,8 +47,11 @@ pub fn append(sql: &SqlStorage, envelope: &AppendHead, envelope_json: &str) -> R
     }
     let existing: Vec<Existing> = sql
         .exec(
-            "SELECT seq FROM events WHERE key = ?",
-            vec![V::from(envelope.key.as_str())],
+            "SELECT seq FROM events WHERE source = ? AND key = ?",
+            vec![
+                V::from(envelope.source.as_str()),
+                V::from(envelope.key.as_str()),
+            ],
         )?
         .to_array()?;
     if let Some(e) = existing.first() {

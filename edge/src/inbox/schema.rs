@@ -3,14 +3,15 @@
 //! - `meta(name, value)`: `schema_version`, `head_seq` (the last sequence handed out; never
 //!   reused, even after tombstones are purged, so a ledger cursor can never skip a new event)
 //!   and `acked_upto` (every seq at or below it is acknowledged).
-//! - `events`: the log. `seq` is the shard's order, `key` the idempotency key (unique: the
-//!   dedupe), `envelope` the stored JSON until acknowledged, then NULL: the row stays as a
-//!   tombstone (key, seq, acked_at_ms) until the dedupe window passes.
+//! - `events`: the log. `seq` is the shard's order, `key` the idempotency key (unique per
+//!   source: the dedupe, so two merchants' sources sending the same key are two events),
+//!   `envelope` the stored JSON until acknowledged, then NULL: the row stays as a tombstone
+//!   (source, key, seq, acked_at_ms) until the dedupe window passes.
 //! - `outcomes(source, outcome, count)`: accepted/duplicate counts, written with the append.
 
 use worker::{Result, SqlStorage, SqlStorageValue};
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -33,6 +34,26 @@ const V1: &[&str] = &[
     "INSERT OR IGNORE INTO meta (name, value) VALUES ('head_seq', 0), ('acked_upto', 0)",
 ];
 
+/// Version 2: the dedupe is per source (it was per key). The table is rebuilt with its rows:
+/// the object's writes in one event commit together, so no half-migrated log is ever seen.
+const V2: &[&str] = &[
+    "CREATE TABLE events_by_source (
+        seq INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        envelope TEXT,
+        acked_at_ms INTEGER,
+        UNIQUE (source, key)
+    )",
+    "INSERT INTO events_by_source (seq, key, source, received_at_ms, envelope, acked_at_ms)
+        SELECT seq, key, source, received_at_ms, envelope, acked_at_ms FROM events",
+    "DROP TABLE events",
+    "ALTER TABLE events_by_source RENAME TO events",
+    "CREATE INDEX IF NOT EXISTS events_tombstones ON events (acked_at_ms)
+        WHERE acked_at_ms IS NOT NULL",
+];
+
 /// Brings the schema to [`SCHEMA_VERSION`]. Each step is idempotent and runs in the object's
 /// constructor, before any request is delivered.
 pub fn migrate(sql: &SqlStorage) -> Result<()> {
@@ -42,7 +63,12 @@ pub fn migrate(sql: &SqlStorage) -> Result<()> {
             sql.exec(statement, None)?;
         }
     }
-    // Future versions: `if current < 2 { … }`.
+    if current < 2 {
+        for statement in V2 {
+            sql.exec(statement, None)?;
+        }
+    }
+    // Future versions: `if current < 3 { … }`.
     sql.exec(
         "INSERT INTO meta (name, value) VALUES ('schema_version', ?)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",

@@ -22,10 +22,12 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use access::audit::Whose;
 use access::tokens::Scope;
 use access::{audit, auth, me};
 use resources::{
-    client, events, journal, orders, payments, reconciler, search, shards, stats, stream, timeline,
+    client, events, journal, merchants, orders, payments, reconciler, search, shards, stats,
+    stream, timeline,
 };
 use support::{error, ApiState};
 
@@ -42,6 +44,7 @@ use support::{error, ApiState};
         (name = "events", description = "The inbox: every event received, for review and replay"),
         (name = "journal", description = "The double-entry journal and balances"),
         (name = "access", description = "Who is calling, and the audit log of operator actions"),
+        (name = "merchants", description = "The platform's merchants and their sources (platform tokens only)"),
         (name = "client", description = "For browsers: one order's status, opened by its client secret"),
     )
 )]
@@ -73,9 +76,10 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The `/v1` routes, grouped by the scope each needs (`read` < `operate` < `admin`): the one
-/// place that decides who may call what.
-fn v1_routes() -> [(Scope, OpenApiRouter<ApiState>); 3] {
+/// The `/v1` routes, grouped by the scope each needs (`read` < `operate` < `admin`) and by
+/// whose they are (a merchant's, acted on through `Keffi-Merchant` or a merchant's token; or
+/// the platform's own): the one place that decides who may call what.
+fn v1_routes() -> [(Scope, Whose, OpenApiRouter<ApiState>); 5] {
     let read = OpenApiRouter::new()
         .routes(routes!(orders::list))
         .routes(routes!(orders::get))
@@ -89,8 +93,6 @@ fn v1_routes() -> [(Scope, OpenApiRouter<ApiState>); 3] {
         .routes(routes!(stats::series))
         .routes(routes!(journal::list))
         .routes(routes!(journal::balances))
-        .routes(routes!(shards::list))
-        .routes(routes!(reconciler::status))
         .routes(routes!(me::me))
         .routes(routes!(audit::list));
     // Replay and bulk replay (its dry run too: it is asked as part of the action).
@@ -98,10 +100,22 @@ fn v1_routes() -> [(Scope, OpenApiRouter<ApiState>); 3] {
         .routes(routes!(events::replay))
         .routes(routes!(events::replay_bulk));
     let admin = OpenApiRouter::new().routes(routes!(orders::create));
+    let platform_read = OpenApiRouter::new()
+        .routes(routes!(merchants::list))
+        .routes(routes!(merchants::get))
+        .routes(routes!(merchants::sources))
+        .routes(routes!(shards::list))
+        .routes(routes!(reconciler::status));
+    let platform_admin = OpenApiRouter::new()
+        .routes(routes!(merchants::create))
+        .routes(routes!(merchants::update))
+        .routes(routes!(merchants::add_source));
     [
-        (Scope::Read, read),
-        (Scope::Operate, operate),
-        (Scope::Admin, admin),
+        (Scope::Read, Whose::Merchant, read),
+        (Scope::Operate, Whose::Merchant, operate),
+        (Scope::Admin, Whose::Merchant, admin),
+        (Scope::Read, Whose::Platform, platform_read),
+        (Scope::Admin, Whose::Platform, platform_admin),
     ]
 }
 
@@ -117,10 +131,10 @@ fn client_api() -> OpenApiRouter<ApiState> {
 /// check). Returns the routes and their part of the document.
 fn v1(state: &ApiState) -> OpenApiRouter<ApiState> {
     let mut all = OpenApiRouter::with_openapi(ApiDoc::openapi());
-    for (scope, group) in v1_routes() {
-        let group = auth::scoped(scope, group);
+    for (scope, whose, group) in v1_routes() {
+        let group = auth::scoped(scope, whose, group);
         let group = if scope > Scope::Read {
-            audit::audited(state.store.clone(), group)
+            audit::audited(state.store.clone(), whose, group)
         } else {
             group
         };
@@ -162,8 +176,8 @@ pub fn routes(state: &ApiState) -> (Router<ApiState>, utoipa::openapi::OpenApi) 
 /// tooling): the same registrations [`routes`] serves.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    for (scope, group) in v1_routes() {
-        doc.merge(auth::scoped(scope, group).into_openapi());
+    for (scope, whose, group) in v1_routes() {
+        doc.merge(auth::scoped(scope, whose, group).into_openapi());
     }
     doc.merge(client_api().into_openapi());
     doc

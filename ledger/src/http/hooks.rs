@@ -14,7 +14,7 @@ use keffi_shared::headers::RequestHeaders;
 use keffi_shared::wire::{HookAck, HookOutcome};
 
 use super::{error, AppState};
-use crate::pipeline::{apply_batch, Incoming};
+use crate::pipeline::{apply_batch, routed};
 use crate::store::now_ms;
 use crate::store::StoreError;
 use tracing::Instrument as _;
@@ -70,18 +70,19 @@ pub async fn receive(
         Err(r) => return rejection(&r),
     };
     let key = admitted.envelope.key.clone();
-    let incoming = [Incoming {
-        envelope: admitted.envelope,
-        origin: None,
-    }];
     // In a task of its own: a gateway that hangs up mid-request does not cancel the
     // transaction half-way; the event is stored and applied, and its retry is a duplicate.
     let store = state.store.clone();
-    let applied =
-        tokio::spawn(async move { apply_batch(&store, &incoming, None).await }.in_current_span())
-            .await
-            .map_err(NotStored::Task)
-            .and_then(|r| r.map_err(NotStored::Store));
+    let applied = tokio::spawn(
+        async move {
+            let incoming = routed(&store, vec![(admitted.envelope, None)]).await?;
+            apply_batch(&store, &incoming, None).await
+        }
+        .in_current_span(),
+    )
+    .await
+    .map_err(NotStored::Task)
+    .and_then(|r| r.map_err(NotStored::Store));
     match applied {
         Ok(report) => {
             state.changes.publish(&report.moved);

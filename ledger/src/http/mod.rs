@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use tracing::field::Empty;
 use tracing::Span;
 
+use crate::api::support::error::ApiError;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -26,7 +27,7 @@ pub fn router(state: AppState) -> Router {
     let document = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
     Router::new()
         .merge(api)
-        // Any valid token (every scope includes `read`) may scrape.
+        // Any valid platform token (every scope includes `read`) may scrape.
         .merge(Router::new().route("/metrics", get(metrics)).route_layer(
             axum::middleware::from_fn_with_state(
                 state.auth.clone(),
@@ -85,10 +86,17 @@ fn record_response<B>(resp: &axum::http::Response<B>, latency: Duration, span: &
     tracing::debug!("response");
 }
 
-/// `/metrics` in Prometheus text format (behind an admin token of any scope).
-/// Each scrape first asks the database what `/readyz` asks it, for `keffi_ledger_ready`; a
-/// database that does not answer within a few seconds counts as not ready.
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+/// `/metrics` in Prometheus text format (behind a platform token of any scope: the counts
+/// are every merchant's, so a merchant's token is refused). Each scrape first asks the
+/// database what `/readyz` asks it, for `keffi_ledger_ready`; a database that does not answer
+/// within a few seconds counts as not ready.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    platform: Result<crate::api::access::tenant::Platform, ApiError>,
+) -> Response {
+    if let Err(refused) = platform {
+        return refused.into_response();
+    }
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     crate::telemetry_metrics::ready(matches!(ping, Ok(Ok(()))));
     // Read at the scrape, not set at each open and close: two streams opening at once would

@@ -24,19 +24,45 @@ pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
 use std::collections::BTreeSet;
 
 use keffi_shared::wire::EdgePosition;
-use keffi_shared::Envelope;
+use keffi_shared::{Envelope, MerchantId};
 use serde::Serialize;
 
 use crate::domain::{Fact, Outcome};
 use crate::store::notify::OrderChange;
 use crate::store::{InboxStatus, NewInboxEvent, SettledInbox, Store, StoreError, Tx};
 
-/// One event to apply and where it came from.
+/// One event to apply, whose it is, and where it came from.
 #[derive(Debug, Clone)]
 pub struct Incoming {
+    /// The merchant the event belongs to: its source's (see [`routed`]).
+    pub merchant: MerchantId,
     pub envelope: Envelope,
     /// The edge shard and sequence, for events pulled from the edge.
     pub origin: Option<EdgePosition>,
+}
+
+/// `envelopes` (with where each came from) as events to apply, each with its source's
+/// merchant: the one the source is routed to (`/v1/merchants/{id}/sources`), or the default
+/// merchant for a source routed nowhere (those configured in `wrangler.toml`). One read for
+/// the whole batch.
+pub async fn routed(
+    store: &Store,
+    envelopes: Vec<(Envelope, Option<EdgePosition>)>,
+) -> Result<Vec<Incoming>, StoreError> {
+    let names: BTreeSet<&str> = envelopes.iter().map(|(e, _)| e.source.as_str()).collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    let merchants = store.source_merchants(&names).await?;
+    Ok(envelopes
+        .into_iter()
+        .map(|(envelope, origin)| Incoming {
+            merchant: merchants
+                .get(&envelope.source)
+                .cloned()
+                .unwrap_or_else(MerchantId::default_merchant),
+            envelope,
+            origin,
+        })
+        .collect())
 }
 
 /// What a batch did.
@@ -200,14 +226,21 @@ async fn attempt(
     isolation: Isolation,
 ) -> Result<BatchReport, Failure> {
     let mut tx = store.begin().await.map_err(Failure::Store)?;
-    lock_references_of(&mut tx, facts)
+    lock_references_of(&mut tx, events, facts)
         .await
         .map_err(Failure::Store)?;
     let mut report = BatchReport::default();
     match isolation {
-        Isolation::Batch => set_wise::apply(&mut tx, events, facts, &mut report)
-            .await
-            .map_err(Failure::Event)?,
+        Isolation::Batch => {
+            // Each merchant's events are a batch of their own: the planner never sees two
+            // merchants' references side by side, so `ord_1` of one is never `ord_1` of
+            // another. Within a merchant the arrival order is kept.
+            for (merchant, (group, group_facts)) in by_merchant(events, facts) {
+                set_wise::apply(&mut tx, merchant, &group, &group_facts, &mut report)
+                    .await
+                    .map_err(Failure::Event)?;
+            }
+        }
         Isolation::PerEvent => one_by_one(&mut tx, events, facts, &mut report)
             .await
             .map_err(Failure::Store)?,
@@ -230,13 +263,32 @@ async fn attempt(
     Ok(report)
 }
 
-/// Takes the locks of every reference the facts name, before anything is read.
-async fn lock_references_of(tx: &mut Tx, facts: &[Result<Fact, String>]) -> Result<(), StoreError> {
-    let references: BTreeSet<&str> = facts
+/// The events of each merchant, in arrival order, with their facts; merchants in id order.
+type Groups<'a> =
+    std::collections::BTreeMap<&'a MerchantId, (Vec<Incoming>, Vec<Result<Fact, String>>)>;
+
+fn by_merchant<'a>(events: &'a [Incoming], facts: &[Result<Fact, String>]) -> Groups<'a> {
+    let mut groups: Groups<'a> = std::collections::BTreeMap::new();
+    for (incoming, fact) in events.iter().zip(facts) {
+        let (group, group_facts) = groups.entry(&incoming.merchant).or_default();
+        group.push(incoming.clone());
+        group_facts.push(fact.clone());
+    }
+    groups
+}
+
+/// Takes the locks of every (merchant, reference) the facts name, before anything is read.
+async fn lock_references_of(
+    tx: &mut Tx,
+    events: &[Incoming],
+    facts: &[Result<Fact, String>],
+) -> Result<(), StoreError> {
+    let references: BTreeSet<(&MerchantId, &str)> = events
         .iter()
-        .filter_map(|f| f.as_ref().ok()?.reference())
+        .zip(facts)
+        .filter_map(|(i, f)| Some((&i.merchant, f.as_ref().ok()?.reference()?)))
         .collect();
-    let references: Vec<&str> = references.into_iter().collect();
+    let references: Vec<(&MerchantId, &str)> = references.into_iter().collect();
     tx.lock_references(&references).await
 }
 
@@ -247,7 +299,7 @@ pub async fn apply_events(tx: &mut Tx, events: &[Incoming]) -> Result<BatchRepor
         .iter()
         .map(|i| Fact::from_envelope(&i.envelope))
         .collect();
-    lock_references_of(tx, &facts).await?;
+    lock_references_of(tx, events, &facts).await?;
     let mut report = BatchReport::default();
     one_by_one(tx, events, &facts, &mut report).await?;
     Ok(report)
@@ -265,7 +317,8 @@ async fn one_by_one(
         let one = std::slice::from_ref(incoming);
         let mut own = BatchReport::default();
         tx.savepoint().await?;
-        match set_wise::apply(tx, one, std::slice::from_ref(fact), &mut own).await {
+        let merchant = &incoming.merchant;
+        match set_wise::apply(tx, merchant, one, std::slice::from_ref(fact), &mut own).await {
             Ok(()) => {
                 tx.release_savepoint().await?;
                 report.absorb(own);
@@ -309,6 +362,7 @@ async fn one_by_one(
 fn inbox_row(incoming: &Incoming) -> NewInboxEvent {
     let envelope = &incoming.envelope;
     NewInboxEvent {
+        merchant: incoming.merchant.clone(),
         key: envelope.key.to_string(),
         source: envelope.source.clone(),
         provider: envelope.provider,
@@ -343,21 +397,27 @@ pub struct Replayed {
     pub moved: Vec<OrderChange>,
 }
 
-/// Re-applies a `dead` or `parked` event through the same planner and writers, in one
-/// transaction (with anything it unparks). Replaying an `applied` or `ignored` event changes
-/// nothing and says so. `None`: no such event.
-pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreError> {
+/// Re-applies one of the merchant's `dead` or `parked` events through the same planner and
+/// writers, in one transaction (with anything it unparks). Replaying an `applied` or
+/// `ignored` event changes nothing and says so. `None`: the merchant has no such event.
+pub async fn replay(
+    store: &Store,
+    merchant: &MerchantId,
+    id: i64,
+) -> Result<Option<Replayed>, StoreError> {
     // The reference's lock comes before the event's row, as on every path: read the event
     // once to learn its reference, lock, then read it again, locked, for what it is now.
-    let Some(peek) = store.inbox_event(id).await? else {
+    let Some(peek) = store.inbox_event(merchant, id).await? else {
         return Ok(None);
     };
     let fact = Envelope::from_json(&peek.envelope)
         .map_err(|e| StoreError::Corrupt(format!("inbox event {id}: {e}")))
         .map(|envelope| Fact::from_envelope(&envelope))?;
     let mut tx = store.begin().await?;
-    lock_references_of(&mut tx, std::slice::from_ref(&fact)).await?;
-    let Some(event) = tx.inbox_event_for_update(id).await? else {
+    if let Some(reference) = fact.as_ref().ok().and_then(Fact::reference) {
+        tx.lock_references(&[(merchant, reference)]).await?;
+    }
+    let Some(event) = tx.inbox_event_for_update(merchant, id).await? else {
         tx.rollback().await?;
         return Ok(None);
     };
@@ -374,29 +434,37 @@ pub async fn replay(store: &Store, id: i64) -> Result<Option<Replayed>, StoreErr
     }
     let mut report = BatchReport::default();
     tx.savepoint().await?;
-    let outcome =
-        match set_wise::replay(&mut tx, id, &event.idempotency_key, fact, &mut report).await {
-            Ok(outcome) => {
-                tx.release_savepoint().await?;
-                outcome
-            }
-            Err(e) => {
-                tx.rollback_to_savepoint().await?;
-                // What the failed attempt wrote is undone: none of it may be announced.
-                report = BatchReport::default();
-                report.settled_again.push(InboxStatus::Dead);
-                let reason = format!("failed while replaying: {e}");
-                tx.set_outcome(
-                    id,
-                    InboxStatus::Dead,
-                    Some(&reason),
-                    None,
-                    crate::store::now_ms(),
-                )
-                .await?;
-                Outcome::Dead(reason)
-            }
-        };
+    let outcome = match set_wise::replay(
+        &mut tx,
+        merchant,
+        id,
+        &event.idempotency_key,
+        fact,
+        &mut report,
+    )
+    .await
+    {
+        Ok(outcome) => {
+            tx.release_savepoint().await?;
+            outcome
+        }
+        Err(e) => {
+            tx.rollback_to_savepoint().await?;
+            // What the failed attempt wrote is undone: none of it may be announced.
+            report = BatchReport::default();
+            report.settled_again.push(InboxStatus::Dead);
+            let reason = format!("failed while replaying: {e}");
+            tx.set_outcome(
+                id,
+                InboxStatus::Dead,
+                Some(&reason),
+                None,
+                crate::store::now_ms(),
+            )
+            .await?;
+            Outcome::Dead(reason)
+        }
+    };
     tx.announce_changes(&report.moved).await?;
     tx.commit().await?;
     report.count_in_metrics();

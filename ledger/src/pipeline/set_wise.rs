@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use keffi_shared::Envelope;
+use keffi_shared::{Envelope, MerchantId};
 
 use super::{inbox_row, status_of, BatchReport, Incoming};
 use crate::domain::batch::{plan, NewEvent, ParkedEvent, Plan};
@@ -15,10 +15,11 @@ use crate::domain::{Fact, Order, Outcome, Payment};
 use crate::store::notify::OrderChange;
 use crate::store::{now_ms, InboxEvent, NewInboxEvent, OutcomeRow, SettledInbox, StoreError, Tx};
 
-/// Applies `events` (with the `facts` they state, same order): the caller has taken their
-/// references' locks.
+/// Applies `events`, all of `merchant` (with the `facts` they state, same order): the caller
+/// has taken their references' locks.
 pub(super) async fn apply(
     tx: &mut Tx,
+    merchant: &MerchantId,
     events: &[Incoming],
     facts: &[Result<Fact, String>],
     report: &mut BatchReport,
@@ -32,7 +33,7 @@ pub(super) async fn apply(
             .filter(|k| seen.insert(*k))
             .collect()
     };
-    let known = tx.known_keys(&keys).await?;
+    let known = tx.known_keys(merchant, &keys).await?;
     let New { fresh, rows, slots } = sort_out(events, facts, &known);
     clock.mark("duplicates", report);
 
@@ -41,12 +42,12 @@ pub(super) async fn apply(
         .filter_map(|e| e.fact.as_ref().ok()?.reference().map(str::to_owned))
         .collect();
     let references: Vec<&str> = references.iter().map(String::as_str).collect();
-    let (payments, orders, parked, versions) = state_of(tx, &references).await?;
+    let (payments, orders, parked, versions) = state_of(tx, merchant, &references).await?;
     clock.mark("read", report);
 
     let plan = plan(fresh, payments, orders, parked);
     clock.mark("decide", report);
-    write(tx, &plan, &rows, &versions, &mut clock, report).await?;
+    write(tx, merchant, &plan, &rows, &versions, &mut clock, report).await?;
 
     report.unparked += plan.unparked;
     for (incoming, slot) in events.iter().zip(slots) {
@@ -78,13 +79,17 @@ type State = (
 
 /// The payments, orders and parked events of `references`, locked (Postgres). Payments
 /// before orders before parked events, as on every path.
-async fn state_of(tx: &mut Tx, references: &[&str]) -> Result<State, StoreError> {
+async fn state_of(
+    tx: &mut Tx,
+    merchant: &MerchantId,
+    references: &[&str],
+) -> Result<State, StoreError> {
     if references.is_empty() {
         return Ok((Vec::new(), Vec::new(), Vec::new(), HashMap::new()));
     }
-    let payments = tx.payments_for_update(references).await?;
-    let locked = tx.orders_for_update(references).await?;
-    let parked = readable(tx.parked_on(references).await?)?;
+    let payments = tx.payments_for_update(merchant, references).await?;
+    let locked = tx.orders_for_update(merchant, references).await?;
+    let parked = readable(tx.parked_on(merchant, references).await?)?;
     let versions = locked
         .iter()
         .map(|(o, version)| (o.reference.clone(), *version))
@@ -98,6 +103,7 @@ async fn state_of(tx: &mut Tx, references: &[&str]) -> Result<State, StoreError>
 /// Returns the event's new outcome.
 pub(super) async fn replay(
     tx: &mut Tx,
+    merchant: &MerchantId,
     id: i64,
     key: &str,
     fact: Result<Fact, String>,
@@ -110,7 +116,7 @@ pub(super) async fn replay(
         .and_then(Fact::reference)
         .into_iter()
         .collect();
-    let (payments, orders, mut parked, versions) = state_of(tx, &references).await?;
+    let (payments, orders, mut parked, versions) = state_of(tx, merchant, &references).await?;
     parked.retain(|p| p.id != id);
     let event = NewEvent {
         id,
@@ -118,7 +124,7 @@ pub(super) async fn replay(
         fact,
     };
     let plan = plan(vec![event], payments, orders, parked);
-    write(tx, &plan, &[], &versions, &mut clock, report).await?;
+    write(tx, merchant, &plan, &[], &versions, &mut clock, report).await?;
     report.phases.clear();
     report.unparked += plan.unparked;
     Ok(plan.first[0].clone())
@@ -165,6 +171,7 @@ fn sort_out(events: &[Incoming], facts: &[Result<Fact, String>], known: &HashSet
 /// events parked earlier get their new outcomes by id.
 async fn write(
     tx: &mut Tx,
+    merchant: &MerchantId,
     plan: &Plan,
     rows: &[NewInboxEvent],
     versions: &HashMap<String, i64>,
@@ -201,13 +208,14 @@ async fn write(
     }
     clock.mark("inbox", report);
     if !plan.payments.is_empty() {
-        tx.save_payments(&plan.payments, now).await?;
+        tx.save_payments(merchant, &plan.payments, now).await?;
     }
     clock.mark("payments", report);
     if !plan.orders.is_empty() {
-        tx.save_orders(&plan.orders, now).await?;
+        tx.save_orders(merchant, &plan.orders, now).await?;
         // Each saved order's version went up by one from what the batch read, locked.
         report.moved.extend(plan.orders.iter().map(|o| OrderChange {
+            merchant: merchant.clone(),
             reference: o.reference.clone(),
             status: o.status,
             amount: o.amount,
@@ -218,7 +226,7 @@ async fn write(
     }
     clock.mark("orders", report);
     if !plan.journal.is_empty() {
-        tx.post_journals(&plan.journal, now).await?;
+        tx.post_journals(merchant, &plan.journal, now).await?;
     }
     clock.mark("journal", report);
     if !earlier.is_empty() {

@@ -26,14 +26,14 @@ pub async fn sweep_parked(store: &Store, page: u32) -> Result<u64, StoreError> {
     let mut after = 0;
     loop {
         let ids = store.parked_but_ready_after(after, page).await?;
-        for &id in &ids {
-            if let Some(r) = replay(store, id).await? {
+        for (merchant, id) in &ids {
+            if let Some(r) = replay(store, merchant, *id).await? {
                 if r.after != InboxStatus::Parked {
                     moved += 1;
                 }
             }
         }
-        match next_page(&ids, page, |id| *id) {
+        match next_page(&ids, page, |(_, id)| *id) {
             Some(last) => after = last,
             None => return Ok(moved),
         }
@@ -64,6 +64,7 @@ pub fn orphans(parked: &[ParkedEvent], now_ms: i64, bound: Duration) -> Vec<Orph
             let waited_ms = now_ms.saturating_sub(since);
             (waited_ms >= bound_ms).then(|| Orphan {
                 id: e.id,
+                merchant_id: e.merchant_id.clone(),
                 idempotency_key: e.idempotency_key.clone(),
                 reference: e.reference.clone(),
                 parked_at_ms: e.parked_at_ms,
@@ -116,6 +117,7 @@ pub async fn orphan_parked(
     for o in &judged {
         tracing::warn!(
             id = o.id,
+            merchant = %o.merchant_id,
             key = %o.idempotency_key,
             reference = o.reference.as_deref().unwrap_or_default(),
             reason = %o.reason,
@@ -130,22 +132,22 @@ pub async fn orphan_parked(
 /// returns how many moved.
 pub async fn adopt_orders_behind(store: &Store, limit: u32) -> Result<u64, StoreError> {
     let mut moved = 0;
-    for reference in store.orders_behind_their_payment(limit).await? {
+    for (merchant, reference) in store.orders_behind_their_payment(limit).await? {
         let mut tx = store.begin().await?;
         // Payment before order, as on every path.
-        let payment = tx.payment_for_update(&reference).await?;
-        let order = tx.order_for_update(&reference).await?;
+        let payment = tx.payment_for_update(&merchant, &reference).await?;
+        let order = tx.order_for_update(&merchant, &reference).await?;
         let adopted = payment
             .zip(order)
             .and_then(|(p, o)| order_meets_payment(&o, &p));
         match adopted {
             Some((order, payment)) => {
                 let now = now_ms();
-                let changed = tx.save_order(&order, now).await?;
-                tx.save_payment(&payment, now).await?;
+                let changed = tx.save_order(&merchant, &order, now).await?;
+                tx.save_payment(&merchant, &payment, now).await?;
                 tx.announce_changes(&changed).await?;
                 tx.commit().await?;
-                tracing::info!(%reference, status = %order.status, "order caught up with its payment");
+                tracing::info!(%merchant, %reference, status = %order.status, "order caught up with its payment");
                 moved += 1;
             }
             None => tx.rollback().await?,
@@ -208,6 +210,7 @@ mod tests {
     fn parked(id: i64, parked_at_ms: Option<i64>, reason: Option<&str>) -> ParkedEvent {
         ParkedEvent {
             id,
+            merchant_id: keffi_shared::MerchantId::default_merchant(),
             idempotency_key: format!("key_{id}"),
             reference: Some("ord_1".into()),
             received_at_ms: 0,

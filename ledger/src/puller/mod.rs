@@ -16,7 +16,7 @@ use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 
 use crate::changes::Changes;
-use crate::pipeline::{apply_batch, Incoming};
+use crate::pipeline::{apply_batch, routed, Incoming};
 use crate::shutdown::Shutdown;
 use crate::store::{now_ms, Store, StoreError};
 use backoff::Backoff;
@@ -325,18 +325,21 @@ impl ShardPuller {
         cursor: u64,
         pending_ack: &mut Option<u64>,
     ) -> Result<(), RoundError> {
-        let events: Vec<Incoming> = pulled
+        let envelopes: Vec<_> = pulled
             .events
             .into_iter()
             .filter(|e| e.seq > cursor)
-            .map(|e| Incoming {
-                origin: Some(EdgePosition {
+            .map(|e| {
+                let origin = EdgePosition {
                     shard: self.shard,
                     seq: e.seq,
-                }),
-                envelope: e.envelope,
+                };
+                (e.envelope, Some(origin))
             })
             .collect();
+        let events: Vec<Incoming> = routed(&self.store, envelopes)
+            .await
+            .map_err(RoundError::Store)?;
         let Some(last) = events.last().and_then(|e| e.origin) else {
             let now = now_ms();
             self.status.update(self.shard, |s| {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keffi_shared::version::V1;
+use keffi_shared::MerchantId;
 use keffi_shared::{Envelope, IdempotencyKey, Provider};
 use serde::Serialize;
 use tracing::field::Empty;
@@ -83,8 +84,8 @@ pub type LastRun = Arc<Mutex<Option<Summary>>>;
 /// One pass's scope.
 #[derive(Debug, Clone, Default)]
 pub struct PassOptions {
-    /// Check only this reference (whatever its schedule).
-    pub reference: Option<String>,
+    /// Check only this merchant's reference (whatever its schedule).
+    pub reference: Option<(MerchantId, String)>,
     /// Override the configured age threshold.
     pub older_than: Option<Duration>,
     /// Ask the gateway, change nothing.
@@ -135,7 +136,7 @@ pub async fn pass(
         .stale_payments(
             now - min_age.as_millis() as i64,
             now,
-            options.reference.as_deref(),
+            options.reference.as_ref().map(|(m, r)| (m, r.as_str())),
             cfg.max_per_run,
         )
         .await?;
@@ -151,6 +152,7 @@ pub async fn pass(
         // `apply_batch` inside) and any error belong to the reference.
         let span = tracing::info_span!(
             "reconcile_check",
+            merchant = %payment.merchant_id,
             reference = %payment.reference,
             outcome = Empty,
         );
@@ -173,7 +175,8 @@ pub async fn pass(
                     let (action, outcome) =
                         decide::decide(&answer, age, cfg.give_up_after, payment.reconcile_attempts);
                     if !options.dry_run {
-                        act(store, &payment.reference, action, &answer, changes).await?;
+                        let whose = (&payment.merchant_id, payment.reference.as_str());
+                        act(store, whose, action, &answer, changes).await?;
                     }
                     outcome
                 }
@@ -212,17 +215,18 @@ fn abort(summary: &mut Summary, reference: &str, e: &VerifyError) {
 /// Carries out a decision: records the answer as a fact, or schedules the next check.
 async fn act(
     store: &Store,
-    reference: &str,
+    (merchant, reference): (&MerchantId, &str),
     action: Action,
     answer: &verify::Verified,
     changes: Option<&Changes>,
 ) -> anyhow::Result<()> {
     match action {
         Action::Apply { event_type } => {
-            let envelope = envelope(reference, event_type, answer)?;
+            let envelope = envelope(merchant, reference, event_type, answer)?;
             let report = apply_batch(
                 store,
                 &[Incoming {
+                    merchant: merchant.clone(),
                     envelope,
                     origin: None,
                 }],
@@ -235,7 +239,7 @@ async fn act(
         }
         Action::Later { after } => {
             store
-                .schedule_reconcile(reference, now_ms() + after.as_millis() as i64)
+                .schedule_reconcile(merchant, reference, now_ms() + after.as_millis() as i64)
                 .await?;
         }
     }
@@ -266,8 +270,10 @@ async fn check(
 }
 
 /// The verify answer as an inbox envelope of its own (source `reconciler`), so the audit trail
-/// shows how the payment was settled. The key is stable per reference and outcome.
+/// shows how the payment was settled. The key is stable per merchant, reference and outcome
+/// (the default merchant's keys name no merchant, as they did before there were others).
 fn envelope(
+    merchant: &MerchantId,
     reference: &str,
     event_type: &str,
     answer: &verify::Verified,
@@ -275,10 +281,15 @@ fn envelope(
     let raw = match answer {
         verify::Verified::Found { raw, .. } | verify::Verified::NotFound { raw } => raw.clone(),
     };
-    let key = IdempotencyKey::parse(format!("{SOURCE}:{event_type}:{reference}"))
+    let whose = if merchant.is_default() {
+        reference.to_owned()
+    } else {
+        format!("{merchant}/{reference}")
+    };
+    let key = IdempotencyKey::parse(format!("{SOURCE}:{event_type}:{whose}"))
         .or_else(|_| {
             use sha2::Digest;
-            let h = hex::encode(sha2::Sha256::digest(reference.as_bytes()));
+            let h = hex::encode(sha2::Sha256::digest(whose.as_bytes()));
             IdempotencyKey::parse(format!("{SOURCE}:{event_type}:sha256:{h}"))
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use keffi_shared::MerchantId;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::QueryBuilder;
@@ -51,11 +52,18 @@ pub struct OutcomeRow<'a> {
 }
 
 impl Tx {
-    /// Which of `keys` the inbox already holds (duplicates).
-    pub async fn known_keys(&mut self, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
+    /// Which of `keys` the merchant's inbox already holds (duplicates: dedupe is per
+    /// merchant, so another merchant's event with the same key is not one).
+    pub async fn known_keys(
+        &mut self,
+        merchant: &MerchantId,
+        keys: &[&str],
+    ) -> Result<HashSet<String>, StoreError> {
         let rows: Vec<(String,)> = self
             .rows_in(
-                "SELECT idempotency_key FROM inbox_events WHERE idempotency_key",
+                "SELECT idempotency_key FROM inbox_events",
+                Some(merchant),
+                "idempotency_key",
                 keys,
                 "",
                 Lock::No,
@@ -76,14 +84,15 @@ impl Tx {
         for chunk in events.chunks(CHUNK) {
             let inserted: Vec<String> = on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO inbox_events (idempotency_key, source, provider, event_type,
-                         received_at_ms, shard, seq, envelope, status, reason, reference,
-                         applied_at_ms) ",
+                    "INSERT INTO inbox_events (merchant_id, idempotency_key, source, provider,
+                         event_type, received_at_ms, shard, seq, envelope, status, reason,
+                         reference, applied_at_ms) ",
                 );
                 q.push_values(chunk, |mut b, s| {
                     let e = s.event;
                     let applied_at = (s.status != InboxStatus::Parked).then_some(now_ms);
-                    b.push_bind(&e.key)
+                    b.push_bind(e.merchant.as_str())
+                        .push_bind(&e.key)
                         .push_bind(&e.source)
                         .push_bind(e.provider.as_str())
                         .push_bind(&e.event_type)
@@ -96,7 +105,10 @@ impl Tx {
                         .push_bind(s.reference)
                         .push_bind(applied_at);
                 });
-                q.push(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key");
+                q.push(
+                    " ON CONFLICT (merchant_id, idempotency_key) DO NOTHING
+                     RETURNING idempotency_key",
+                );
                 q.build_query_scalar().fetch_all(c).await
             })?;
             if inserted.len() != chunk.len() {
@@ -111,15 +123,23 @@ impl Tx {
         Ok(())
     }
 
-    /// The payments for `references` (sorted, distinct), locked until the transaction ends
-    /// (Postgres).
+    /// The merchant's payments for `references` (sorted, distinct), locked until the
+    /// transaction ends (Postgres).
     pub async fn payments_for_update(
         &mut self,
+        merchant: &MerchantId,
         references: &[&str],
     ) -> Result<Vec<Payment>, StoreError> {
-        let head = format!("SELECT {PAYMENT_STATE_COLUMNS} FROM payments WHERE reference");
+        let head = format!("SELECT {PAYMENT_STATE_COLUMNS} FROM payments");
         let rows: Vec<PaymentRow> = self
-            .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
+            .rows_in(
+                &head,
+                Some(merchant),
+                "reference",
+                references,
+                " ORDER BY reference",
+                Lock::ForUpdate,
+            )
             .await?;
         rows.into_iter().map(Payment::try_from).collect()
     }
@@ -130,11 +150,19 @@ impl Tx {
     /// the store.
     pub async fn orders_for_update(
         &mut self,
+        merchant: &MerchantId,
         references: &[&str],
     ) -> Result<Vec<(Order, i64)>, StoreError> {
-        let head = format!("SELECT {ORDER_STATE_COLUMNS} FROM orders WHERE reference");
+        let head = format!("SELECT {ORDER_STATE_COLUMNS} FROM orders");
         let rows: Vec<OrderRecord> = self
-            .rows_in(&head, references, " ORDER BY reference", Lock::ForUpdate)
+            .rows_in(
+                &head,
+                Some(merchant),
+                "reference",
+                references,
+                " ORDER BY reference",
+                Lock::ForUpdate,
+            )
             .await?;
         rows.into_iter()
             .map(|r| {
@@ -144,23 +172,35 @@ impl Tx {
             .collect()
     }
 
-    /// Events parked on any of `references`, oldest first, locked (Postgres).
-    pub async fn parked_on(&mut self, references: &[&str]) -> Result<Vec<InboxEvent>, StoreError> {
-        let head = format!(
-            "SELECT {INBOX_COLUMNS} FROM inbox_events WHERE status = 'parked' AND reference"
-        );
+    /// The merchant's events parked on any of `references`, oldest first, locked (Postgres).
+    pub async fn parked_on(
+        &mut self,
+        merchant: &MerchantId,
+        references: &[&str],
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let head = format!("SELECT {INBOX_COLUMNS} FROM inbox_events");
         let mut rows: Vec<InboxEvent> = self
-            .rows_in(&head, references, " ORDER BY id", Lock::ForUpdate)
+            .rows_in(
+                &head,
+                Some(merchant),
+                "status = 'parked' AND reference",
+                references,
+                " ORDER BY id",
+                Lock::ForUpdate,
+            )
             .await?;
         // Chunks are each in order; the whole must be too.
         rows.sort_by_key(|e| e.id);
         Ok(rows)
     }
 
-    /// `{head} IN ($1, …){tail}`, with the row lock if asked, over `values` in chunks.
+    /// `{head} WHERE [merchant_id = $m AND] {column} IN ($1, …){tail}`, with the row lock if
+    /// asked, over `values` in chunks.
     async fn rows_in<T>(
         &mut self,
         head: &str,
+        merchant: Option<&MerchantId>,
+        column: &str,
         values: &[&str],
         tail: &str,
         lock: Lock,
@@ -172,7 +212,11 @@ impl Tx {
         for chunk in values.chunks(CHUNK) {
             let rows: Vec<T> = on_tx!(self, c, for_update => {
                 let mut q = QueryBuilder::new(head);
-                q.push(" IN (");
+                q.push(" WHERE ");
+                if let Some(m) = merchant {
+                    q.push("merchant_id = ").push_bind(m.as_str()).push(" AND ");
+                }
+                q.push(column).push(" IN (");
                 let mut list = q.separated(", ");
                 for v in chunk {
                     list.push_bind(*v);
@@ -188,22 +232,24 @@ impl Tx {
         Ok(out)
     }
 
-    /// Saves payments in their end state (each reference once).
+    /// Saves the merchant's payments in their end state (each reference once).
     pub async fn save_payments(
         &mut self,
+        merchant: &MerchantId,
         payments: &[Payment],
         now_ms: i64,
     ) -> Result<(), StoreError> {
         for chunk in payments.chunks(CHUNK) {
             on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO payments (reference, gateway, gateway_id, amount,
+                    "INSERT INTO payments (merchant_id, reference, gateway, gateway_id, amount,
                          requested_amount, currency, fees, channel, status, refunded,
                          charged_back, disputes, paid_at, review_reason, created_at_ms,
                          updated_at_ms) ",
                 );
                 q.push_values(chunk, |mut b, p| {
-                    b.push_bind(&p.reference)
+                    b.push_bind(merchant.as_str())
+                        .push_bind(&p.reference)
                         .push_bind(p.gateway.as_str())
                         .push_bind(&p.gateway_id)
                         .push_bind(p.amount.get())
@@ -221,7 +267,7 @@ impl Tx {
                         .push_bind(now_ms);
                 });
                 q.push(
-                    " ON CONFLICT (reference) DO UPDATE SET
+                    " ON CONFLICT (merchant_id, reference) DO UPDATE SET
                          gateway_id = excluded.gateway_id, amount = excluded.amount,
                          requested_amount = excluded.requested_amount,
                          currency = excluded.currency, fees = excluded.fees,
@@ -240,7 +286,12 @@ impl Tx {
     /// Saves orders in their end state (each reference once), bumping each one's version
     /// once: the live status stream sees one change per batch, the batch's end state. (The
     /// caller knows the new versions: it read the orders, locked, in this transaction.)
-    pub async fn save_orders(&mut self, orders: &[Order], now_ms: i64) -> Result<(), StoreError> {
+    pub async fn save_orders(
+        &mut self,
+        merchant: &MerchantId,
+        orders: &[Order],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         for chunk in orders.chunks(CHUNK) {
             on_tx!(self, c, _lock => {
                 // A CTE names the VALUES columns the same way on both backends.
@@ -255,7 +306,9 @@ impl Tx {
                          version = orders.version + 1, updated_at_ms = ",
                 );
                 q.push_bind(now_ms);
-                q.push(" FROM v WHERE orders.reference = v.reference");
+                q.push(" FROM v WHERE orders.merchant_id = ")
+                    .push_bind(merchant.as_str())
+                    .push(" AND orders.reference = v.reference");
                 q.build().execute(c).await.map(|r| r.rows_affected())
             })?;
         }
@@ -292,10 +345,11 @@ impl Tx {
         Ok(())
     }
 
-    /// Appends balanced journal transactions, each posted by the event whose key it carries
-    /// (one per event).
+    /// Appends the merchant's balanced journal transactions, each posted by the event whose
+    /// key it carries (one per event).
     pub async fn post_journals(
         &mut self,
+        merchant: &MerchantId,
         journal: &[(String, JournalTx)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
@@ -306,10 +360,12 @@ impl Tx {
         for chunk in journal.chunks(CHUNK) {
             let ids: Vec<(i64, String)> = on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO journal_transactions (reference, kind, event_key, posted_at_ms) ",
+                    "INSERT INTO journal_transactions (merchant_id, reference, kind, event_key,
+                         posted_at_ms) ",
                 );
                 q.push_values(chunk, |mut b, (key, j)| {
-                    b.push_bind(&j.reference)
+                    b.push_bind(merchant.as_str())
+                        .push_bind(&j.reference)
                         .push_bind(j.kind.as_str())
                         .push_bind(key)
                         .push_bind(now_ms);
@@ -334,10 +390,12 @@ impl Tx {
             for lines in entries.chunks(CHUNK * 4) {
                 on_tx!(self, c, _lock => {
                     let mut q = QueryBuilder::new(
-                        "INSERT INTO journal_entries (transaction_id, account, currency, amount) ",
+                        "INSERT INTO journal_entries (transaction_id, merchant_id, account,
+                             currency, amount) ",
                     );
                     q.push_values(lines, |mut b, (id, e)| {
                         b.push_bind(*id)
+                            .push_bind(merchant.as_str())
                             .push_bind(e.account.as_str())
                             .push_bind(e.currency.as_str())
                             .push_bind(e.amount.get());

@@ -9,6 +9,8 @@
 //! claim stored on its own and completed later would outlive a request that died in between,
 //! and lock the key for a day.)
 
+use keffi_shared::MerchantId;
+
 use super::conn::on_tx;
 use super::{StoreError, Tx};
 
@@ -40,6 +42,7 @@ impl Tx {
     /// serialises them anyway), so two requests with one key never both run.
     pub async fn claim_idempotency_key(
         &mut self,
+        merchant: &MerchantId,
         key: &str,
         request_hash: &str,
         now_ms: i64,
@@ -48,20 +51,23 @@ impl Tx {
         // only together with its answer, so such a row belongs to no live request.
         on_tx!(self, c, _lock => sqlx::query(
             "DELETE FROM api_idempotency_keys
-             WHERE key = $1 AND (created_at_ms < $2 OR response_status IS NULL)",
+             WHERE merchant_id = $3 AND key = $1
+               AND (created_at_ms < $2 OR response_status IS NULL)",
         )
         .bind(key)
         .bind(now_ms - KEY_TTL_MS)
+        .bind(merchant.as_str())
         .execute(c)
         .await
         .map(|_| ()))?;
         let inserted: Option<String> = on_tx!(self, c, _lock => sqlx::query_scalar(
-            "INSERT INTO api_idempotency_keys (key, request_hash, created_at_ms)
-             VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING key",
+            "INSERT INTO api_idempotency_keys (merchant_id, key, request_hash, created_at_ms)
+             VALUES ($4, $1, $2, $3) ON CONFLICT (merchant_id, key) DO NOTHING RETURNING key",
         )
         .bind(key)
         .bind(request_hash)
         .bind(now_ms)
+        .bind(merchant.as_str())
         .fetch_optional(c)
         .await)?;
         if inserted.is_some() {
@@ -70,9 +76,10 @@ impl Tx {
         // The insert waited for the other transaction and found its committed row.
         let row: KeyRow = on_tx!(self, c, _lock => sqlx::query_as(
             "SELECT request_hash, response_status, response_body
-             FROM api_idempotency_keys WHERE key = $1",
+             FROM api_idempotency_keys WHERE merchant_id = $2 AND key = $1",
         )
         .bind(key)
+        .bind(merchant.as_str())
         .fetch_one(c)
         .await)?;
         Ok(if row.request_hash != request_hash {
@@ -95,6 +102,7 @@ impl Tx {
     /// Stores the response of a key claimed in this transaction, to be replayed.
     pub async fn complete_idempotency_key(
         &mut self,
+        merchant: &MerchantId,
         key: &str,
         status: u16,
         body: &str,
@@ -103,12 +111,13 @@ impl Tx {
         on_tx!(self, c, _lock => sqlx::query(
             "UPDATE api_idempotency_keys
              SET response_status = $1, response_body = $2, completed_at_ms = $3
-             WHERE key = $4",
+             WHERE merchant_id = $5 AND key = $4",
         )
         .bind(i64::from(status))
         .bind(body)
         .bind(now_ms)
         .bind(key)
+        .bind(merchant.as_str())
         .execute(c)
         .await
         .map(|_| ()))?;

@@ -1,6 +1,7 @@
 //! Reading the journal: transactions with their entries, balances (exact beyond 64 bits), and
 //! the balance check.
 
+use keffi_shared::MerchantId;
 use serde::Serialize;
 
 use super::conn::on_pool;
@@ -59,41 +60,51 @@ struct BalanceParts {
 const SPLIT: i64 = 1_000_000_000;
 
 impl Store {
-    /// The journal transactions for `reference`, oldest first, with their entries.
-    pub async fn journal_for(&self, reference: &str) -> Result<Vec<PostedTransaction>, StoreError> {
+    /// The merchant's journal transactions for `reference`, oldest first, with their entries.
+    pub async fn journal_for(
+        &self,
+        merchant: &MerchantId,
+        reference: &str,
+    ) -> Result<Vec<PostedTransaction>, StoreError> {
         let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
-            "SELECT id FROM journal_transactions WHERE reference = $1 ORDER BY id",
+            "SELECT id FROM journal_transactions
+             WHERE merchant_id = $1 AND reference = $2 ORDER BY id",
         )
+        .bind(merchant.as_str())
         .bind(reference)
         .fetch_all(c)
         .await)?;
-        self.journal_by_ids(&ids).await
+        self.journal_by_ids(merchant, &ids).await
     }
 
-    /// The transactions with these ids, with their entries, in the order given.
-    pub async fn journal_by_ids(&self, ids: &[i64]) -> Result<Vec<PostedTransaction>, StoreError> {
+    /// The merchant's transactions with these ids, with their entries, in the order given.
+    async fn journal_by_ids(
+        &self,
+        merchant: &MerchantId,
+        ids: &[i64],
+    ) -> Result<Vec<PostedTransaction>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let placeholders: Vec<String> = (2..=ids.len() + 1).map(|i| format!("${i}")).collect();
         let list = placeholders.join(", ");
         let tx_sql = format!(
             "SELECT id, reference, kind, event_key, posted_at_ms FROM journal_transactions
-             WHERE id IN ({list})"
+             WHERE merchant_id = $1 AND id IN ({list})"
         );
         let entry_sql = format!(
             "SELECT transaction_id, account, currency, amount FROM journal_entries
-             WHERE transaction_id IN ({list}) ORDER BY id"
+             WHERE merchant_id = $1 AND transaction_id IN ({list}) ORDER BY id"
         );
         let txs: Vec<TransactionRow> = on_pool!(self, c => {
-            let mut q = sqlx::query_as(&tx_sql);
+            let mut q = sqlx::query_as(&tx_sql).bind(merchant.as_str());
             for id in ids {
                 q = q.bind(*id);
             }
             q.fetch_all(c).await
         })?;
         let entries: Vec<PostedEntry> = on_pool!(self, c => {
-            let mut q = sqlx::query_as(&entry_sql);
+            let mut q = sqlx::query_as(&entry_sql).bind(merchant.as_str());
             for id in ids {
                 q = q.bind(*id);
             }
@@ -117,18 +128,22 @@ impl Store {
             .collect())
     }
 
-    /// Balances per account and currency: sums of the journal's entries, exact whatever the
+    /// The merchant's balances per account and currency: sums of the journal's entries, exact whatever the
     /// entries hold. A plain `SUM(amount)` overflows a BIGINT on absurd (but signed, so
     /// accepted) amounts, and the route would fail until the rows were gone: instead the high
     /// and low parts are summed apart, in SQL both backends run alike (integer `/` and `%`
     /// truncate toward zero on both, so `amount = high * SPLIT + low`), and joined here.
-    pub async fn balances(&self) -> Result<Vec<Balance>, StoreError> {
+    pub async fn balances(&self, merchant: &MerchantId) -> Result<Vec<Balance>, StoreError> {
         let sql = format!(
             "SELECT account, currency, CAST(SUM(amount / {SPLIT}) AS BIGINT) AS billions,
                     CAST(SUM(amount % {SPLIT}) AS BIGINT) AS units
-             FROM journal_entries GROUP BY account, currency ORDER BY account, currency"
+             FROM journal_entries WHERE merchant_id = $1
+             GROUP BY account, currency ORDER BY account, currency"
         );
-        let rows: Vec<BalanceParts> = on_pool!(self, c => sqlx::query_as(&sql).fetch_all(c).await)?;
+        let rows: Vec<BalanceParts> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .fetch_all(c)
+            .await)?;
         Ok(rows
             .into_iter()
             .map(|r| Balance {
@@ -139,23 +154,27 @@ impl Store {
             .collect())
     }
 
-    /// Journal transactions newest first, with entries; optionally for one reference.
+    /// The merchant's journal transactions newest first, with entries; optionally for one
+    /// reference.
     pub async fn list_journal(
         &self,
+        merchant: &MerchantId,
         reference: Option<&str>,
         before_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<PostedTransaction>, StoreError> {
         let ids: Vec<i64> = on_pool!(self, c => sqlx::query_scalar(
             "SELECT id FROM journal_transactions
-             WHERE ($1 IS NULL OR reference = $1) AND ($2 IS NULL OR id < $2)
+             WHERE merchant_id = $4 AND ($1 IS NULL OR reference = $1)
+               AND ($2 IS NULL OR id < $2)
              ORDER BY id DESC LIMIT $3",
         )
         .bind(reference)
         .bind(before_id)
         .bind(i64::from(limit))
+        .bind(merchant.as_str())
         .fetch_all(c)
         .await)?;
-        self.journal_by_ids(&ids).await
+        self.journal_by_ids(merchant, &ids).await
     }
 }

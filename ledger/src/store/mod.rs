@@ -14,6 +14,7 @@ pub mod client_secrets;
 pub mod cursors;
 pub mod idempotency;
 pub mod journal;
+pub mod merchants;
 pub mod notify;
 pub mod orders;
 pub mod reconcile;

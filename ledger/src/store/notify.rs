@@ -19,6 +19,9 @@ pub const MAX_PAYLOAD: usize = 7_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 #[schema(as = OrderStatusEvent)]
 pub struct OrderChange {
+    /// Whose order it is: the change feed keys its streams by merchant and reference.
+    #[sqlx(rename = "merchant_id", try_from = "String")]
+    pub merchant: keffi_shared::MerchantId,
     pub reference: String,
     pub status: crate::domain::OrderStatus,
     #[sqlx(try_from = "i64")]
@@ -33,6 +36,7 @@ pub struct OrderChange {
 impl From<&OrderRecord> for OrderChange {
     fn from(o: &OrderRecord) -> Self {
         OrderChange {
+            merchant: o.merchant_id.clone(),
             reference: o.reference.clone(),
             status: o.status,
             amount: o.amount,
@@ -73,6 +77,7 @@ mod tests {
 
     fn change(reference: &str, version: i64) -> OrderChange {
         OrderChange {
+            merchant: keffi_shared::MerchantId::default_merchant(),
             reference: reference.into(),
             status: crate::domain::OrderStatus::Paid,
             amount: keffi_shared::MinorUnits(500_000),

@@ -1,7 +1,7 @@
 //! Orders as the merchant's app creates them (with the pending payment each expects), and
 //! the domain's view of one order and one payment.
 
-use keffi_shared::{Currency, MinorUnits, Provider};
+use keffi_shared::{Currency, MerchantId, MinorUnits, Provider};
 
 use super::conn::{on_pool, on_tx};
 use super::rows::{PaymentRow, PAYMENT_ROW_COLUMNS};
@@ -28,18 +28,19 @@ impl Tx {
     /// the time this runs is adopted, not erased.
     pub async fn create_order(
         &mut self,
+        merchant: &MerchantId,
         reference: &str,
         amount: MinorUnits,
         currency: Currency,
         metadata: Option<&str>,
         now_ms: i64,
     ) -> Result<Order, CreateOrderError> {
-        self.lock_references(&[reference]).await?;
+        self.lock_references(&[(merchant, reference)]).await?;
         let inserted: Option<String> = on_tx!(self, c, _lock => sqlx::query_scalar(
-            "INSERT INTO orders (reference, amount, currency, status, metadata, created_at_ms,
-                 updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (reference) DO NOTHING RETURNING reference",
+            "INSERT INTO orders (merchant_id, reference, amount, currency, status, metadata,
+                 created_at_ms, updated_at_ms)
+             VALUES ($7, $1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (merchant_id, reference) DO NOTHING RETURNING reference",
         )
         .bind(reference)
         .bind(amount.get())
@@ -47,6 +48,7 @@ impl Tx {
         .bind(OrderStatus::Pending.as_str())
         .bind(metadata)
         .bind(now_ms)
+        .bind(merchant.as_str())
         .fetch_optional(c)
         .await)
         .map_err(StoreError::from)?;
@@ -60,9 +62,10 @@ impl Tx {
             status: OrderStatus::Pending,
             review_reason: None,
         };
-        match self.payment_for_update(reference).await? {
+        match self.payment_for_update(merchant, reference).await? {
             None => {
                 self.insert_pending_payment(
+                    merchant,
                     &Payment::pending(reference, Provider::Paystack, amount, currency),
                     now_ms,
                 )
@@ -75,8 +78,8 @@ impl Tx {
                 Some((adopted, payment)) => {
                     // The order is new in this transaction: no stream can follow it yet,
                     // so there is nothing to announce.
-                    self.save_order(&adopted, now_ms).await?;
-                    self.save_payment(&payment, now_ms).await?;
+                    self.save_order(merchant, &adopted, now_ms).await?;
+                    self.save_payment(merchant, &payment, now_ms).await?;
                     Ok(adopted)
                 }
                 None => Ok(order),
@@ -89,6 +92,7 @@ impl Store {
     /// Creates an order and the pending payment it expects, in one transaction.
     pub async fn create_order(
         &self,
+        merchant: &MerchantId,
         reference: &str,
         amount: MinorUnits,
         currency: Currency,
@@ -97,7 +101,7 @@ impl Store {
     ) -> Result<Order, CreateOrderError> {
         let mut tx = self.begin().await?;
         match tx
-            .create_order(reference, amount, currency, metadata, now_ms)
+            .create_order(merchant, reference, amount, currency, metadata, now_ms)
             .await
         {
             Ok(order) => {
@@ -111,17 +115,30 @@ impl Store {
         }
     }
 
-    pub async fn order(&self, reference: &str) -> Result<Option<Order>, StoreError> {
-        self.order_record(reference)
+    pub async fn order(
+        &self,
+        merchant: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<Order>, StoreError> {
+        self.order_record(merchant, reference)
             .await?
             .map(Order::try_from)
             .transpose()
     }
 
-    pub async fn payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
-        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
-        let row: Option<PaymentRow> =
-            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+    pub async fn payment(
+        &self,
+        merchant: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let sql = format!(
+            "SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference = $2"
+        );
+        let row: Option<PaymentRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(reference)
+            .fetch_optional(c)
+            .await)?;
         row.map(Payment::try_from).transpose()
     }
 }

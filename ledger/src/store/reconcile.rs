@@ -1,5 +1,6 @@
 //! What the reconciler and the periodic sweeps read and schedule.
 
+use keffi_shared::MerchantId;
 use sqlx::QueryBuilder;
 
 use super::conn::{on_pool, on_tx};
@@ -11,6 +12,8 @@ const CAPTURED: &str = "('success', 'partially_refunded', 'refunded', 'disputed'
 /// A payment still pending, due for a check.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StalePayment {
+    #[sqlx(try_from = "String")]
+    pub merchant_id: MerchantId,
     pub reference: String,
     pub created_at_ms: i64,
     pub reconcile_attempts: i64,
@@ -20,6 +23,8 @@ pub struct StalePayment {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ParkedEvent {
     pub id: i64,
+    #[sqlx(try_from = "String")]
+    pub merchant_id: MerchantId,
     pub idempotency_key: String,
     pub reference: Option<String>,
     pub received_at_ms: i64,
@@ -34,6 +39,7 @@ pub struct ParkedEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orphan {
     pub id: i64,
+    pub merchant_id: MerchantId,
     pub idempotency_key: String,
     pub reference: Option<String>,
     /// Its `parked_at_ms` when judged: the write only applies to the same parking.
@@ -43,25 +49,27 @@ pub struct Orphan {
 
 impl Store {
     /// Pending payments created before `created_before_ms` and due (`next_reconcile_at_ms`
-    /// passed or never set), oldest first, at most `limit`; or just `reference` if given.
+    /// passed or never set), every merchant's, oldest first, at most `limit`; or just one
+    /// merchant's `reference` if given.
     pub async fn stale_payments(
         &self,
         created_before_ms: i64,
         now_ms: i64,
-        reference: Option<&str>,
+        reference: Option<(&MerchantId, &str)>,
         limit: u32,
     ) -> Result<Vec<StalePayment>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
-            "SELECT reference, created_at_ms, reconcile_attempts FROM payments
+            "SELECT merchant_id, reference, created_at_ms, reconcile_attempts FROM payments
              WHERE status = 'pending' AND created_at_ms <= $1
-               AND ($2 IS NULL OR reference = $2)
+               AND ($2 IS NULL OR (reference = $2 AND merchant_id = $5))
                AND (next_reconcile_at_ms IS NULL OR next_reconcile_at_ms <= $3 OR $2 IS NOT NULL)
              ORDER BY created_at_ms LIMIT $4",
         )
         .bind(created_before_ms)
-        .bind(reference)
+        .bind(reference.map(|(_, r)| r))
         .bind(now_ms)
         .bind(i64::from(limit))
+        .bind(reference.map(|(m, _)| m.as_str()))
         .fetch_all(c)
         .await)?;
         Ok(rows)
@@ -70,16 +78,18 @@ impl Store {
     /// Records a check that found nothing final: try again at `next_at_ms`.
     pub async fn schedule_reconcile(
         &self,
+        merchant: &MerchantId,
         reference: &str,
         next_at_ms: i64,
     ) -> Result<(), StoreError> {
         on_pool!(self, c => sqlx::query(
             "UPDATE payments SET reconcile_attempts = reconcile_attempts + 1,
                  next_reconcile_at_ms = $1
-             WHERE reference = $2",
+             WHERE merchant_id = $3 AND reference = $2",
         )
         .bind(next_at_ms)
         .bind(reference)
+        .bind(merchant.as_str())
         .execute(c)
         .await
         .map(|_| ()))?;
@@ -92,7 +102,7 @@ impl Store {
     /// own transaction, but a charge applied by another replica at the same moment cannot see
     /// an event parked in a transaction that had not committed yet. The first `limit` by id;
     /// see [`Store::parked_but_ready_after`] for the rest.
-    pub async fn parked_but_ready(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
+    pub async fn parked_but_ready(&self, limit: u32) -> Result<Vec<(MerchantId, i64)>, StoreError> {
         self.parked_but_ready_after(0, limit).await
     }
 
@@ -103,18 +113,21 @@ impl Store {
         &self,
         after_id: i64,
         limit: u32,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<(MerchantId, i64)>, StoreError> {
         let sql = format!(
-            "SELECT e.id FROM inbox_events e JOIN payments p ON p.reference = e.reference
+            "SELECT e.merchant_id, e.id FROM inbox_events e
+             JOIN payments p ON p.merchant_id = e.merchant_id AND p.reference = e.reference
              WHERE e.status = 'parked' AND p.status IN {CAPTURED} AND e.id > $1
              ORDER BY e.id LIMIT $2"
         );
-        let ids = on_pool!(self, c => sqlx::query_scalar(&sql)
+        let rows: Vec<(String, i64)> = on_pool!(self, c => sqlx::query_as(&sql)
         .bind(after_id)
         .bind(i64::from(limit))
         .fetch_all(c)
         .await)?;
-        Ok(ids)
+        rows.into_iter()
+            .map(|(m, id)| Ok((super::rows::merchant(&m)?, id)))
+            .collect()
     }
 
     /// Parked events with ids above `after_id`, ascending, at most `limit`: keyset pages of
@@ -125,7 +138,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ParkedEvent>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
-            "SELECT id, idempotency_key, reference, received_at_ms, parked_at_ms, reason
+            "SELECT id, merchant_id, idempotency_key, reference, received_at_ms, parked_at_ms,
+                    reason
              FROM inbox_events WHERE status = 'parked' AND id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after_id)
@@ -153,9 +167,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let references: Vec<&str> = orphans
+        let references: Vec<(&MerchantId, &str)> = orphans
             .iter()
-            .filter_map(|o| o.reference.as_deref())
+            .filter_map(|o| Some((&o.merchant_id, o.reference.as_deref()?)))
             .collect();
         tx.lock_references(&references).await?;
         let mut changed = Vec::with_capacity(orphans.len());
@@ -194,17 +208,23 @@ impl Store {
     /// Pending orders whose payment was captured without them: the charge and the order's
     /// creation crossed (each transaction saw the other not yet committed). The sweep
     /// repairs them; none should exist for long.
-    pub async fn orders_behind_their_payment(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+    pub async fn orders_behind_their_payment(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(MerchantId, String)>, StoreError> {
         let sql = format!(
-            "SELECT o.reference FROM orders o JOIN payments p ON p.reference = o.reference
+            "SELECT o.merchant_id, o.reference FROM orders o
+             JOIN payments p ON p.merchant_id = o.merchant_id AND p.reference = o.reference
              WHERE o.status = 'pending' AND p.status IN {CAPTURED}
-             ORDER BY o.reference LIMIT $1"
+             ORDER BY o.merchant_id, o.reference LIMIT $1"
         );
-        let references = on_pool!(self, c => sqlx::query_scalar(&sql)
+        let rows: Vec<(String, String)> = on_pool!(self, c => sqlx::query_as(&sql)
         .bind(i64::from(limit))
         .fetch_all(c)
         .await)?;
-        Ok(references)
+        rows.into_iter()
+            .map(|(m, r)| Ok((super::rows::merchant(&m)?, r)))
+            .collect()
     }
 }
 

@@ -2,7 +2,7 @@
 //! (with their timestamps and metadata), keyset-paginated lists (stable under concurrent
 //! writes, unlike OFFSET), inbox counts, and the change feed's catch-up read.
 
-use keffi_shared::{Currency, MinorUnits, Provider};
+use keffi_shared::{Currency, MerchantId, MinorUnits, Provider};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -79,22 +79,33 @@ impl Tx {
     /// The order as the API shows it, as this transaction sees it (its own writes included).
     pub async fn order_record(
         &mut self,
+        merchant: &MerchantId,
         reference: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1");
-        let row =
-            on_tx!(self, c, _lock => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        let sql =
+            format!("SELECT {ORDER_COLUMNS} FROM orders WHERE merchant_id = $1 AND reference = $2");
+        let row = on_tx!(self, c, _lock => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(reference)
+            .fetch_optional(c)
+            .await)?;
         Ok(row)
     }
 
     /// The payment as the API shows it, as this transaction sees it.
     pub async fn payment_record(
         &mut self,
+        merchant: &MerchantId,
         reference: &str,
     ) -> Result<Option<PaymentRecord>, StoreError> {
-        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
-        let row: Option<PaymentRow> =
-            on_tx!(self, c, _lock => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        let sql = format!(
+            "SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference = $2"
+        );
+        let row: Option<PaymentRow> = on_tx!(self, c, _lock => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(reference)
+            .fetch_optional(c)
+            .await)?;
         row.map(PaymentRecord::try_from).transpose()
     }
 }
@@ -122,7 +133,8 @@ impl Store {
             updated_at_ms: i64,
         }
         let rows: Vec<Row> = on_pool!(self, c => sqlx::query_as(
-            "SELECT reference, status, amount, currency, review_reason, version, updated_at_ms
+            "SELECT merchant_id, reference, status, amount, currency, review_reason, version,
+                    updated_at_ms
              FROM orders WHERE updated_at_ms >= $1 ORDER BY updated_at_ms LIMIT $2",
         )
         .bind(since_ms)
@@ -133,39 +145,55 @@ impl Store {
         Ok((rows.into_iter().map(|r| r.change).collect(), newest))
     }
 
-    pub async fn order_record(&self, reference: &str) -> Result<Option<OrderRecord>, StoreError> {
-        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1");
-        let row =
-            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+    pub async fn order_record(
+        &self,
+        merchant: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let sql =
+            format!("SELECT {ORDER_COLUMNS} FROM orders WHERE merchant_id = $1 AND reference = $2");
+        let row = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(reference)
+            .fetch_optional(c)
+            .await)?;
         Ok(row)
     }
 
-    /// Orders newest first, optionally with one status, after a cursor.
+    /// The merchant's orders newest first, optionally with one status, after a cursor.
     pub async fn list_orders(
         &self,
+        merchant: &MerchantId,
         status: Option<OrderStatus>,
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
         let select = format!("SELECT {ORDER_COLUMNS} FROM orders");
         let status = status.map(|s| s.as_str());
-        self.newest_first(&select, "created_at_ms", status, after, limit)
+        self.newest_first(&select, merchant, "created_at_ms", status, after, limit)
             .await
     }
 
     pub async fn payment_record(
         &self,
+        merchant: &MerchantId,
         reference: &str,
     ) -> Result<Option<PaymentRecord>, StoreError> {
-        let sql = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE reference = $1");
-        let row: Option<PaymentRow> =
-            on_pool!(self, c => sqlx::query_as(&sql).bind(reference).fetch_optional(c).await)?;
+        let sql = format!(
+            "SELECT {PAYMENT_ROW_COLUMNS} FROM payments WHERE merchant_id = $1 AND reference = $2"
+        );
+        let row: Option<PaymentRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(reference)
+            .fetch_optional(c)
+            .await)?;
         row.map(PaymentRecord::try_from).transpose()
     }
 
-    /// Payments, most recently changed first.
+    /// The merchant's payments, most recently changed first.
     pub async fn list_payments(
         &self,
+        merchant: &MerchantId,
         status: Option<PaymentStatus>,
         after: Option<&After>,
         limit: u32,
@@ -173,7 +201,7 @@ impl Store {
         let select = format!("SELECT {PAYMENT_ROW_COLUMNS} FROM payments");
         let status = status.map(|s| s.as_str());
         let rows: Vec<PaymentRow> = self
-            .newest_first(&select, "updated_at_ms", status, after, limit)
+            .newest_first(&select, merchant, "updated_at_ms", status, after, limit)
             .await?;
         rows.into_iter().map(PaymentRecord::try_from).collect()
     }
@@ -183,6 +211,7 @@ impl Store {
     async fn newest_first<T>(
         &self,
         select: &str,
+        merchant: &MerchantId,
         time: &str,
         status: Option<&str>,
         after: Option<&After>,
@@ -196,7 +225,7 @@ impl Store {
     {
         let sql = format!(
             "{select}
-             WHERE ($1 IS NULL OR status = $1)
+             WHERE merchant_id = $5 AND ($1 IS NULL OR status = $1)
                AND ($2 IS NULL OR {time} < $2 OR ({time} = $2 AND reference < $3))
              ORDER BY {time} DESC, reference DESC LIMIT $4"
         );
@@ -205,20 +234,32 @@ impl Store {
             .bind(after.map(|a| a.at_ms))
             .bind(after.map(|a| a.key.as_str()).unwrap_or_default())
             .bind(i64::from(limit))
+            .bind(merchant.as_str())
             .fetch_all(c)
             .await)?;
         Ok(rows)
     }
 
-    pub async fn inbox_event(&self, id: i64) -> Result<Option<InboxEvent>, StoreError> {
-        let sql = format!("SELECT {INBOX_COLUMNS} FROM inbox_events WHERE id = $1");
-        let row = on_pool!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+    pub async fn inbox_event(
+        &self,
+        merchant: &MerchantId,
+        id: i64,
+    ) -> Result<Option<InboxEvent>, StoreError> {
+        let sql =
+            format!("SELECT {INBOX_COLUMNS} FROM inbox_events WHERE merchant_id = $1 AND id = $2");
+        let row = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(id)
+            .fetch_optional(c)
+            .await)?;
         Ok(row)
     }
 
-    /// Inbox events newest first (by id), optionally one status and/or one reference.
+    /// The merchant's inbox events newest first (by id), optionally one status and/or one
+    /// reference.
     pub async fn list_events(
         &self,
+        merchant: &MerchantId,
         status: Option<&str>,
         reference: Option<&str>,
         before_id: Option<i64>,
@@ -226,8 +267,8 @@ impl Store {
     ) -> Result<Vec<InboxEvent>, StoreError> {
         let sql = format!(
             "SELECT {INBOX_COLUMNS} FROM inbox_events
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR reference = $2)
-               AND ($3 IS NULL OR id < $3)
+             WHERE merchant_id = $5 AND ($1 IS NULL OR status = $1)
+               AND ($2 IS NULL OR reference = $2) AND ($3 IS NULL OR id < $3)
              ORDER BY id DESC LIMIT $4"
         );
         let rows = on_pool!(self, c => sqlx::query_as(&sql)
@@ -235,26 +276,38 @@ impl Store {
             .bind(reference)
             .bind(before_id)
             .bind(i64::from(limit))
+            .bind(merchant.as_str())
             .fetch_all(c)
             .await)?;
         Ok(rows)
     }
 
-    pub async fn inbox_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+    /// The merchant's inbox events, counted by status.
+    pub async fn inbox_counts(
+        &self,
+        merchant: &MerchantId,
+    ) -> Result<Vec<StatusCount>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
-            "SELECT status, COUNT(*) AS count FROM inbox_events GROUP BY status ORDER BY status",
+            "SELECT status, COUNT(*) AS count FROM inbox_events WHERE merchant_id = $1
+             GROUP BY status ORDER BY status",
         )
+        .bind(merchant.as_str())
         .fetch_all(c)
         .await)?;
         Ok(rows)
     }
 
-    pub async fn inbox_by_key(&self, key: &str) -> Result<Option<InboxEvent>, StoreError> {
-        let row = on_pool!(self, c => sqlx::query_as(
-            "SELECT id, idempotency_key, source, provider, event_type, reference, received_at_ms,
-                    applied_at_ms, status, reason, shard, seq, envelope
-             FROM inbox_events WHERE idempotency_key = $1",
-        )
+    pub async fn inbox_by_key(
+        &self,
+        merchant: &MerchantId,
+        key: &str,
+    ) -> Result<Option<InboxEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox_events
+             WHERE merchant_id = $1 AND idempotency_key = $2"
+        );
+        let row = on_pool!(self, c => sqlx::query_as(&sql)
+        .bind(merchant.as_str())
         .bind(key)
         .fetch_optional(c)
         .await)?;

@@ -3,7 +3,7 @@
 use keffi_shared::wire::EdgePosition;
 use std::str::FromStr;
 
-use keffi_shared::{Currency, MinorUnits, Provider};
+use keffi_shared::{Currency, MerchantId, MinorUnits, Provider};
 use serde::Serialize;
 
 use super::StoreError;
@@ -40,6 +40,8 @@ impl FromStr for InboxStatus {
 /// An event to record in the inbox.
 #[derive(Debug, Clone)]
 pub struct NewInboxEvent {
+    /// Whose event it is: its source's merchant.
+    pub merchant: MerchantId,
     pub key: String,
     pub source: String,
     pub provider: Provider,
@@ -64,13 +66,17 @@ impl NewInboxEvent {
 }
 
 /// The columns an [`InboxEvent`] reads, in its order.
-pub(crate) const INBOX_COLUMNS: &str = "id, idempotency_key, source, provider, event_type, \
+pub(crate) const INBOX_COLUMNS: &str =
+    "id, merchant_id, idempotency_key, source, provider, event_type, \
      reference, received_at_ms, applied_at_ms, status, reason, shard, seq, envelope";
 
 /// An inbox event as stored (and, without its envelope, as the admin API shows it).
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct InboxEvent {
     pub id: i64,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = MerchantId)]
+    pub merchant_id: MerchantId,
     pub idempotency_key: String,
     pub source: String,
     #[sqlx(try_from = "String")]
@@ -142,6 +148,11 @@ pub(super) fn gateway(s: &str) -> Result<Provider, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("gateway `{s}`")))
 }
 
+/// A merchant id as stored.
+pub(super) fn merchant(s: &str) -> Result<MerchantId, StoreError> {
+    MerchantId::parse(s).map_err(|_| StoreError::Corrupt(format!("merchant id `{s}`")))
+}
+
 pub(super) fn currency(s: &str) -> Result<Currency, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("currency `{s}`")))
@@ -173,6 +184,9 @@ impl TryFrom<PaymentRow> for Payment {
 /// [`Order`](crate::domain::Order) is built from it).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OrderRecord {
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = MerchantId)]
+    pub merchant_id: MerchantId,
     pub reference: String,
     /// Minor units (kobo for NGN).
     #[sqlx(try_from = "i64")]
@@ -196,12 +210,13 @@ pub struct OrderRecord {
 }
 
 /// The columns an [`OrderRecord`], the one read model of the `orders` table, reads.
-pub(crate) const ORDER_COLUMNS: &str = "reference, amount, currency, status, review_reason, \
+pub(crate) const ORDER_COLUMNS: &str =
+    "merchant_id, reference, amount, currency, status, review_reason, \
      metadata, version, created_at_ms, updated_at_ms";
 
 /// The same without the merchant's metadata and the timestamps: what the apply path reads
 /// (see [`PAYMENT_STATE_COLUMNS`] for why fewer columns matter).
-pub(crate) const ORDER_STATE_COLUMNS: &str = "reference, amount, currency, status, \
+pub(crate) const ORDER_STATE_COLUMNS: &str = "merchant_id, reference, amount, currency, status, \
      review_reason, version";
 
 impl TryFrom<OrderRecord> for Order {

@@ -2,17 +2,22 @@
 //! provider, source, reference) — paged, counted, or as ids to replay; one reference's events
 //! for its timeline; and the per-minute / per-hour counts its charts draw.
 //!
-//! Every read is a range of an index (migration `0009_operator_reads`): `(status, id)` and the
-//! primary key for the filtered lists, `(reference, id)` for a reference, `(received_at_ms)`
-//! and `(status, applied_at_ms)` for the series. None of them writes.
+//! Every read is one merchant's, and a range of an index (migrations `0009_operator_reads`
+//! and `0010_merchants`): `(merchant_id, id)` and `(status, id)` for the filtered lists,
+//! `(merchant_id, reference, id)` for a reference, `(received_at_ms)` and
+//! `(status, applied_at_ms)` for the series. None of them writes.
+
+use keffi_shared::MerchantId;
 
 use super::conn::on_pool;
 use super::rows::{InboxEvent, InboxStatus, INBOX_COLUMNS};
 use super::{Store, StoreError};
 
-/// Which inbox events: every field that is set must match exactly.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which of one merchant's inbox events: every field that is set must match exactly. The
+/// merchant is not optional: a filter is made for one ([`EventFilter::of`]).
+#[derive(Debug, Clone, Copy)]
 pub struct EventFilter<'a> {
+    pub merchant: &'a MerchantId,
     pub status: Option<InboxStatus>,
     pub provider: Option<&'a str>,
     pub source: Option<&'a str>,
@@ -20,6 +25,17 @@ pub struct EventFilter<'a> {
 }
 
 impl<'a> EventFilter<'a> {
+    /// Every event of `merchant`.
+    pub fn of(merchant: &'a MerchantId) -> Self {
+        EventFilter {
+            merchant,
+            status: None,
+            provider: None,
+            source: None,
+            reference: None,
+        }
+    }
+
     /// `column = $n` for each set field (numbered from 1), and the values in their order.
     /// Only the set fields are in the SQL, so each query's plan is the index's range, not a
     /// `($1 IS NULL OR …)` that a generic plan cannot use.
@@ -27,6 +43,7 @@ impl<'a> EventFilter<'a> {
         let mut sql = Vec::new();
         let mut binds = Vec::new();
         let fields = [
+            ("merchant_id", Some(self.merchant.as_str())),
             ("status", self.status.map(InboxStatus::as_str)),
             ("provider", self.provider),
             ("source", self.source),
@@ -135,48 +152,54 @@ impl Store {
         Ok(ids)
     }
 
-    /// The events about `reference`, oldest first (by id), at most `limit`.
+    /// The merchant's events about `reference`, oldest first (by id), at most `limit`.
     pub async fn events_for_reference(
         &self,
+        merchant: &MerchantId,
         reference: &str,
         limit: u32,
     ) -> Result<Vec<InboxEvent>, StoreError> {
         let sql = format!(
-            "SELECT {INBOX_COLUMNS} FROM inbox_events WHERE reference = $1 ORDER BY id LIMIT $2"
+            "SELECT {INBOX_COLUMNS} FROM inbox_events WHERE merchant_id = $3 AND reference = $1
+             ORDER BY id LIMIT $2"
         );
         let rows = on_pool!(self, c => sqlx::query_as(&sql)
             .bind(reference)
             .bind(i64::from(limit))
+            .bind(merchant.as_str())
             .fetch_all(c)
             .await)?;
         Ok(rows)
     }
 
-    /// Events received (by `received_at_ms`) in `[since_ms, until_ms)`, counted per
+    /// The merchant's events received (by `received_at_ms`) in `[since_ms, until_ms)`, counted per
     /// `bucket_ms`; buckets with none are absent.
     pub async fn received_per(
         &self,
+        merchant: &MerchantId,
         bucket_ms: i64,
         since_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<Bucket>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
             "SELECT (received_at_ms / $1) * $1 AS bucket, COUNT(*) AS count FROM inbox_events
-             WHERE received_at_ms >= $2 AND received_at_ms < $3
+             WHERE merchant_id = $4 AND received_at_ms >= $2 AND received_at_ms < $3
              GROUP BY bucket ORDER BY bucket",
         )
         .bind(bucket_ms)
         .bind(since_ms)
         .bind(until_ms)
+        .bind(merchant.as_str())
         .fetch_all(c)
         .await)?;
         Ok(rows)
     }
 
-    /// Events that are `status` now and were settled (`applied_at_ms`) in
+    /// The merchant's events that are `status` now and were settled (`applied_at_ms`) in
     /// `[since_ms, until_ms)`, counted per `bucket_ms`; buckets with none are absent.
     pub async fn settled_per(
         &self,
+        merchant: &MerchantId,
         status: InboxStatus,
         bucket_ms: i64,
         since_ms: i64,
@@ -184,13 +207,15 @@ impl Store {
     ) -> Result<Vec<Bucket>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
             "SELECT (applied_at_ms / $1) * $1 AS bucket, COUNT(*) AS count FROM inbox_events
-             WHERE status = $2 AND applied_at_ms >= $3 AND applied_at_ms < $4
+             WHERE merchant_id = $5 AND status = $2 AND applied_at_ms >= $3
+               AND applied_at_ms < $4
              GROUP BY bucket ORDER BY bucket",
         )
         .bind(bucket_ms)
         .bind(status.as_str())
         .bind(since_ms)
         .bind(until_ms)
+        .bind(merchant.as_str())
         .fetch_all(c)
         .await)?;
         Ok(rows)
@@ -211,16 +236,23 @@ mod tests {
 
     #[test]
     fn only_the_set_fields_are_conditions() {
-        let (sql, binds) = EventFilter::default().conditions();
-        assert!(sql.is_empty() && binds.is_empty());
+        let acme = MerchantId::parse("acme").unwrap();
+        let (sql, binds) = EventFilter::of(&acme).conditions();
+        assert_eq!(
+            (sql, binds),
+            (vec!["merchant_id = $1".to_owned()], vec!["acme"])
+        );
         let (sql, binds) = EventFilter {
             status: Some(InboxStatus::Dead),
             reference: Some("ord_1"),
-            ..Default::default()
+            ..EventFilter::of(&acme)
         }
         .conditions();
-        assert_eq!(sql, ["status = $1", "reference = $2"]);
-        assert_eq!(binds, ["dead", "ord_1"]);
-        assert_eq!(where_clause(&sql), "WHERE status = $1 AND reference = $2");
+        assert_eq!(sql, ["merchant_id = $1", "status = $2", "reference = $3"]);
+        assert_eq!(binds, ["acme", "dead", "ord_1"]);
+        assert_eq!(
+            where_clause(&sql),
+            "WHERE merchant_id = $1 AND status = $2 AND reference = $3"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! A write transaction and the operations the apply pipeline performs in it.
 
 use keffi_shared::wire::EdgePosition;
+use keffi_shared::MerchantId;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::bulk::OutcomeRow;
@@ -18,15 +19,17 @@ pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
 }
 
-/// The advisory-lock keys of `references`: sorted and distinct, so every transaction takes
-/// them in the same order. A key is the first 8 bytes of a SHA-256 of the reference, the same
-/// on every replica and every version; two references sharing a key only wait for each other.
-fn reference_lock_keys(references: &[&str]) -> Vec<i64> {
+/// The advisory-lock keys of `references` (each a merchant's): sorted and distinct, so every
+/// transaction takes them in the same order. A key is the first 8 bytes of a SHA-256 of the
+/// merchant and the reference, the same on every replica and every version; two references
+/// sharing a key only wait for each other.
+fn reference_lock_keys(references: &[(&MerchantId, &str)]) -> Vec<i64> {
     use sha2::{Digest, Sha256};
     let mut keys: Vec<i64> = references
         .iter()
-        .map(|r| {
-            let digest = Sha256::digest(format!("keffi:reference:{r}").as_bytes());
+        .map(|(m, r)| {
+            // A merchant id has no `/`, so no two (merchant, reference) pairs share a text.
+            let digest = Sha256::digest(format!("keffi:reference:{m}/{r}").as_bytes());
             let mut first = [0u8; 8];
             first.copy_from_slice(&digest[..8]);
             i64::from_be_bytes(first)
@@ -79,7 +82,10 @@ impl Tx {
     /// A row lock (`FOR UPDATE`) cannot do this job: it locks nothing while the row does not
     /// exist yet, which is exactly when an order's creation and its charge cross. Once the
     /// lock is held, every statement sees whatever the previous holder committed.
-    pub async fn lock_references(&mut self, references: &[&str]) -> Result<(), StoreError> {
+    pub async fn lock_references(
+        &mut self,
+        references: &[(&MerchantId, &str)],
+    ) -> Result<(), StoreError> {
         if let Tx::Postgres(t) = self {
             let keys = reference_lock_keys(references);
             if keys.is_empty() {
@@ -139,42 +145,58 @@ impl Tx {
     /// The payment for `reference`, locked until the transaction ends (Postgres).
     pub async fn payment_for_update(
         &mut self,
+        merchant: &MerchantId,
         reference: &str,
     ) -> Result<Option<Payment>, StoreError> {
         let row: Option<PaymentRow> = on_tx!(self, c, lock => {
-            let sql =
-                format!("SELECT {PAYMENT_STATE_COLUMNS} FROM payments WHERE reference = $1{lock}");
-            sqlx::query_as(&sql).bind(reference).fetch_optional(c).await
+            let sql = format!(
+                "SELECT {PAYMENT_STATE_COLUMNS} FROM payments
+                 WHERE merchant_id = $1 AND reference = $2{lock}"
+            );
+            sqlx::query_as(&sql).bind(merchant.as_str()).bind(reference).fetch_optional(c).await
         })?;
         row.map(Payment::try_from).transpose()
     }
 
     /// The order for `reference`, locked until the transaction ends (Postgres).
-    pub async fn order_for_update(&mut self, reference: &str) -> Result<Option<Order>, StoreError> {
+    pub async fn order_for_update(
+        &mut self,
+        merchant: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<Order>, StoreError> {
         let row: Option<OrderRecord> = on_tx!(self, c, lock => {
-            let sql =
-                format!("SELECT {ORDER_STATE_COLUMNS} FROM orders WHERE reference = $1{lock}");
-            sqlx::query_as(&sql).bind(reference).fetch_optional(c).await
+            let sql = format!(
+                "SELECT {ORDER_STATE_COLUMNS} FROM orders
+                 WHERE merchant_id = $1 AND reference = $2{lock}"
+            );
+            sqlx::query_as(&sql).bind(merchant.as_str()).bind(reference).fetch_optional(c).await
         })?;
         row.map(Order::try_from).transpose()
     }
 
-    pub async fn save_payment(&mut self, p: &Payment, now_ms: i64) -> Result<(), StoreError> {
-        self.save_payments(std::slice::from_ref(p), now_ms).await
+    pub async fn save_payment(
+        &mut self,
+        merchant: &MerchantId,
+        p: &Payment,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.save_payments(merchant, std::slice::from_ref(p), now_ms)
+            .await
     }
 
     /// Inserts the pending payment an order expects; never writes over a payment that exists
     /// (a charge's), which `save_payment` would.
     pub async fn insert_pending_payment(
         &mut self,
+        merchant: &MerchantId,
         p: &Payment,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         on_tx!(self, c, _lock => sqlx::query(
-            "INSERT INTO payments (reference, gateway, amount, requested_amount, currency, status,
-                 created_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-             ON CONFLICT (reference) DO NOTHING",
+            "INSERT INTO payments (merchant_id, reference, gateway, amount, requested_amount,
+                 currency, status, created_at_ms, updated_at_ms)
+             VALUES ($8, $1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (merchant_id, reference) DO NOTHING",
         )
         .bind(&p.reference)
         .bind(p.gateway.as_str())
@@ -183,6 +205,7 @@ impl Tx {
         .bind(p.currency.as_str())
         .bind(p.status.as_str())
         .bind(now_ms)
+        .bind(merchant.as_str())
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -191,12 +214,14 @@ impl Tx {
 
     pub async fn save_order(
         &mut self,
+        merchant: &MerchantId,
         o: &Order,
         now_ms: i64,
     ) -> Result<Vec<OrderChange>, StoreError> {
-        self.save_orders(std::slice::from_ref(o), now_ms).await?;
+        self.save_orders(merchant, std::slice::from_ref(o), now_ms)
+            .await?;
         Ok(self
-            .order_record(&o.reference)
+            .order_record(merchant, &o.reference)
             .await?
             .map(|r| OrderChange::from(&r))
             .into_iter()
@@ -206,11 +231,14 @@ impl Tx {
     /// An inbox event by id, locked (Postgres): the replay path reads it through here.
     pub async fn inbox_event_for_update(
         &mut self,
+        merchant: &MerchantId,
         id: i64,
     ) -> Result<Option<InboxEvent>, StoreError> {
         let row = on_tx!(self, c, lock => {
-            let sql = format!("SELECT {INBOX_COLUMNS} FROM inbox_events WHERE id = $1{lock}");
-            sqlx::query_as(&sql).bind(id).fetch_optional(c).await
+            let sql = format!(
+                "SELECT {INBOX_COLUMNS} FROM inbox_events WHERE merchant_id = $1 AND id = $2{lock}"
+            );
+            sqlx::query_as(&sql).bind(merchant.as_str()).bind(id).fetch_optional(c).await
         })?;
         Ok(row)
     }
@@ -240,13 +268,26 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::reference_lock_keys;
+    use keffi_shared::MerchantId;
 
     #[test]
     fn lock_keys_are_stable_sorted_and_distinct() {
-        let a = reference_lock_keys(&["ord_2", "ord_1", "ord_2"]);
+        let (m, n) = (
+            MerchantId::parse("acme").unwrap(),
+            MerchantId::parse("bolt").unwrap(),
+        );
+        let a = reference_lock_keys(&[(&m, "ord_2"), (&m, "ord_1"), (&m, "ord_2")]);
         assert_eq!(a.len(), 2);
         assert!(a[0] < a[1]);
-        assert_eq!(a, reference_lock_keys(&["ord_1", "ord_2"]));
-        assert_ne!(reference_lock_keys(&["a"]), reference_lock_keys(&["b"]));
+        assert_eq!(a, reference_lock_keys(&[(&m, "ord_1"), (&m, "ord_2")]));
+        assert_ne!(
+            reference_lock_keys(&[(&m, "a")]),
+            reference_lock_keys(&[(&m, "b")])
+        );
+        // Two merchants' `ord_1` are two orders: neither waits for the other.
+        assert_ne!(
+            reference_lock_keys(&[(&m, "ord_1")]),
+            reference_lock_keys(&[(&n, "ord_1")])
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! abandons order creations at random moments and checks the retry always completes.
 
 use crate::common;
+use crate::common::dm;
 
 use std::time::Duration;
 
@@ -40,9 +41,9 @@ async fn settle() {
 }
 
 async fn assert_paid_once(store: &Store, reference: &str) {
-    let order = store.order(reference).await.unwrap().unwrap();
-    let payment = store.payment(reference).await.unwrap().unwrap();
-    let journal = store.journal_for(reference).await.unwrap();
+    let order = store.order(&dm(), reference).await.unwrap().unwrap();
+    let payment = store.payment(&dm(), reference).await.unwrap().unwrap();
+    let journal = store.journal_for(&dm(), reference).await.unwrap();
     assert_eq!(
         (order.status, payment.status, journal.len()),
         (OrderStatus::Paid, PaymentStatus::Success, 1),
@@ -66,7 +67,7 @@ async fn an_order_created_while_its_charge_commits_is_paid_postgres() {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .create_order("ord_1", MinorUnits(500_000), NGN, None, now_ms())
+                .create_order(&dm(), "ord_1", MinorUnits(500_000), NGN, None, now_ms())
                 .await
         })
     };
@@ -76,7 +77,7 @@ async fn an_order_created_while_its_charge_commits_is_paid_postgres() {
     let created = creating.await.unwrap().unwrap();
     assert_eq!(created.status, OrderStatus::Paid, "the API answers `paid`");
     assert_paid_once(store, "ord_1").await;
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(p.review_reason, None, "the payment found its order");
 }
 
@@ -87,7 +88,7 @@ async fn a_charge_applied_while_its_order_is_created_pays_it_postgres() {
     let store = &s.store;
     let mut creation = store.begin().await.unwrap();
     creation
-        .create_order("ord_1", MinorUnits(500_000), NGN, None, now_ms())
+        .create_order(&dm(), "ord_1", MinorUnits(500_000), NGN, None, now_ms())
         .await
         .unwrap();
     let applying = {
@@ -110,14 +111,17 @@ async fn a_replay_crossing_the_charge_applies_after_it_postgres() {
     let s = common::postgres().await;
     let store = &s.store;
     store
-        .create_order("ord_1", MinorUnits(500_000), NGN, None, now_ms())
+        .create_order(&dm(), "ord_1", MinorUnits(500_000), NGN, None, now_ms())
         .await
         .unwrap();
     apply_batch(store, &[refund("ord_1", "rf_1", 100_000)], None)
         .await
         .unwrap();
     let parked = store
-        .inbox_by_key(&refund("ord_1", "rf_1", 100_000).envelope.key.to_string())
+        .inbox_by_key(
+            &dm(),
+            &refund("ord_1", "rf_1", 100_000).envelope.key.to_string(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -129,7 +133,7 @@ async fn a_replay_crossing_the_charge_applies_after_it_postgres() {
     assert_eq!(report.unparked, 1, "the charge releases the refund itself");
     let replaying = {
         let store = replica(store).await;
-        tokio::spawn(async move { replay(&store, parked.id).await })
+        tokio::spawn(async move { replay(&store, &dm(), parked.id).await })
     };
     settle().await;
     assert!(!replaying.is_finished(), "the replay waits for the batch");
@@ -140,9 +144,9 @@ async fn a_replay_crossing_the_charge_applies_after_it_postgres() {
         replayed.message.contains("nothing to replay"),
         "{replayed:?}"
     );
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(p.refunded, MinorUnits(100_000), "refunded once");
-    assert_eq!(store.journal_for("ord_1").await.unwrap().len(), 2);
+    assert_eq!(store.journal_for(&dm(), "ord_1").await.unwrap().len(), 2);
 }
 
 fn key(k: &str) -> Option<IdempotencyKey> {
@@ -234,9 +238,9 @@ async fn crossing_creations_all_end_paid_exactly_once_postgres() {
     }
     let mut wrong = Vec::new();
     for reference in &references {
-        let order = store.order(reference).await.unwrap().unwrap();
-        let payment = store.payment(reference).await.unwrap().unwrap();
-        let charges = store.journal_for(reference).await.unwrap().len();
+        let order = store.order(&dm(), reference).await.unwrap().unwrap();
+        let payment = store.payment(&dm(), reference).await.unwrap().unwrap();
+        let charges = store.journal_for(&dm(), reference).await.unwrap().len();
         if (order.status, payment.status, charges) != (OrderStatus::Paid, PaymentStatus::Success, 1)
             || payment.review_reason.is_some()
         {
@@ -260,7 +264,7 @@ async fn crossing_creations_all_end_paid_exactly_once_postgres() {
 async fn create_with_retries(store: &Store, reference: &str) {
     let k = format!("device-{reference}");
     for _ in 0..5 {
-        match create_order(store, key(&k), "POST /v1/orders", request(reference)).await {
+        match create_order(store, &dm(), key(&k), "POST /v1/orders", request(reference)).await {
             Ok(_) => return,
             Err(e) if e.status.is_server_error() => {}
             Err(e) => panic!("{reference}: {} {}", e.code, e.message),
@@ -281,16 +285,28 @@ async fn a_client_that_hangs_up_can_always_complete_its_order(store: &Store) {
         let cut = Duration::from_micros(rng.gen_range(0..4_000));
         let _ = tokio::time::timeout(
             cut,
-            create_order(store, key(&k), "POST /v1/orders", request(&reference)),
+            create_order(
+                store,
+                &dm(),
+                key(&k),
+                "POST /v1/orders",
+                request(&reference),
+            ),
         )
         .await;
         if i % 2 == 0 {
             // Some retries come at once, racing what the abandoned request left running.
             tokio::time::sleep(Duration::from_micros(rng.gen_range(0..2_000))).await;
         }
-        let answer = create_order(store, key(&k), "POST /v1/orders", request(&reference))
-            .await
-            .unwrap_or_else(|e| panic!("retry {i} after a hang-up at {cut:?}: {}", e.message));
+        let answer = create_order(
+            store,
+            &dm(),
+            key(&k),
+            "POST /v1/orders",
+            request(&reference),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("retry {i} after a hang-up at {cut:?}: {}", e.message));
         assert_eq!(answer.status, axum::http::StatusCode::CREATED, "{i}");
         assert_eq!(answer.body["reference"], reference.as_str());
         let secret = answer.body["client_secret"]
@@ -300,15 +316,17 @@ async fn a_client_that_hangs_up_can_always_complete_its_order(store: &Store) {
             .client_secret_reference(&keffi_ledger::api::access::client_secret::hash(secret))
             .await
             .unwrap();
-        assert_eq!(
-            opens.as_deref(),
-            Some(reference.as_str()),
-            "the secret works"
-        );
+        assert_eq!(opens, Some((dm(), reference.clone())), "the secret works");
         // And the key stays good: a third try replays the same order.
-        let again = create_order(store, key(&k), "POST /v1/orders", request(&reference))
-            .await
-            .unwrap();
+        let again = create_order(
+            store,
+            &dm(),
+            key(&k),
+            "POST /v1/orders",
+            request(&reference),
+        )
+        .await
+        .unwrap();
         assert!(again.replayed);
         assert_eq!(again.body["reference"], reference.as_str());
     }

@@ -14,4 +14,5 @@ mod reconciler;
 mod serve;
 mod store_pipeline;
 mod streams;
+mod tenants;
 mod tracing_spans;

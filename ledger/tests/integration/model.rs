@@ -12,6 +12,11 @@
 //! commit — runs each through the real pipeline, and after every step checks that the store
 //! holds the model's state and that every money invariant holds.
 //!
+//! Every sequence runs at two merchants at once, with the same references: each event and
+//! step belongs to one of them, a batch mixes both, and each merchant's store state is held to
+//! its own model, so a merchant's event that touched the other's order, payment, journal or
+//! inbox fails the comparison.
+//!
 //! `KEFFI_MODEL_CASES` sets the number of sequences per store (default 24).
 
 use crate::common;
@@ -22,12 +27,15 @@ use common::paystack;
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};
 use keffi_ledger::pipeline::{apply_batch, apply_events, replay, Incoming};
 use keffi_ledger::store::{now_ms, Store};
-use keffi_shared::{Currency, Envelope, IdempotencyKey, MinorUnits, Provider};
+use keffi_shared::{Currency, Envelope, IdempotencyKey, MerchantId, MinorUnits, Provider};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 const MAX: i64 = 1_000_000_000_000;
 const REFERENCES: usize = 3;
+/// The merchants every sequence runs at: the default one and another, with clashing
+/// references.
+const MERCHANTS: [&str; 2] = ["default", "acme"];
 
 // ---------------------------------------------------------------------------------------
 // What happens.
@@ -94,18 +102,21 @@ impl Ev {
 
 #[derive(Debug, Clone)]
 enum Step {
-    /// One pulled batch, applied and committed.
-    Deliver(Vec<Ev>),
+    /// One pulled batch (each event with its merchant's index), applied and committed.
+    Deliver(Vec<(usize, Ev)>),
     /// The batch applied and rolled back (the ledger died before commit), then pulled again.
-    CrashThenDeliver(Vec<Ev>),
+    CrashThenDeliver(Vec<(usize, Ev)>),
     /// The last batch pulled again (the ledger died after commit, before its ack).
     Redeliver,
     CreateOrder {
+        m: usize,
         r: usize,
         amount: i64,
     },
-    /// An operator replays the `pick`th (mod their number) dead or parked event.
+    /// An operator of merchant `m` replays its `pick`th (mod their number) dead or parked
+    /// event.
     Replay {
+        m: usize,
         pick: usize,
     },
 }
@@ -146,22 +157,26 @@ fn ev() -> impl Strategy<Value = Ev> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let batch = || prop::collection::vec(ev(), 1..6);
+    let batch = || prop::collection::vec((0..MERCHANTS.len(), ev()), 1..6);
     prop_oneof![
         6 => batch().prop_map(Step::Deliver),
         1 => batch().prop_map(Step::CrashThenDeliver),
         1 => Just(Step::Redeliver),
-        2 => (0..REFERENCES, prop::sample::select(vec![500i64, 950, 1000]))
-            .prop_map(|(r, amount)| Step::CreateOrder { r, amount }),
-        1 => any::<usize>().prop_map(|pick| Step::Replay { pick }),
+        2 => (0..MERCHANTS.len(), 0..REFERENCES, prop::sample::select(vec![500i64, 950, 1000]))
+            .prop_map(|(m, r, amount)| Step::CreateOrder { m, r, amount }),
+        1 => (0..MERCHANTS.len(), any::<usize>()).prop_map(|(m, pick)| Step::Replay { m, pick }),
     ]
 }
 
 // ---------------------------------------------------------------------------------------
 // The events as Paystack (or the reconciler) would deliver them, for case `case`.
 
+/// One sequence at one merchant: its references are the same at every merchant; its
+/// gateways' transaction ids are its own (two gateway accounts never share one).
 struct Case {
     n: u64,
+    merchant: MerchantId,
+    slot: u64,
 }
 
 impl Case {
@@ -170,10 +185,14 @@ impl Case {
     }
 
     fn id(&self, r: usize, x: u64) -> u64 {
-        self.n * 1_000 + r as u64 * 100 + x
+        self.n * 1_000 + self.slot * 500 + r as u64 * 100 + x
     }
 
     fn incoming(&self, ev: &Ev) -> Incoming {
+        common::of(&self.merchant, self.event(ev))
+    }
+
+    fn event(&self, ev: &Ev) -> Incoming {
         let reference = self.reference(ev.r());
         match ev {
             Ev::Charge {
@@ -206,9 +225,16 @@ impl Case {
                              "currency": "NGN", "status": status, "fees": 0}
                 });
                 let event_type = format!("verify.{status}");
+                // The reconciler's key names the merchant, but the default one's.
+                let whose = if self.merchant.is_default() {
+                    reference.clone()
+                } else {
+                    format!("{}/{reference}", self.merchant)
+                };
                 let key =
-                    IdempotencyKey::parse(format!("reconciler:{event_type}:{reference}")).unwrap();
+                    IdempotencyKey::parse(format!("reconciler:{event_type}:{whose}")).unwrap();
                 Incoming {
+                    merchant: self.merchant.clone(),
                     envelope: Envelope {
                         v: keffi_shared::version::V1,
                         source: keffi_ledger::reconciler::SOURCE.into(),
@@ -637,13 +663,14 @@ fn fail(msg: String) -> TestCaseError {
     TestCaseError::fail(msg)
 }
 
-async fn run(store: &Store, case: &Case, steps: &[Step]) -> Result<(), TestCaseError> {
-    let mut model = Model::default();
-    let mut last: Vec<(Ev, String)> = Vec::new();
+async fn run(store: &Store, cases: &[Case], steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut models: Vec<Model> = cases.iter().map(|_| Model::default()).collect();
+    let mut last: Vec<(usize, Ev, String)> = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         match step {
             Step::Deliver(evs) | Step::CrashThenDeliver(evs) => {
-                let incoming: Vec<Incoming> = evs.iter().map(|e| case.incoming(e)).collect();
+                let incoming: Vec<Incoming> =
+                    evs.iter().map(|(m, e)| cases[*m].incoming(e)).collect();
                 if matches!(step, Step::CrashThenDeliver(_)) {
                     let mut tx = store.begin().await.unwrap();
                     apply_events(&mut tx, &incoming).await.unwrap();
@@ -653,21 +680,24 @@ async fn run(store: &Store, case: &Case, steps: &[Step]) -> Result<(), TestCaseE
                 last = evs
                     .iter()
                     .zip(&incoming)
-                    .map(|(e, i)| (e.clone(), i.envelope.key.to_string()))
+                    .map(|((m, e), i)| (*m, e.clone(), i.envelope.key.to_string()))
                     .collect();
-                model.deliver(&last);
+                deliver(&mut models, &last);
             }
             Step::Redeliver => {
-                let incoming: Vec<Incoming> = last.iter().map(|(e, _)| case.incoming(e)).collect();
+                let incoming: Vec<Incoming> =
+                    last.iter().map(|(m, e, _)| cases[*m].incoming(e)).collect();
                 let report = apply_batch(store, &incoming, None).await.unwrap();
                 if report.duplicates != incoming.len() as u64 {
                     return Err(fail(format!("step {i}: a re-pulled batch applied again")));
                 }
-                model.deliver(&last);
+                deliver(&mut models, &last);
             }
-            Step::CreateOrder { r, amount } => {
+            Step::CreateOrder { m, r, amount } => {
+                let case = &cases[*m];
                 let _ = store
                     .create_order(
+                        &case.merchant,
                         &case.reference(*r),
                         MinorUnits(*amount),
                         Currency::NGN,
@@ -675,30 +705,82 @@ async fn run(store: &Store, case: &Case, steps: &[Step]) -> Result<(), TestCaseE
                         now_ms(),
                     )
                     .await;
-                model.create_order(*r, *amount);
+                models[*m].create_order(*r, *amount);
             }
-            Step::Replay { pick } => {
-                if let Some(key) = model.replay_pick(*pick) {
-                    let id = store.inbox_by_key(&key).await.unwrap().unwrap().id;
-                    replay(store, id).await.unwrap();
-                    model.replay(&key);
+            Step::Replay { m, pick } => {
+                let merchant = &cases[*m].merchant;
+                if let Some(key) = models[*m].replay_pick(*pick) {
+                    let id = store
+                        .inbox_by_key(merchant, &key)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .id;
+                    replay(store, merchant, id).await.unwrap();
+                    models[*m].replay(&key);
                 }
             }
         }
-        compare(store, case, &model)
+        for (case, model) in cases.iter().zip(&models) {
+            compare(store, case, model).await.map_err(|e| {
+                fail(format!(
+                    "after step {i} ({step:?}), at {}: {e}",
+                    case.merchant
+                ))
+            })?;
+        }
+        no_leaks(store, cases, &models)
             .await
             .map_err(|e| fail(format!("after step {i} ({step:?}): {e}")))?;
     }
     Ok(())
 }
 
+/// No merchant's inbox holds an event only another merchant was sent.
+async fn no_leaks(store: &Store, cases: &[Case], models: &[Model]) -> Result<(), String> {
+    for (m, model) in models.iter().enumerate() {
+        for (other, theirs) in cases.iter().enumerate().filter(|(o, _)| *o != m) {
+            for key in model.inbox.keys() {
+                if models[other].inbox.contains_key(key) {
+                    continue;
+                }
+                if store
+                    .inbox_by_key(&theirs.merchant, key)
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
+                    return Err(format!(
+                        "{}'s event {key} is in {}'s inbox",
+                        cases[m].merchant, theirs.merchant
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A batch as each merchant's model sees it: its own events, in arrival order (the pipeline
+/// plans each merchant's events of a batch apart, in arrival order).
+fn deliver(models: &mut [Model], batch: &[(usize, Ev, String)]) {
+    for (m, model) in models.iter_mut().enumerate() {
+        let own: Vec<(Ev, String)> = batch
+            .iter()
+            .filter(|(at, _, _)| *at == m)
+            .map(|(_, e, k)| (e.clone(), k.clone()))
+            .collect();
+        model.deliver(&own);
+    }
+}
+
 /// The store holds the model's state, and every invariant holds.
 async fn compare(store: &Store, case: &Case, model: &Model) -> Result<(), String> {
     for r in 0..REFERENCES {
         let reference = case.reference(r);
-        let payment = store.payment(&reference).await.unwrap();
-        let order = store.order(&reference).await.unwrap();
-        let journal = store.journal_for(&reference).await.unwrap();
+        let payment = store.payment(&case.merchant, &reference).await.unwrap();
+        let order = store.order(&case.merchant, &reference).await.unwrap();
+        let journal = store.journal_for(&case.merchant, &reference).await.unwrap();
         let sum = |account: &str| -> i64 {
             journal
                 .iter()
@@ -781,7 +863,7 @@ async fn compare(store: &Store, case: &Case, model: &Model) -> Result<(), String
     }
     for (key, entry) in &model.inbox {
         let got = store
-            .inbox_by_key(key)
+            .inbox_by_key(&case.merchant, key)
             .await
             .unwrap()
             .map(|e| e.status.as_str());
@@ -799,7 +881,7 @@ async fn compare(store: &Store, case: &Case, model: &Model) -> Result<(), String
         return Err("an unbalanced journal transaction".into());
     }
     store
-        .balances()
+        .balances(&case.merchant)
         .await
         .map_err(|e| format!("balances fail: {e}"))?;
     Ok(())
@@ -821,12 +903,25 @@ fn check_against_the_model(store: Store, rt: &tokio::runtime::Runtime) {
         ..Config::default()
     });
     let counter = std::sync::atomic::AtomicU64::new(1);
+    let merchants: Vec<MerchantId> = MERCHANTS
+        .iter()
+        .map(|m| MerchantId::parse(*m).unwrap())
+        .collect();
+    for m in merchants.iter().filter(|m| !m.is_default()) {
+        rt.block_on(store.add_merchant(m, m.as_str(), 0)).unwrap();
+    }
     let started = std::time::Instant::now();
     let result = runner.run(&prop::collection::vec(step(), 1..25), |steps| {
-        let case = Case {
-            n: counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        };
-        rt.block_on(run(&store, &case, &steps))
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cases: Vec<Case> = (0u64..)
+            .zip(&merchants)
+            .map(|(slot, merchant)| Case {
+                n,
+                merchant: merchant.clone(),
+                slot,
+            })
+            .collect();
+        rt.block_on(run(&store, &cases, &steps))
     });
     eprintln!(
         "model check on {}: {} cases in {:.1?}",

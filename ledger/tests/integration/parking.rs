@@ -2,6 +2,7 @@
 //! overflow, on both backends (SQLite in a temp file, a fresh Postgres database).
 
 use crate::common;
+use crate::common::dm;
 
 use std::time::Duration;
 
@@ -18,7 +19,14 @@ const PARK_TIMEOUT: Duration = Duration::from_secs(72 * 3600);
 
 async fn order(store: &Store, reference: &str, amount: i64) {
     store
-        .create_order(reference, MinorUnits(amount), Currency::NGN, None, now_ms())
+        .create_order(
+            &dm(),
+            reference,
+            MinorUnits(amount),
+            Currency::NGN,
+            None,
+            now_ms(),
+        )
         .await
         .unwrap();
 }
@@ -29,7 +37,7 @@ async fn apply(store: &Store, event: &Incoming) -> i64 {
         .await
         .unwrap();
     store
-        .inbox_by_key(event.envelope.key.as_str())
+        .inbox_by_key(&dm(), event.envelope.key.as_str())
         .await
         .unwrap()
         .unwrap()
@@ -37,7 +45,7 @@ async fn apply(store: &Store, event: &Incoming) -> i64 {
 }
 
 async fn status(store: &Store, id: i64) -> (String, Option<String>) {
-    let e = store.inbox_event(id).await.unwrap().unwrap();
+    let e = store.inbox_event(&dm(), id).await.unwrap().unwrap();
     (e.status.to_string(), e.reason)
 }
 
@@ -109,7 +117,7 @@ async fn parking_is_timed_from_the_move_into_parked(store: &Store) {
     );
 
     park_since(store, id, 1_000).await;
-    let replayed = replay(store, id).await.unwrap().unwrap();
+    let replayed = replay(store, &dm(), id).await.unwrap().unwrap();
     assert_eq!(replayed.after.as_str(), "parked", "{replayed:?}");
     assert_eq!(
         parked_at(store, id).await,
@@ -119,6 +127,7 @@ async fn parking_is_timed_from_the_move_into_parked(store: &Store) {
 
     let orphan = |parked_at_ms| Orphan {
         id,
+        merchant_id: dm(),
         idempotency_key: String::new(),
         reference: Some("ord_1".into()),
         parked_at_ms,
@@ -155,7 +164,7 @@ async fn parking_is_timed_from_the_move_into_parked(store: &Store) {
     );
 
     // An operator replays it; its charge is still missing, so it parks again, afresh.
-    let replayed = replay(store, id).await.unwrap().unwrap();
+    let replayed = replay(store, &dm(), id).await.unwrap().unwrap();
     assert_eq!(
         (replayed.before.as_str(), replayed.after.as_str()),
         ("dead", "parked")
@@ -217,7 +226,7 @@ async fn the_sweep_gives_up_on_events_parked_too_long(store: &Store) {
     // The charge turns up after all: the orphan stays dead until an operator replays it.
     apply(store, &charge(7, "ord_old", 500_000, 0)).await;
     assert_eq!(status(store, old).await.0, "dead");
-    let replayed = replay(store, old).await.unwrap().unwrap();
+    let replayed = replay(store, &dm(), old).await.unwrap().unwrap();
     assert_eq!(replayed.after.as_str(), "applied", "{replayed:?}");
 }
 on_both_stores!(the_sweep_gives_up_on_events_parked_too_long);
@@ -255,12 +264,15 @@ async fn the_sweep_reaches_a_ready_event_behind_pages_of_hopeless_ones(store: &S
     // What one page of two shows: only hopeless events, the refund out of reach.
     assert_eq!(
         store.parked_but_ready(2).await.unwrap(),
-        hopeless[..2].to_vec()
+        hopeless[..2]
+            .iter()
+            .map(|id| (dm(), *id))
+            .collect::<Vec<_>>()
     );
     assert_eq!(sweep_parked(store, 2).await.unwrap(), 1);
     assert_eq!(status(store, ready).await.0, "applied");
     assert_eq!(
-        store.journal_for("ord_r").await.unwrap().len(),
+        store.journal_for(&dm(), "ord_r").await.unwrap().len(),
         2,
         "charge and refund, once each"
     );
@@ -272,7 +284,10 @@ async fn the_sweep_reaches_a_ready_event_behind_pages_of_hopeless_ones(store: &S
         0,
         "nothing else to move"
     );
-    assert_eq!(store.parked_but_ready(10).await.unwrap(), hopeless);
+    assert_eq!(
+        store.parked_but_ready(10).await.unwrap(),
+        hopeless.iter().map(|id| (dm(), *id)).collect::<Vec<_>>()
+    );
 }
 on_both_stores!(the_sweep_reaches_a_ready_event_behind_pages_of_hopeless_ones);
 
@@ -281,9 +296,10 @@ on_both_stores!(the_sweep_reaches_a_ready_event_behind_pages_of_hopeless_ones);
 async fn balances_are_exact_beyond_64_bits(store: &Store) {
     execute(
         store,
-        "INSERT INTO inbox_events (idempotency_key, source, provider, event_type,
+        "INSERT INTO inbox_events (merchant_id, idempotency_key, source, provider, event_type,
              received_at_ms, status, envelope)
-         VALUES ('k_big', 'paystack', 'paystack', 'charge.success', 0, 'applied', '{}')",
+         VALUES ('default', 'k_big', 'paystack', 'paystack', 'charge.success', 0, 'applied',
+                 '{}')",
         &[],
     )
     .await;
@@ -302,15 +318,17 @@ async fn balances_are_exact_beyond_64_bits(store: &Store) {
     for (n, entries) in (1_i64..).zip(transactions) {
         execute(
             store,
-            "INSERT INTO journal_transactions (id, reference, kind, event_key, posted_at_ms)
-             VALUES ($1, 'big', 'charge', 'k_big', 0)",
+            "INSERT INTO journal_transactions (id, merchant_id, reference, kind, event_key,
+                 posted_at_ms)
+             VALUES ($1, 'default', 'big', 'charge', 'k_big', 0)",
             &[n],
         )
         .await;
         for (account, amount) in entries {
             let sql = format!(
-                "INSERT INTO journal_entries (transaction_id, account, currency, amount)
-                 VALUES ($1, '{account}', 'NGN', $2)"
+                "INSERT INTO journal_entries (transaction_id, merchant_id, account, currency,
+                     amount)
+                 VALUES ($1, 'default', '{account}', 'NGN', $2)"
             );
             execute(store, &sql, &[n, *amount]).await;
         }
@@ -331,7 +349,7 @@ async fn balances_are_exact_beyond_64_bits(store: &Store) {
         balance,
     };
     let max = i128::from(max);
-    let got = store.balances().await.expect("balances never fail");
+    let got = store.balances(&dm()).await.expect("balances never fail");
     assert_eq!(
         got,
         vec![

@@ -4,6 +4,7 @@
 //! abandoning anything, and the bound per run.
 
 use crate::common;
+use crate::common::dm;
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,7 @@ async fn order(store: &Store, reference: &str, amount: i64) {
 async fn order_at(store: &Store, reference: &str, amount: i64, created_at_ms: i64) {
     store
         .create_order(
+            &dm(),
             reference,
             MinorUnits(amount),
             Currency::NGN,
@@ -64,9 +66,9 @@ fn invalid_key(status: u16) -> Behaviour {
 
 /// The order and its payment are as the order's creation left them: pending, never checked.
 async fn untouched(store: &Store, reference: &str) {
-    let o = store.order(reference).await.unwrap().unwrap();
+    let o = store.order(&dm(), reference).await.unwrap().unwrap();
     assert_eq!(o.status, OrderStatus::Pending, "{reference}");
-    let p = store.payment(reference).await.unwrap().unwrap();
+    let p = store.payment(&dm(), reference).await.unwrap().unwrap();
     assert_eq!(p.status, PaymentStatus::Pending, "{reference}");
     // Not by reference: a reference given bypasses the schedule.
     let due = store
@@ -112,7 +114,8 @@ async fn every_verify_outcome_is_applied(store: &Store) {
         "the secret key is the bearer"
     );
 
-    let status = |r: &'static str| async move { store.order(r).await.unwrap().unwrap().status };
+    let status =
+        |r: &'static str| async move { store.order(&dm(), r).await.unwrap().unwrap().status };
     assert_eq!(status("ord_paid").await, OrderStatus::Paid);
     assert_eq!(status("ord_failed").await, OrderStatus::Failed);
     assert_eq!(status("ord_abandoned").await, OrderStatus::Abandoned);
@@ -123,7 +126,7 @@ async fn every_verify_outcome_is_applied(store: &Store) {
 
     // The audit trail says how the payment was confirmed; the journal has one transaction.
     let event = store
-        .inbox_by_key("reconciler:verify.success:ord_paid")
+        .inbox_by_key(&dm(), "reconciler:verify.success:ord_paid")
         .await
         .unwrap()
         .unwrap();
@@ -131,8 +134,8 @@ async fn every_verify_outcome_is_applied(store: &Store) {
         (event.source.as_str(), event.status.as_str()),
         ("reconciler", "applied")
     );
-    assert_eq!(store.journal_for("ord_paid").await.unwrap().len(), 1);
-    let p = store.payment("ord_paid").await.unwrap().unwrap();
+    assert_eq!(store.journal_for(&dm(), "ord_paid").await.unwrap().len(), 1);
+    let p = store.payment(&dm(), "ord_paid").await.unwrap().unwrap();
     assert_eq!(p.gateway_id.as_deref(), Some("4099260516"));
     assert_eq!(p.fees, MinorUnits(17_500));
 
@@ -162,7 +165,7 @@ async fn not_found_past_the_give_up_age_abandons_the_order(store: &Store) {
     assert_eq!(summary.count(Outcome::GaveUp), 2, "{summary:?}");
     assert_eq!(summary.aborted, None);
     for r in ["ord_ghost", "ord_ghost_400"] {
-        let o = store.order(r).await.unwrap().unwrap();
+        let o = store.order(&dm(), r).await.unwrap().unwrap();
         assert_eq!(o.status, OrderStatus::Abandoned, "{r}");
         assert!(o.review_reason.unwrap().contains("gave up"));
     }
@@ -200,7 +203,7 @@ async fn a_rotated_key_stops_the_pass_and_abandons_nothing(store: &Store, refuse
         untouched(store, r).await;
     }
     assert!(
-        store.inbox_counts().await.unwrap().is_empty(),
+        store.inbox_counts(&dm()).await.unwrap().is_empty(),
         "the reconciler recorded nothing"
     );
 
@@ -258,7 +261,7 @@ async fn a_4xx_other_than_not_found_never_abandons(store: &Store) {
     }
     for (reference, status, _) in cases {
         let options = PassOptions {
-            reference: Some(reference.into()),
+            reference: Some((dm(), reference.into())),
             ..PassOptions::default()
         };
         for _ in 0..2 {
@@ -274,7 +277,7 @@ async fn a_4xx_other_than_not_found_never_abandons(store: &Store) {
         }
         untouched(store, reference).await;
     }
-    assert!(store.inbox_counts().await.unwrap().is_empty());
+    assert!(store.inbox_counts(&dm()).await.unwrap().is_empty());
 }
 on_both_stores!(a_4xx_other_than_not_found_never_abandons);
 
@@ -317,7 +320,12 @@ async fn a_refusal_stops_the_pass_where_it_is_but_a_5xx_does_not(store: &Store) 
         .aborted
         .is_some_and(|a| a.contains("401 Invalid key")));
     assert_eq!(
-        store.order("ord_paid").await.unwrap().unwrap().status,
+        store
+            .order(&dm(), "ord_paid")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         OrderStatus::Paid
     );
     for r in ["ord_down", "ord_refused", "ord_after"] {
@@ -335,9 +343,9 @@ async fn a_late_webhook_after_the_reconciler_changes_nothing(store: &Store) {
         .await
         .unwrap();
     assert_eq!(late.ignored, 1, "a recorded no-op");
-    assert_eq!(store.journal_for("ord_1").await.unwrap().len(), 1);
+    assert_eq!(store.journal_for(&dm(), "ord_1").await.unwrap().len(), 1);
     assert_eq!(
-        store.payment("ord_1").await.unwrap().unwrap().status,
+        store.payment(&dm(), "ord_1").await.unwrap().unwrap().status,
         PaymentStatus::Success
     );
 }
@@ -378,9 +386,9 @@ async fn webhook_and_reconciler_racing_post_once(store: &Store) {
     webhooks.await.unwrap();
     for i in 0..n {
         let r = format!("ord_{i}");
-        assert_eq!(store.journal_for(&r).await.unwrap().len(), 1, "{r}");
+        assert_eq!(store.journal_for(&dm(), &r).await.unwrap().len(), 1, "{r}");
         assert_eq!(
-            store.order(&r).await.unwrap().unwrap().status,
+            store.order(&dm(), &r).await.unwrap().unwrap().status,
             OrderStatus::Paid
         );
     }
@@ -458,11 +466,21 @@ async fn slow_answers_and_resets_are_errors_that_do_not_stop_the_pass() {
     assert_eq!(summary.count(Outcome::Error), 2, "{summary:?}");
     assert_eq!(summary.count(Outcome::Paid), 1);
     assert_eq!(
-        s.store.order("ord_slow").await.unwrap().unwrap().status,
+        s.store
+            .order(&dm(), "ord_slow")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         OrderStatus::Pending
     );
     assert_eq!(
-        s.store.order("ord_fine").await.unwrap().unwrap().status,
+        s.store
+            .order(&dm(), "ord_fine")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         OrderStatus::Paid
     );
 }
@@ -496,7 +514,7 @@ async fn a_pass_is_bounded_and_a_dry_run_changes_nothing() {
     for i in 0..5 {
         assert_eq!(
             s.store
-                .order(&format!("ord_{i}"))
+                .order(&dm(), &format!("ord_{i}"))
                 .await
                 .unwrap()
                 .unwrap()

@@ -2,6 +2,7 @@
 //! Postgres database on 127.0.0.1:5432).
 
 use crate::common;
+use crate::common::dm;
 
 use common::{charge, paystack, refund};
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};
@@ -15,31 +16,31 @@ const NGN: Currency = Currency::NGN;
 
 async fn order(store: &Store, reference: &str, amount: i64) {
     store
-        .create_order(reference, MinorUnits(amount), NGN, None, now_ms())
+        .create_order(&dm(), reference, MinorUnits(amount), NGN, None, now_ms())
         .await
         .unwrap();
 }
 
 async fn journal_count(store: &Store, reference: &str) -> usize {
-    store.journal_for(reference).await.unwrap().len()
+    store.journal_for(&dm(), reference).await.unwrap().len()
 }
 
 async fn migrations_are_idempotent_and_orders_unique(store: &Store) {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
     order(store, "ord_1", 500_000).await;
-    let o = store.order("ord_1").await.unwrap().unwrap();
+    let o = store.order(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(
         (o.status, o.amount),
         (OrderStatus::Pending, MinorUnits(500_000))
     );
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(p.status, PaymentStatus::Pending);
     let again = store
-        .create_order("ord_1", MinorUnits(1), NGN, None, now_ms())
+        .create_order(&dm(), "ord_1", MinorUnits(1), NGN, None, now_ms())
         .await;
     assert!(matches!(again, Err(CreateOrderError::Exists(_))));
-    assert!(store.order("nope").await.unwrap().is_none());
+    assert!(store.order(&dm(), "nope").await.unwrap().is_none());
 }
 on_both_stores!(migrations_are_idempotent_and_orders_unique);
 
@@ -50,18 +51,18 @@ async fn a_matching_charge_pays_the_order_with_one_balanced_transaction(store: &
         .unwrap();
     assert_eq!(report.applied, 1);
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::Paid
     );
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(
         (p.status, p.fees),
         (PaymentStatus::Success, MinorUnits(7_500))
     );
-    let journal = store.journal_for("ord_1").await.unwrap();
+    let journal = store.journal_for(&dm(), "ord_1").await.unwrap();
     assert_eq!(journal.len(), 1);
     assert_eq!(journal[0].entries.iter().map(|e| e.amount).sum::<i64>(), 0);
-    let balances = store.balances().await.unwrap();
+    let balances = store.balances(&dm()).await.unwrap();
     let balance = |account: &str| {
         balances
             .iter()
@@ -73,7 +74,7 @@ async fn a_matching_charge_pays_the_order_with_one_balanced_transaction(store: &
     assert_eq!(balance("sales"), Some(-500_000));
     assert_eq!(common::unbalanced_transactions(store).await, 0);
     let event = store
-        .inbox_by_key("paystack:charge.success:42")
+        .inbox_by_key(&dm(), "paystack:charge.success:42")
         .await
         .unwrap()
         .unwrap();
@@ -106,7 +107,7 @@ async fn the_same_fact_by_another_route_is_a_recorded_no_op(store: &Store) {
     assert_eq!(report.ignored, 1);
     assert_eq!(journal_count(store, "ord_1").await, 1);
     let noted = store
-        .inbox_by_key("reconciler:verify:ord_1")
+        .inbox_by_key(&dm(), "reconciler:verify:ord_1")
         .await
         .unwrap()
         .unwrap();
@@ -126,14 +127,14 @@ async fn a_dead_event_never_blocks_the_events_behind_it(store: &Store) {
         .unwrap();
     assert_eq!((report.dead, report.applied), (1, 1));
     let dead = store
-        .inbox_by_key("paystack:charge.success:1")
+        .inbox_by_key(&dm(), "paystack:charge.success:1")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(dead.status.as_str(), "dead");
     assert!(dead.reason.unwrap().contains("amount"));
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::Paid
     );
 }
@@ -153,13 +154,13 @@ async fn an_uncommitted_batch_leaves_nothing(store: &Store) {
     // The process dies here: the transaction never commits.
     tx.rollback().await.unwrap();
     assert!(store
-        .inbox_by_key("paystack:charge.success:42")
+        .inbox_by_key(&dm(), "paystack:charge.success:42")
         .await
         .unwrap()
         .is_none());
     assert_eq!(journal_count(store, "ord_1").await, 0);
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::Pending
     );
     assert_eq!(store.cursors().await.unwrap()[0].last_seq, 0);
@@ -188,18 +189,18 @@ async fn a_refund_before_its_charge_is_parked_then_applied(store: &Store) {
         .await
         .unwrap();
     assert_eq!((report.applied, report.unparked, report.parked), (1, 1, 0));
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(
         (p.status, p.refunded),
         (PaymentStatus::PartiallyRefunded, MinorUnits(200_000))
     );
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::PartiallyRefunded
     );
     assert_eq!(journal_count(store, "ord_1").await, 2);
     let refund_event = store
-        .inbox_by_key("paystack:refund.processed:rf_1")
+        .inbox_by_key(&dm(), "paystack:refund.processed:rf_1")
         .await
         .unwrap()
         .unwrap();
@@ -220,10 +221,10 @@ async fn mismatches_and_unknown_references_need_review(store: &Store) {
     )
     .await
     .unwrap();
-    let o = store.order("ord_1").await.unwrap().unwrap();
+    let o = store.order(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(o.status, OrderStatus::NeedsReview);
     assert!(o.review_reason.unwrap().contains("400000"));
-    let orphan = store.payment("ord_unknown").await.unwrap().unwrap();
+    let orphan = store.payment(&dm(), "ord_unknown").await.unwrap().unwrap();
     assert_eq!(orphan.status, PaymentStatus::Success);
     assert!(orphan.review_reason.unwrap().contains("no order"));
 }
@@ -340,7 +341,10 @@ async fn idempotency_keys_claim_replay_and_expire(store: &Store) {
     let t = 1_000_000;
     let claim = |key: &'static str, hash: &'static str, at: i64| async move {
         let mut tx = store.begin().await.unwrap();
-        let c = tx.claim_idempotency_key(key, hash, at).await.unwrap();
+        let c = tx
+            .claim_idempotency_key(&dm(), key, hash, at)
+            .await
+            .unwrap();
         (tx, c)
     };
     // A request that dies before it commits (a client hang-up, a crash) leaves nothing: the
@@ -354,7 +358,7 @@ async fn idempotency_keys_claim_replay_and_expire(store: &Store) {
         Claim::Fresh,
         "an abandoned claim does not outlive its request"
     );
-    tx.complete_idempotency_key("k", 201, "{\"ok\":1}", t + 2)
+    tx.complete_idempotency_key(&dm(), "k", 201, "{\"ok\":1}", t + 2)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -420,14 +424,14 @@ async fn a_store_error_on_one_event_makes_only_that_event_dead(store: &Store) {
         .unwrap();
     assert_eq!((report.applied, report.dead), (2, 1), "{report:?}");
     let dead = store
-        .inbox_by_key("paystack:charge.success:2")
+        .inbox_by_key(&dm(), "paystack:charge.success:2")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(dead.status.as_str(), "dead");
     assert!(dead.reason.unwrap().contains("refused by test trigger"));
     assert!(
-        store.payment("boom").await.unwrap().is_none(),
+        store.payment(&dm(), "boom").await.unwrap().is_none(),
         "its writes were undone"
     );
     assert_eq!(journal_count(store, "ord_1").await, 2);
@@ -459,7 +463,7 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
     tx.commit().await.unwrap();
     let id = common::inbox_id(store, &refund_event).await;
 
-    assert_eq!(store.parked_but_ready(10).await.unwrap(), vec![id]);
+    assert_eq!(store.parked_but_ready(10).await.unwrap(), vec![(dm(), id)]);
     assert_eq!(
         keffi_ledger::pipeline::sweep_parked(store, 10)
             .await
@@ -469,7 +473,7 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
     assert!(store.parked_but_ready(10).await.unwrap().is_empty());
     assert_eq!(
         store
-            .inbox_event(id)
+            .inbox_event(&dm(), id)
             .await
             .unwrap()
             .unwrap()
@@ -477,7 +481,7 @@ async fn the_sweep_applies_events_parked_behind_a_concurrent_charge(store: &Stor
             .as_str(),
         "applied"
     );
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(
         (p.status, p.refunded),
         (PaymentStatus::PartiallyRefunded, MinorUnits(100_000))
@@ -545,22 +549,22 @@ async fn an_order_created_after_its_charge_is_paid_at_once(store: &Store) {
         .await
         .unwrap();
     assert!(store
-        .payment("ord_1")
+        .payment(&dm(), "ord_1")
         .await
         .unwrap()
         .unwrap()
         .review_reason
         .is_some());
     let created = store
-        .create_order("ord_1", MinorUnits(500_000), NGN, None, now_ms())
+        .create_order(&dm(), "ord_1", MinorUnits(500_000), NGN, None, now_ms())
         .await
         .unwrap();
     assert_eq!(created.status, OrderStatus::Paid, "the API answers `paid`");
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::Paid
     );
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!((p.status, p.review_reason), (PaymentStatus::Success, None));
     assert_eq!(journal_count(store, "ord_1").await, 1);
     // The same for an amount that differs: the order needs review instead.
@@ -568,7 +572,7 @@ async fn an_order_created_after_its_charge_is_paid_at_once(store: &Store) {
         .await
         .unwrap();
     let created = store
-        .create_order("ord_2", MinorUnits(500_000), NGN, None, now_ms())
+        .create_order(&dm(), "ord_2", MinorUnits(500_000), NGN, None, now_ms())
         .await
         .unwrap();
     assert_eq!(created.status, OrderStatus::NeedsReview);
@@ -582,9 +586,9 @@ async fn the_sweep_moves_an_order_created_while_its_charge_was_applied(store: &S
         .await
         .unwrap();
     // What the crossing leaves: the order row inserted without seeing the payment.
-    let sql =
-        "INSERT INTO orders (reference, amount, currency, status, created_at_ms, updated_at_ms)
-               VALUES ('ord_1', 500000, 'NGN', 'pending', 0, 0)";
+    let sql = "INSERT INTO orders (merchant_id, reference, amount, currency, status, created_at_ms,
+                             updated_at_ms)
+               VALUES ('default', 'ord_1', 500000, 'NGN', 'pending', 0, 0)";
     match store {
         Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
         Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
@@ -592,16 +596,21 @@ async fn the_sweep_moves_an_order_created_while_its_charge_was_applied(store: &S
     .unwrap();
     assert_eq!(
         store.orders_behind_their_payment(10).await.unwrap(),
-        ["ord_1"]
+        [(dm(), "ord_1".to_owned())]
     );
     let sweep = || keffi_ledger::pipeline::adopt_orders_behind(store, 10);
     assert_eq!(sweep().await.unwrap(), 1);
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::Paid
     );
     assert_eq!(
-        store.payment("ord_1").await.unwrap().unwrap().review_reason,
+        store
+            .payment(&dm(), "ord_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .review_reason,
         None
     );
     assert_eq!(sweep().await.unwrap(), 0, "nothing left to move");
@@ -646,10 +655,10 @@ async fn footprint(store: &Store, tag: &str, keys: &[String]) -> String {
     let mut out = String::new();
     for name in ["a", "b", "c", "d", "x"] {
         let reference = format!("{tag}_{name}");
-        let p = store.payment(&reference).await.unwrap();
-        let o = store.order(&reference).await.unwrap();
+        let p = store.payment(&dm(), &reference).await.unwrap();
+        let o = store.order(&dm(), &reference).await.unwrap();
         let journal: Vec<_> = store
-            .journal_for(&reference)
+            .journal_for(&dm(), &reference)
             .await
             .unwrap()
             .into_iter()
@@ -669,7 +678,7 @@ async fn footprint(store: &Store, tag: &str, keys: &[String]) -> String {
         );
     }
     for key in keys {
-        let e = store.inbox_by_key(key).await.unwrap().unwrap();
+        let e = store.inbox_by_key(&dm(), key).await.unwrap().unwrap();
         out += &format!("{}: {} {:?}\n", key.replace(tag, ""), e.status, e.reason);
     }
     out.replace(tag, "")
@@ -744,13 +753,13 @@ async fn amounts_that_are_not_amounts_never_touch_the_charge(store: &Store) {
         .await
         .unwrap();
     assert_eq!((report.applied, report.dead, report.unparked), (1, 0, 0));
-    let p = store.payment("ord_1").await.unwrap().unwrap();
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(
         (p.status, p.refunded),
         (PaymentStatus::Success, MinorUnits::ZERO)
     );
     assert_eq!(
-        store.order("ord_1").await.unwrap().unwrap().status,
+        store.order(&dm(), "ord_1").await.unwrap().unwrap().status,
         OrderStatus::Paid
     );
     assert_eq!(journal_count(store, "ord_1").await, 1);
@@ -758,11 +767,11 @@ async fn amounts_that_are_not_amounts_never_touch_the_charge(store: &Store) {
     apply_batch(store, &[charge(43, "ord_2", i64::MAX, 0)], None)
         .await
         .unwrap();
-    assert!(store.payment("ord_2").await.unwrap().is_none());
-    store.balances().await.unwrap();
+    assert!(store.payment(&dm(), "ord_2").await.unwrap().is_none());
+    store.balances(&dm()).await.unwrap();
     for e in &bad {
         let row = store
-            .inbox_by_key(&e.envelope.key.to_string())
+            .inbox_by_key(&dm(), &e.envelope.key.to_string())
             .await
             .unwrap()
             .unwrap();
@@ -786,12 +795,12 @@ async fn the_payment_record_shows_disputes_and_what_they_hold(store: &Store) {
     apply_batch(store, &[charge(42, "ord_1", 500_000, 0), dispute], None)
         .await
         .unwrap();
-    let record = store.payment_record("ord_1").await.unwrap().unwrap();
+    let record = store.payment_record(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(record.status, PaymentStatus::Disputed);
     assert_eq!(record.held, MinorUnits(200_000));
     assert_eq!(record.disputes.len(), 1);
     assert_eq!(record.disputes[0].id, "77");
-    let listed = store.list_payments(None, None, 10).await.unwrap();
+    let listed = store.list_payments(&dm(), None, None, 10).await.unwrap();
     assert_eq!(listed[0].held, MinorUnits(200_000));
 }
 on_both_stores!(the_payment_record_shows_disputes_and_what_they_hold);
@@ -802,18 +811,18 @@ on_both_stores!(the_payment_record_shows_disputes_and_what_they_hold);
 async fn the_apply_path_keeps_the_records_timestamps(store: &Store) {
     let created = 1_000;
     store
-        .create_order("ord_t", MinorUnits(500_000), NGN, None, created)
+        .create_order(&dm(), "ord_t", MinorUnits(500_000), NGN, None, created)
         .await
         .unwrap();
     let before = now_ms();
     apply_batch(store, &[charge(42, "ord_t", 500_000, 0)], None)
         .await
         .unwrap();
-    let order = store.order_record("ord_t").await.unwrap().unwrap();
+    let order = store.order_record(&dm(), "ord_t").await.unwrap().unwrap();
     assert_eq!(order.status, OrderStatus::Paid);
     assert_eq!(order.created_at_ms, created);
     assert!(order.updated_at_ms >= before, "{order:?}");
-    let payment = store.payment_record("ord_t").await.unwrap().unwrap();
+    let payment = store.payment_record(&dm(), "ord_t").await.unwrap().unwrap();
     assert_eq!(payment.status, PaymentStatus::Success);
     assert_eq!(payment.created_at_ms, created);
     assert!(payment.updated_at_ms >= before, "{payment:?}");

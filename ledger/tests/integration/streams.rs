@@ -4,6 +4,7 @@
 //! timer per stream.
 
 use crate::common;
+use crate::common::dm;
 
 use std::time::Duration;
 
@@ -118,7 +119,7 @@ async fn past_the_cap_a_stream_is_refused_with_retry_after_and_a_freed_slot_is_r
     let other = other_process(&ledger.url).await;
     for r in ["ord_a", "ord_b", "ord_c"] {
         other
-            .create_order(r, MinorUnits(500_000), Currency::NGN, None, now_ms())
+            .create_order(&dm(), r, MinorUnits(500_000), Currency::NGN, None, now_ms())
             .await
             .unwrap();
     }
@@ -152,7 +153,14 @@ async fn a_change_this_replica_never_heard_of_reaches_its_stream_through_the_cat
     let ledger = start(&["--status-catch-up", "200ms"]).await;
     let other = other_process(&ledger.url).await;
     other
-        .create_order("ord_1", MinorUnits(500_000), Currency::NGN, None, now_ms())
+        .create_order(
+            &dm(),
+            "ord_1",
+            MinorUnits(500_000),
+            Currency::NGN,
+            None,
+            now_ms(),
+        )
         .await
         .unwrap();
     let mut resp = ledger.stream("ord_1").await;
@@ -182,6 +190,7 @@ async fn an_idle_stream_gets_keep_alives_from_the_shared_heartbeat_and_ends_at_i
     let other = other_process(&ledger.url).await;
     other
         .create_order(
+            &dm(),
             "ord_idle",
             MinorUnits(500_000),
             Currency::NGN,
@@ -221,7 +230,7 @@ async fn the_open_streams_gauge_counts_streams_opened_at_once_and_their_closing(
     let references: Vec<String> = (0..N).map(|i| format!("ord_gauge_{i}")).collect();
     for r in &references {
         other
-            .create_order(r, MinorUnits(500_000), Currency::NGN, None, now_ms())
+            .create_order(&dm(), r, MinorUnits(500_000), Currency::NGN, None, now_ms())
             .await
             .unwrap();
     }

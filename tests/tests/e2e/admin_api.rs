@@ -591,6 +591,12 @@ async fn the_openapi_document_matches_the_running_server() -> anyhow::Result<()>
         "GET /v1/reconciler",
         "GET /v1/me",
         "GET /v1/audit",
+        "POST /v1/merchants",
+        "GET /v1/merchants",
+        "GET /v1/merchants/{id}",
+        "PATCH /v1/merchants/{id}",
+        "POST /v1/merchants/{id}/sources",
+        "GET /v1/merchants/{id}/sources",
         "GET /client/v1/orders/{reference}",
         "GET /client/v1/orders/{reference}/events",
     ]

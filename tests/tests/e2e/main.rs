@@ -17,3 +17,4 @@ mod openapi_contract;
 mod operator_api;
 mod scoped_tokens;
 mod smoke;
+mod tenants;

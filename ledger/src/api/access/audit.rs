@@ -7,12 +7,14 @@
 //! recorded (403) with the token's name: the attempt is what an investigator looks for. A
 //! request without a valid token is not: it names no one, and anyone could fill the table.
 
+use super::tenant::{acting_merchant, Tenant, MERCHANT_HEADER};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::FutureExt;
+use keffi_shared::MerchantId;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
@@ -50,8 +52,21 @@ const SUMMARY_FIELDS: [&str; 9] = [
 
 /// `routes`, each request to them recorded in the audit log. Wrap the scope check (see
 /// [`super::auth::scoped`]), so refusals are recorded too.
-pub fn audited(store: Store, routes: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
-    routes.route_layer(middleware::from_fn_with_state(store, record))
+pub fn audited(
+    store: Store,
+    whose: Whose,
+    routes: OpenApiRouter<ApiState>,
+) -> OpenApiRouter<ApiState> {
+    routes.route_layer(middleware::from_fn_with_state((store, whose), record))
+}
+
+/// Whose routes a group holds, for the merchant its rows record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// A merchant's: the row records the merchant acted on (see `tenant::acting_merchant`).
+    Merchant,
+    /// The platform's own (merchants, sources): the row records no merchant.
+    Platform,
 }
 
 /// The audit layer.
@@ -62,12 +77,24 @@ pub fn audited(store: Store, routes: OpenApiRouter<ApiState>) -> OpenApiRouter<A
 /// in the log, not lost) and counted in `keffi_audit_write_failures_total`; the answer stays
 /// what the action answered, because the action has already happened: turning its success
 /// into an error would have the client retry (or give up on) something that took effect.
-pub async fn record(State(store): State<Store>, req: Request, next: Next) -> Response {
+pub async fn record(
+    State((store, whose)): State<(Store, Whose)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         // Not behind authentication: the scope check inside refuses it (fails closed).
         return next.run(req).await;
     };
     let at_ms = now_ms();
+    // A request refused for naming another merchant records none: it acted on nothing.
+    let merchant = match whose {
+        Whose::Merchant => {
+            let named = req.headers().get(MERCHANT_HEADER).map(|v| v.as_bytes());
+            acting_merchant(&caller, named).ok()
+        }
+        Whose::Platform => None,
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -102,6 +129,7 @@ pub async fn record(State(store): State<Store>, req: Request, next: Next) -> Res
         }
         let entry = NewAuditEntry {
             at_ms,
+            merchant,
             token_name: caller.name.to_string(),
             token_scope: caller.scope.to_string(),
             action,
@@ -114,6 +142,7 @@ pub async fn record(State(store): State<Store>, req: Request, next: Next) -> Res
             tracing::error!(
                 error = %e,
                 at_ms = entry.at_ms,
+                merchant = entry.merchant.as_ref().map_or("", |m| m.as_str()),
                 token = %entry.token_name,
                 scope = %entry.token_scope,
                 action = %entry.action,
@@ -201,6 +230,8 @@ pub struct ListAudit {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
+    tenant: Tenant,
+    Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<ListAudit>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let limit = page::limit(q.limit)?;
@@ -214,13 +245,23 @@ pub async fn list(
     }
     let rows = state
         .store
-        .list_audit(q.token.as_deref(), before, limit)
+        .list_audit(seen_by(&caller, &tenant), q.token.as_deref(), before, limit)
         .await?;
     let next_cursor = page::next(&rows, limit, |e| e.id.to_string());
     Ok(Json(Page {
         data: rows,
         next_cursor,
     }))
+}
+
+/// Whose entries a caller reads: a merchant token its merchant's; a platform token every
+/// entry, unless it names a merchant in `Keffi-Merchant`, then that merchant's.
+fn seen_by<'a>(caller: &Caller, tenant: &'a Tenant) -> Option<&'a MerchantId> {
+    match caller.merchant {
+        Some(_) => Some(&tenant.0),
+        None if tenant.is_default() => None,
+        None => Some(&tenant.0),
+    }
 }
 
 #[cfg(test)]
@@ -279,7 +320,10 @@ mod tests {
         use axum::routing::post;
         let app: Router = Router::new()
             .route("/v1/things/{id}", post(|| async { "done" }))
-            .route_layer(middleware::from_fn_with_state(store, record))
+            .route_layer(middleware::from_fn_with_state(
+                (store, Whose::Merchant),
+                record,
+            ))
             .route_layer(middleware::from_fn_with_state(
                 crate::api::access::auth::AdminAuth::Disabled,
                 crate::api::access::auth::authenticate,
@@ -303,7 +347,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        let rows = store.list_audit(None, None, 10).await.unwrap();
+        let rows = store.list_audit(None, None, None, 10).await.unwrap();
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(

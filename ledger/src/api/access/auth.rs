@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 
+use super::audit::Whose;
 use super::tokens::{AdminTokens, Caller, Scope};
 use crate::api::support::error::ApiError;
 
@@ -84,9 +85,11 @@ pub async fn require_scope(State(needed): State<Scope>, req: Request, next: Next
 
 /// `routes`, each needing `scope` (see [`require_scope`]), and their operations in the
 /// document saying so: the scope as `x-keffi-scope`, and above `read` (which every valid token
-/// holds) the 403 a token below it gets.
+/// holds) the 403 a token below it gets. A merchant's routes also state the `Keffi-Merchant`
+/// header and the answers it can bring (see [`super::tenant`]).
 pub fn scoped<S: Clone + Send + Sync + 'static>(
     scope: Scope,
+    whose: Whose,
     routes: OpenApiRouter<S>,
 ) -> OpenApiRouter<S> {
     let mut routes = routes.route_layer(middleware::from_fn_with_state(scope, require_scope));
@@ -103,21 +106,72 @@ pub fn scoped<S: Clone + Send + Sync + 'static>(
                 .get_or_insert_with(Default::default)
                 .insert("x-keffi-scope".into(), scope.as_str().into());
             if scope > Scope::Read {
-                op.responses
-                    .responses
-                    .insert("403".into(), insufficient_scope().into());
+                add_answer(op, "403", INSUFFICIENT_SCOPE);
+            }
+            if whose == Whose::Merchant {
+                op.parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(merchant_header());
+                add_answer(
+                    op,
+                    "400",
+                    "`invalid_merchant`: `Keffi-Merchant` is not a merchant id.",
+                );
+                add_answer(
+                    op,
+                    "403",
+                    "`merchant_forbidden`: a merchant's token named another merchant in \
+                     `Keffi-Merchant`.",
+                );
+                add_answer(
+                    op,
+                    "404",
+                    "`unknown_merchant`: no merchant has the id `Keffi-Merchant` names.",
+                );
             }
         }
     }
     routes
 }
 
-fn insufficient_scope() -> utoipa::openapi::Response {
+const INSUFFICIENT_SCOPE: &str = "`insufficient_scope`: the token is valid, but its scope \
+    (`read` < `operate` < `admin`) does not include this route's.";
+
+/// Declares that `op` can answer `status` with an error body for `why`: a new answer, or the
+/// reason added to the one the route declares already.
+fn add_answer(op: &mut utoipa::openapi::path::Operation, status: &str, why: &str) {
+    use utoipa::openapi::RefOr;
+    match op.responses.responses.get_mut(status) {
+        Some(RefOr::T(existing)) => {
+            existing.description = format!("{} Or {why}", existing.description);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            op.responses
+                .responses
+                .insert(status.into(), error_answer(why).into());
+        }
+    }
+}
+
+fn merchant_header() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::Required;
+    ParameterBuilder::new()
+        .name("Keffi-Merchant")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The merchant a platform token acts on (the default merchant when absent). A \
+             merchant's token acts on its own merchant: naming another is 403.",
+        ))
+        .schema(Some(utoipa::openapi::Ref::from_schema_name("MerchantId")))
+        .build()
+}
+
+fn error_answer(description: &str) -> utoipa::openapi::Response {
     utoipa::openapi::ResponseBuilder::new()
-        .description(
-            "`insufficient_scope`: the token is valid, but its scope (`read` < `operate` < \
-             `admin`) does not include this route's.",
-        )
+        .description(description)
         .content(
             "application/json",
             utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name(
@@ -139,6 +193,7 @@ mod tests {
         let (app, _) =
             scoped(
                 needed,
+                Whose::Merchant,
                 OpenApiRouter::new().route(
                     "/who",
                     get(|Extension(c): Extension<Caller>| async move {

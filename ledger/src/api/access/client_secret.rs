@@ -7,6 +7,8 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use keffi_shared::MerchantId;
+
 use crate::api::support::error::ApiError;
 use crate::store::{now_ms, Store, Tx};
 
@@ -25,21 +27,28 @@ pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Issues a secret for `reference` and stores its hash, in the transaction that creates or
-/// replays the order (so a secret is never handed out for an order that was rolled back).
-pub async fn issue(tx: &mut Tx, reference: &str) -> Result<String, ApiError> {
+/// Issues a secret for the merchant's `reference` and stores its hash, in the transaction
+/// that creates or replays the order (so a secret is never handed out for an order that was
+/// rolled back).
+pub async fn issue(
+    tx: &mut Tx,
+    merchant: &MerchantId,
+    reference: &str,
+) -> Result<String, ApiError> {
     let (secret, hash) = generate();
-    tx.add_client_secret(reference, &hash, now_ms()).await?;
+    tx.add_client_secret(merchant, reference, &hash, now_ms())
+        .await?;
     Ok(secret)
 }
 
-/// Checks that `secret` opens `reference`. The lookup is by hash (a unique index), so the
-/// comparison never touches the secret itself.
+/// Checks that `secret` opens `reference`, and answers whose order it is: a secret opens one
+/// merchant's one order, so merchant B's `ord_1` is not opened by a secret of A's `ord_1`.
+/// The lookup is by hash (a unique index), so the comparison never touches the secret itself.
 pub async fn authorize(
     store: &Store,
     reference: &str,
     secret: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<MerchantId, ApiError> {
     use axum::http::StatusCode;
     let secret = secret.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::new(
@@ -48,15 +57,13 @@ pub async fn authorize(
             "pass the order's client secret (`client_secret` query parameter or `X-Keffi-Client-Secret` header)",
         )
     })?;
-    let opens = store.client_secret_reference(&hash(secret)).await?;
-    if opens.as_deref() == Some(reference) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    match store.client_secret_reference(&hash(secret)).await? {
+        Some((merchant, opens)) if opens == reference => Ok(merchant),
+        _ => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client_secret",
             "this client secret does not open this order",
-        ))
+        )),
     }
 }
 

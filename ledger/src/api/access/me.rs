@@ -5,6 +5,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::tenant::Tenant;
 use super::tokens::{Caller, Scope};
 use crate::api::support::contract::{BadRequest, Unauthorized};
 use crate::api::support::extract::{ApiQuery, NoQuery};
@@ -18,6 +19,11 @@ pub struct Me {
     /// Every scope the token holds: its own and those below it (`read` < `operate` <
     /// `admin`). `read`: every `GET`; `operate`: replay; `admin`: order creation.
     pub scopes: Vec<Scope>,
+    /// The merchant this request acts on: a merchant's token's own; for a platform token, the
+    /// one `Keffi-Merchant` names (`default` when none).
+    pub merchant: keffi_shared::MerchantId,
+    /// Whether this is a platform token (which may name any merchant, and alone manages them).
+    pub platform: bool,
 }
 
 /// Who the caller is: its token's name and scope, and the scopes that includes.
@@ -30,11 +36,14 @@ pub struct Me {
     security(("bearer" = [])))]
 pub async fn me(
     Extension(caller): Extension<Caller>,
+    tenant: Tenant,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Json<Me> {
     Json(Me {
         name: caller.name.to_string(),
         scope: caller.scope,
         scopes: caller.scope.granted(),
+        platform: caller.is_platform(),
+        merchant: tenant.0,
     })
 }

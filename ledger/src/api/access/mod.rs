@@ -6,4 +6,5 @@ pub(crate) mod audit;
 pub mod auth;
 pub mod client_secret;
 pub(crate) mod me;
+pub mod tenant;
 pub mod tokens;

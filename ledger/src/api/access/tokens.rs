@@ -1,9 +1,14 @@
 //! Admin tokens with names and scopes (`KEFFI_ADMIN_TOKENS`), parsed once at start.
 //!
-//! Entries are separated by commas or whitespace. Each is either `name:scope:token` or a bare
-//! token. A bare token is a full admin named `admin-1`, `admin-2`, … by its place among the
-//! bare entries, so a plain list of tokens (the simplest setting) gives full admins.
+//! Entries are separated by commas or whitespace. Each is `name:scope:token` (a platform
+//! token), `name@merchant:scope:token` (one merchant's token), or a bare token. A bare token
+//! is a full platform admin named `admin-1`, `admin-2`, … by its place among the bare entries,
+//! so a plain list of tokens (the simplest setting) gives full admins.
 //! Scopes are ordered, each including the ones below it: `read` < `operate` < `admin`.
+//!
+//! A platform token acts on the merchant a request names in `Keffi-Merchant` (the default
+//! merchant when none is named) and alone manages merchants; a merchant's token acts on its
+//! merchant only (see [`super::tenant`]).
 //!
 //! Nothing here ever repeats a configured value in an error: an entry written in the wrong
 //! order (`token:scope:name`) would put the secret where a name or scope is expected, so
@@ -15,6 +20,7 @@ use std::sync::Arc;
 
 use keffi_shared::digest_set::DigestSet;
 use keffi_shared::edge::auth::{bearer_token, AuthError};
+use keffi_shared::MerchantId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,20 +70,36 @@ impl FromStr for Scope {
     }
 }
 
-/// Who made an authenticated request: the token's name (never the token) and its scope.
-/// Put in the request's extensions by the authentication layer.
+/// Who made an authenticated request: the token's name (never the token), its scope, and
+/// whose token it is: one merchant's, or the platform's (`None`). Put in the request's
+/// extensions by the authentication layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub name: Arc<str>,
     pub scope: Scope,
+    pub merchant: Option<MerchantId>,
 }
 
 impl Caller {
+    /// A platform token's caller.
     pub fn new(name: &str, scope: Scope) -> Self {
         Caller {
             name: name.into(),
             scope,
+            merchant: None,
         }
+    }
+
+    /// One merchant's token's caller.
+    pub fn of_merchant(name: &str, scope: Scope, merchant: MerchantId) -> Self {
+        Caller {
+            merchant: Some(merchant),
+            ..Caller::new(name, scope)
+        }
+    }
+
+    pub fn is_platform(&self) -> bool {
+        self.merchant.is_none()
     }
 }
 
@@ -94,7 +116,10 @@ impl fmt::Debug for AdminTokens {
         let who: Vec<String> = self
             .callers
             .iter()
-            .map(|c| format!("{}:{}", c.name, c.scope))
+            .map(|c| match &c.merchant {
+                Some(m) => format!("{}@{m}:{}", c.name, c.scope),
+                None => format!("{}:{}", c.name, c.scope),
+            })
             .collect();
         write!(f, "AdminTokens({} <tokens redacted>)", who.join(", "))
     }
@@ -105,8 +130,9 @@ impl fmt::Debug for AdminTokens {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenConfigError {
     #[error(
-        "entry {entry}: {problem} (write `name:scope:token` with a scope of read, operate or \
-         admin, or a bare token for a full admin)"
+        "entry {entry}: {problem} (write `name:scope:token` for a platform token or \
+         `name@merchant:scope:token` for one merchant's, with a scope of read, operate or \
+         admin, or a bare token for a full platform admin)"
     )]
     Malformed { entry: usize, problem: &'static str },
     #[error("entries {first} and {second} have the same name")]
@@ -167,9 +193,20 @@ impl AdminTokens {
             } else {
                 // The token is everything after the second colon, so it may hold colons.
                 let mut parts = entry.splitn(3, ':');
-                let (name, scope, token) = match (parts.next(), parts.next(), parts.next()) {
+                let (who, scope, token) = match (parts.next(), parts.next(), parts.next()) {
                     (Some(n), Some(s), Some(t)) => (n, s, t),
                     _ => return Err(malformed("a token with a colon must be name:scope:token")),
+                };
+                let (name, merchant) = match who.split_once('@') {
+                    Some((name, merchant)) => {
+                        let merchant = MerchantId::parse(merchant).map_err(|_| {
+                            malformed(
+                                "the merchant must be 1 to 40 of a-z 0-9 _ -, starting with a letter",
+                            )
+                        })?;
+                        (name, Some(merchant))
+                    }
+                    None => (who, None),
                 };
                 if !valid_name(name) {
                     return Err(malformed("the name must be 1 to 64 of A-Z a-z 0-9 . _ -"));
@@ -180,7 +217,11 @@ impl AdminTokens {
                 if token.is_empty() {
                     return Err(malformed("the token is empty"));
                 }
-                (Caller::new(name, scope), token)
+                let caller = match merchant {
+                    Some(m) => Caller::of_merchant(name, scope, m),
+                    None => Caller::new(name, scope),
+                };
+                (caller, token)
             };
             // Parsing is not on a request's path: plain comparisons are fine here.
             if let Some(first) = callers.iter().position(|c: &Caller| c.name == caller.name) {
@@ -282,6 +323,20 @@ mod tests {
         // The entry as written is not a token.
         assert_eq!(who(&t, "grafana:read:r-tok"), Err(AuthError::Invalid));
         assert_eq!(t.callers().len(), 4);
+    }
+
+    #[test]
+    fn a_merchant_token_names_its_merchant() {
+        let t = AdminTokens::parse("kitchen@acme:read:k-tok, ops:admin:p-tok").unwrap();
+        let kitchen = t.authenticate(Some("Bearer k-tok")).unwrap();
+        assert_eq!(kitchen.name.as_ref(), "kitchen");
+        assert_eq!(kitchen.merchant, Some(MerchantId::parse("acme").unwrap()));
+        assert!(!kitchen.is_platform());
+        assert!(t.authenticate(Some("Bearer p-tok")).unwrap().is_platform());
+        assert!(format!("{t:?}").contains("kitchen@acme:read"));
+        for bad in ["k@Acme:read:x", "k@:read:x", "k@1a:read:x", "@acme:read:x"] {
+            assert!(AdminTokens::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -50,10 +50,10 @@ pub async fn status(
     ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(q): ApiQuery<SecretQuery>,
 ) -> Result<Json<OrderStatusEvent>, ApiError> {
-    client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
+    let merchant = client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
     let order = state
         .store
-        .order_record(&reference)
+        .order_record(&merchant, &reference)
         .await?
         .ok_or_else(|| ApiError::not_found("order", &reference))?;
     Ok(Json(OrderStatusEvent::from(&order)))
@@ -76,8 +76,8 @@ pub async fn events(
     ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(q): ApiQuery<SecretQuery>,
 ) -> Result<Response, ApiError> {
-    client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
-    open_stream(state, &headers, reference).await
+    let merchant = client_secret::authorize(&state.store, &reference, secret(&q, &headers)).await?;
+    open_stream(state, &headers, &merchant, reference).await
 }
 
 /// The client library: no build step, no framework.

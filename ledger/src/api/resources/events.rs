@@ -1,6 +1,7 @@
 //! `/v1/events`: the inbox, for review (`?status=dead` / `parked`, `?provider=`), and replay:
 //! one event, or the dead events matching a filter in bulk (a dry run counts them first).
 
+use crate::api::access::tenant::Tenant;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -89,6 +90,7 @@ pub struct ListEvents {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(q): ApiQuery<ListEvents>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
     let status = page::status_filter::<InboxStatus>(q.status.as_deref())?;
@@ -108,6 +110,7 @@ pub async fn list(
         provider: q.provider.as_deref(),
         source: None,
         reference: q.reference.as_deref(),
+        ..EventFilter::of(&tenant)
     };
     let rows = state
         .store
@@ -132,12 +135,13 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<EventView>, ApiError> {
     state
         .store
-        .inbox_event(id)
+        .inbox_event(&tenant, id)
         .await?
         .map(|e| Json(EventView::new(e, true)))
         .ok_or_else(|| ApiError::not_found("event", &id.to_string()))
@@ -156,10 +160,11 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn replay(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let replayed = pipeline::replay(&state.store, id)
+    let replayed = pipeline::replay(&state.store, &tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("event", &id.to_string()))?;
     state.changes.publish(&replayed.moved);
@@ -273,6 +278,7 @@ pub struct BulkReplayed {
     security(("bearer" = [])))]
 pub async fn replay_bulk(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
     ApiJson(req): ApiJson<BulkReplay>,
 ) -> Result<Json<BulkReplayed>, ApiError> {
@@ -306,6 +312,7 @@ pub async fn replay_bulk(
         provider: req.provider.as_deref(),
         source: req.source.as_deref(),
         reference: req.reference.as_deref(),
+        ..EventFilter::of(&tenant)
     };
     answer.matched = state
         .store
@@ -323,7 +330,7 @@ pub async fn replay_bulk(
     }
     for &id in &answer.ids {
         // One at a time, each its own transaction, exactly as `POST /v1/events/{id}/replay`.
-        let Some(replayed) = pipeline::replay(&state.store, id).await? else {
+        let Some(replayed) = pipeline::replay(&state.store, &tenant, id).await? else {
             continue;
         };
         state.changes.publish(&replayed.moved);

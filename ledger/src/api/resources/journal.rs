@@ -1,5 +1,6 @@
 //! `/v1/journal` and `/v1/balances`: the double-entry journal, read-only.
 
+use crate::api::access::tenant::Tenant;
 use axum::extract::State;
 use axum::Json;
 use keffi_shared::wire::ErrorBody;
@@ -39,6 +40,7 @@ pub struct ListJournal {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(q): ApiQuery<ListJournal>,
 ) -> Result<Json<Page<PostedTransaction>>, ApiError> {
     let limit = page::limit(q.limit)?;
@@ -51,7 +53,7 @@ pub async fn list(
     }
     let data = state
         .store
-        .list_journal(q.reference.as_deref(), before, limit)
+        .list_journal(&tenant, q.reference.as_deref(), before, limit)
         .await?;
     let next_cursor = page::next(&data, limit, |t| t.id.to_string());
     Ok(Json(Page { data, next_cursor }))
@@ -80,9 +82,10 @@ pub struct Balances {
     security(("bearer" = [])))]
 pub async fn balances(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<Balances>, ApiError> {
     Ok(Json(Balances {
-        balances: state.store.balances().await?,
+        balances: state.store.balances(&tenant).await?,
     }))
 }

@@ -4,6 +4,7 @@
 pub(crate) mod client;
 pub(crate) mod events;
 pub(crate) mod journal;
+pub(crate) mod merchants;
 pub mod orders;
 pub(crate) mod payments;
 pub(crate) mod reconciler;

@@ -1,9 +1,11 @@
 //! `/v1/orders`: create (with `Idempotency-Key`), get, list.
 
+use crate::api::access::tenant::Tenant;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use keffi_shared::MerchantId;
 use keffi_shared::MinorUnits;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
@@ -187,12 +189,13 @@ pub struct CreateOrderHeaders {
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<ApiState>,
+    tenant: Tenant,
     headers: HeaderMap,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
     ApiJson(req): ApiJson<CreateOrder>,
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
-    create_order(&state.store, key, "POST /v1/orders", req)
+    create_order(&state.store, &tenant, key, "POST /v1/orders", req)
         .await
         .map(idempotency::Answer::into_response)
 }
@@ -201,25 +204,29 @@ pub async fn create(
 /// the admin route and the demo's merchant backend.
 pub async fn create_order(
     store: &Store,
+    merchant: &MerchantId,
     key: Option<IdempotencyKey>,
     route: &str,
     req: CreateOrder,
 ) -> Result<idempotency::Answer, ApiError> {
     let params = serde_json::to_value(&req).unwrap_or_default();
-    let work: idempotency::Work = Box::new(move |tx| Box::pin(create_in(tx, req)));
+    let whose = merchant.clone();
+    let work: idempotency::Work = Box::new(move |tx| Box::pin(create_in(tx, whose, req)));
     // The secret is never kept in the replay record; a replayed creation gets a fresh one.
-    let refresh: idempotency::Refresh = Box::new(|tx, answer| {
+    let whose = merchant.clone();
+    let refresh: idempotency::Refresh = Box::new(move |tx, answer| {
         Box::pin(async move {
             if answer.status == StatusCode::CREATED {
                 if let Some(reference) = answer.body["reference"].as_str().map(str::to_owned) {
-                    let secret = client_secret::issue(tx, &reference).await?;
+                    let secret = client_secret::issue(tx, &whose, &reference).await?;
                     answer.body["client_secret"] = serde_json::Value::String(secret);
                 }
             }
             Ok(())
         })
     });
-    idempotency::once(store, key, route, &params, scrub_secret, refresh, work).await
+    let scope = idempotency::KeyScope { merchant, route };
+    idempotency::once(store, scope, key, &params, scrub_secret, refresh, work).await
 }
 
 fn scrub_secret(body: &mut serde_json::Value) {
@@ -231,6 +238,7 @@ fn scrub_secret(body: &mut serde_json::Value) {
 /// Validates and creates the order, its pending payment and a client secret in `tx`.
 async fn create_in(
     tx: &mut Tx,
+    merchant: MerchantId,
     req: CreateOrder,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let ValidOrder { order, metadata } = validate(&req)?;
@@ -238,6 +246,7 @@ async fn create_in(
     let now = now_ms();
     let created = tx
         .create_order(
+            &merchant,
             reference,
             order.amount,
             order.currency,
@@ -257,12 +266,12 @@ async fn create_in(
         Err(CreateOrderError::Store(e)) => return Err(e.into()),
     }
     let record = tx
-        .order_record(reference)
+        .order_record(&merchant, reference)
         .await?
         .ok_or_else(|| ApiError::not_found("order", reference))?;
-    let payment = tx.payment_record(reference).await?;
+    let payment = tx.payment_record(&merchant, reference).await?;
     let mut view = OrderView::new(record, payment);
-    view.client_secret = Some(client_secret::issue(tx, reference).await?);
+    view.client_secret = Some(client_secret::issue(tx, &merchant, reference).await?);
     Ok((
         StatusCode::CREATED,
         serde_json::to_value(view).unwrap_or_default(),
@@ -282,6 +291,7 @@ async fn create_in(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<OrderView>, ApiError> {
@@ -291,10 +301,10 @@ pub async fn get(
     }
     let order = state
         .store
-        .order_record(&reference)
+        .order_record(&tenant, &reference)
         .await?
         .ok_or_else(|| ApiError::not_found("order", &reference))?;
-    let payment = state.store.payment_record(&reference).await?;
+    let payment = state.store.payment_record(&tenant, &reference).await?;
     Ok(Json(OrderView::new(order, payment)))
 }
 
@@ -325,6 +335,7 @@ pub struct ListOrders {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(q): ApiQuery<ListOrders>,
 ) -> Result<Json<Page<OrderView>>, ApiError> {
     let status = page::status_filter::<OrderStatus>(q.status.as_deref())?;
@@ -332,7 +343,7 @@ pub async fn list(
     let after = q.cursor.map(|c| c.0);
     let rows = state
         .store
-        .list_orders(status, after.as_ref(), limit)
+        .list_orders(&tenant, status, after.as_ref(), limit)
         .await?;
     let next_cursor = page::next(&rows, limit, |o| {
         page::encode_after(o.created_at_ms, &o.reference)

@@ -1,5 +1,6 @@
 //! `/v1/payments`: get and list.
 
+use crate::api::access::tenant::Tenant;
 use axum::extract::State;
 use axum::Json;
 use keffi_shared::wire::ErrorBody;
@@ -27,6 +28,7 @@ use crate::store::records::PaymentRecord;
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiPath(PaymentPath { reference }): ApiPath<PaymentPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<PaymentRecord>, ApiError> {
@@ -35,7 +37,7 @@ pub async fn get(
     }
     state
         .store
-        .payment_record(&reference)
+        .payment_record(&tenant, &reference)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("payment", &reference))
@@ -68,6 +70,7 @@ pub struct ListPayments {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(q): ApiQuery<ListPayments>,
 ) -> Result<Json<Page<PaymentRecord>>, ApiError> {
     let status = page::status_filter::<PaymentStatus>(q.status.as_deref())?;
@@ -75,7 +78,7 @@ pub async fn list(
     let after = q.cursor.map(|c| c.0);
     let data = state
         .store
-        .list_payments(status, after.as_ref(), limit)
+        .list_payments(&tenant, status, after.as_ref(), limit)
         .await?;
     let next_cursor = page::next(&data, limit, |p| {
         page::encode_after(p.updated_at_ms, &p.reference)

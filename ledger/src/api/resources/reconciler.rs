@@ -1,5 +1,7 @@
 //! `/v1/reconciler`: the reconciler's last background pass.
 
+use crate::api::access::tenant::Platform;
+use crate::api::support::error::ApiError;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
@@ -22,13 +24,15 @@ pub struct ReconcilerStatus {
         (status = 200, description = "The last pass, if any", body = ReconcilerStatus),
         BadRequest,
         Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token (this is the platform's, shared by every merchant)", body = keffi_shared::wire::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn status(
     State(state): State<ApiState>,
+    _: Platform,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
-) -> Json<ReconcilerStatus> {
-    Json(ReconcilerStatus {
+) -> Result<Json<ReconcilerStatus>, ApiError> {
+    Ok(Json(ReconcilerStatus {
         last_run: state.last_reconcile.lock().ok().and_then(|l| l.clone()),
-    })
+    }))
 }

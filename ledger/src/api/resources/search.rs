@@ -1,6 +1,7 @@
 //! `GET /v1/search?q=`: what an operator pasted — an order or payment reference, an inbox
 //! event id, or an idempotency key — matched exactly; several kinds may match at once.
 
+use crate::api::access::tenant::Tenant;
 use std::borrow::Cow;
 
 use axum::extract::State;
@@ -117,6 +118,7 @@ fn event_match(kind: MatchKind, e: InboxEvent) -> SearchMatch {
     security(("bearer" = [])))]
 pub async fn search(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiQuery(SearchQuery { q: SearchText(q) }): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let len = q.chars().count();
@@ -130,8 +132,8 @@ pub async fn search(
         return Ok(Json(SearchResults { query: q, matches }));
     }
     let store = &state.store;
-    let order = store.order_record(&q).await?;
-    let payment = store.payment_record(&q).await?;
+    let order = store.order_record(&tenant, &q).await?;
+    let payment = store.payment_record(&tenant, &q).await?;
     if let Some(o) = &order {
         matches.push(SearchMatch {
             kind: MatchKind::Order,
@@ -161,7 +163,7 @@ pub async fn search(
     if order.is_none() && payment.is_none() {
         let filter = EventFilter {
             reference: Some(&q),
-            ..Default::default()
+            ..EventFilter::of(&tenant)
         };
         let n = store.count_events_after(&filter, None).await?;
         if n > 0 {
@@ -179,11 +181,11 @@ pub async fn search(
         .ok()
         .filter(|_| q.len() <= 18 && q.bytes().all(|b| b.is_ascii_digit()));
     if let Some(id) = as_id {
-        if let Some(e) = store.inbox_event(id).await? {
+        if let Some(e) = store.inbox_event(&tenant, id).await? {
             matches.push(event_match(MatchKind::EventId, e));
         }
     }
-    if let Some(e) = store.inbox_by_key(&q).await? {
+    if let Some(e) = store.inbox_by_key(&tenant, &q).await? {
         matches.push(event_match(MatchKind::IdempotencyKey, e));
     }
     Ok(Json(SearchResults { query: q, matches }))

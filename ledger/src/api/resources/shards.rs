@@ -1,5 +1,7 @@
 //! `/v1/shards`: the puller's view of each edge shard (state, cursor, backlog and lag).
 
+use crate::api::access::tenant::Platform;
+use crate::api::support::error::ApiError;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
@@ -26,14 +28,16 @@ pub struct Shards {
         (status = 200, description = "The shards and the puller's view of each", body = Shards),
         BadRequest,
         Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token (this is the platform's, shared by every merchant)", body = keffi_shared::wire::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<ApiState>,
+    _: Platform,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
-) -> Json<Shards> {
-    Json(Shards {
+) -> Result<Json<Shards>, ApiError> {
+    Ok(Json(Shards {
         puller_enabled: state.puller.enabled,
         shards: state.puller.snapshot(),
-    })
+    }))
 }

@@ -3,6 +3,9 @@
 //! with the status now), each a bounded range of an index; backlog age per shard is the lag
 //! the puller records each pull, now and per minute over the last hour (kept in memory).
 
+use crate::api::access::tenant::Tenant;
+use crate::api::access::tokens::Caller;
+use axum::Extension;
 use std::borrow::Cow;
 
 use axum::extract::State;
@@ -99,7 +102,8 @@ pub struct Series {
     pub minutes: Vec<MinutePoint>,
     /// Each of the last 24 hours, oldest first, the current hour last.
     pub hours: Vec<HourPoint>,
-    /// Whether this ledger pulls from an edge (without one, `shards` and `lag` are empty).
+    /// Whether this ledger pulls from an edge (without one, `shards` and `lag` are empty; they
+    /// are the edge's, shared by every merchant, so a merchant's token gets them empty too).
     pub puller_enabled: bool,
     /// Each shard's backlog now.
     pub shards: Vec<ShardBacklog>,
@@ -131,6 +135,8 @@ fn fill(first: i64, step: i64, n: i64, rows: &[Bucket]) -> Vec<(i64, i64)> {
     security(("bearer" = [])))]
 pub async fn series(
     State(state): State<ApiState>,
+    tenant: Tenant,
+    Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<SeriesQuery>,
 ) -> Result<Json<Series>, ApiError> {
     let minutes = q.minutes.map_or(DEFAULT_MINUTES, |m| m.0);
@@ -145,14 +151,22 @@ pub async fn series(
     let first_minute = this_minute - (minutes - 1) * MINUTE_MS;
     let end = this_minute + MINUTE_MS;
     let store = &state.store;
-    let received = store.received_per(MINUTE_MS, first_minute, end).await?;
+    let received = store
+        .received_per(&tenant, MINUTE_MS, first_minute, end)
+        .await?;
     let applied = store
-        .settled_per(InboxStatus::Applied, MINUTE_MS, first_minute, end)
+        .settled_per(&tenant, InboxStatus::Applied, MINUTE_MS, first_minute, end)
         .await?;
     let this_hour = now - now.rem_euclid(HOUR_MS);
     let first_hour = this_hour - (DEAD_HOURS - 1) * HOUR_MS;
     let dead = store
-        .settled_per(InboxStatus::Dead, HOUR_MS, first_hour, this_hour + HOUR_MS)
+        .settled_per(
+            &tenant,
+            InboxStatus::Dead,
+            HOUR_MS,
+            first_hour,
+            this_hour + HOUR_MS,
+        )
         .await?;
     let applied = fill(first_minute, MINUTE_MS, minutes, &applied);
     let minutes = fill(first_minute, MINUTE_MS, minutes, &received)
@@ -168,10 +182,12 @@ pub async fn series(
         .into_iter()
         .map(|(hour_ms, dead)| HourPoint { hour_ms, dead })
         .collect();
+    let platform = caller.is_platform();
     let shards = state
         .puller
         .snapshot()
         .into_iter()
+        .filter(|_| platform)
         .map(|s| ShardBacklog {
             shard: s.shard,
             lag_seconds: s.lag_seconds,
@@ -184,7 +200,11 @@ pub async fn series(
         hours,
         puller_enabled: state.puller.enabled,
         shards,
-        lag: state.puller.lag_history(),
+        lag: if platform {
+            state.puller.lag_history()
+        } else {
+            Vec::new()
+        },
     }))
 }
 

@@ -8,6 +8,8 @@
 //! configured number of open streams, a new one is refused with 503 and `Retry-After` (the
 //! client library falls back to polling with backoff).
 
+use crate::api::access::tenant::Tenant;
+use keffi_shared::MerchantId;
 use std::convert::Infallible;
 
 use axum::extract::State;
@@ -58,11 +60,12 @@ pub struct StreamHeaders {
     security(("bearer" = [])))]
 pub async fn order_events(
     State(state): State<ApiState>,
+    tenant: Tenant,
     headers: HeaderMap,
     ApiPath(OrderPath { reference }): ApiPath<OrderPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
-    open_stream(state, &headers, reference).await
+    open_stream(state, &headers, &tenant, reference).await
 }
 
 /// The `Last-Event-ID` a reconnecting client sent.
@@ -73,22 +76,23 @@ fn last_event_id(headers: &HeaderMap) -> Option<i64> {
         .and_then(|v| v.trim().parse::<i64>().ok())
 }
 
-/// Opens a status stream on `reference` for a caller already authorised: follows it first,
-/// then reads its current state, so no change can slip between the two.
+/// Opens a status stream on the merchant's `reference` for a caller already authorised:
+/// follows it first, then reads its current state, so no change can slip between the two.
 pub(crate) async fn open_stream(
     state: ApiState,
     headers: &HeaderMap,
+    merchant: &MerchantId,
     reference: String,
 ) -> Result<Response, ApiError> {
     if !keffi_shared::Reference::is_valid(&reference) {
         // No order has such a reference; neither the stream cap nor the store is asked.
         return Err(ApiError::not_found("order", &reference));
     }
-    let follower = match state.changes.follow(&reference) {
+    let follower = match state.changes.follow(merchant, &reference) {
         Ok(f) => f,
         Err(full) => return Ok(too_many(full)),
     };
-    let Some(order) = state.store.order_record(&reference).await? else {
+    let Some(order) = state.store.order_record(merchant, &reference).await? else {
         return Err(ApiError::not_found("order", &reference));
     };
     let current = OrderStatusEvent::from(&order);

@@ -7,6 +7,7 @@
 //! journal transaction it posted) and the order's and payment's state now with the time of
 //! their last change. Nothing here writes.
 
+use crate::api::access::tenant::Tenant;
 use std::collections::HashMap;
 
 use axum::extract::State;
@@ -237,6 +238,7 @@ pub fn entries(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
+    tenant: Tenant,
     ApiPath(PaymentPath { reference }): ApiPath<PaymentPath>,
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<Timeline>, ApiError> {
@@ -244,14 +246,14 @@ pub async fn get(
         return Err(ApiError::not_found("reference", &reference));
     }
     let store = &state.store;
-    let order = store.order_record(&reference).await?;
-    let payment = store.payment_record(&reference).await?;
+    let order = store.order_record(&tenant, &reference).await?;
+    let payment = store.payment_record(&tenant, &reference).await?;
     let mut events = store
-        .events_for_reference(&reference, MAX_EVENTS + 1)
+        .events_for_reference(&tenant, &reference, MAX_EVENTS + 1)
         .await?;
     let truncated = events.len() > MAX_EVENTS as usize;
     events.truncate(MAX_EVENTS as usize);
-    let journal = store.journal_for(&reference).await?;
+    let journal = store.journal_for(&tenant, &reference).await?;
     if order.is_none() && payment.is_none() && events.is_empty() && journal.is_empty() {
         return Err(ApiError::not_found("reference", &reference));
     }
@@ -286,6 +288,7 @@ mod tests {
         EventView::new(
             InboxEvent {
                 id,
+                merchant_id: keffi_shared::MerchantId::default_merchant(),
                 idempotency_key: key.into(),
                 source: "paystack".into(),
                 provider: keffi_shared::Provider::Paystack,
@@ -306,6 +309,7 @@ mod tests {
     #[test]
     fn entries_are_in_time_order_with_a_stable_tiebreak() {
         let order = OrderRecord {
+            merchant_id: keffi_shared::MerchantId::default_merchant(),
             reference: "ord_1".into(),
             amount: keffi_shared::MinorUnits(500),
             currency: keffi_shared::Currency::NGN,

@@ -179,7 +179,7 @@ mod tests {
                 assert!(p["description"].is_string(), "{at}: {p}");
             }
         }
-        assert_eq!(ids.len(), 21);
+        assert_eq!(ids.len(), 27);
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["client_secret"]["in"], "query");
@@ -252,28 +252,67 @@ mod tests {
     }
 
     /// Each operation names the scope the router guards it with, and only a route above `read`
-    /// (which every valid token holds) declares the 403 a lesser token gets.
+    /// (which every valid token holds) declares the 403 a lesser token gets. A merchant's
+    /// route states `Keffi-Merchant` and the refusals it brings; a platform route states that
+    /// a merchant's token is refused.
     #[test]
-    fn every_operation_states_its_scope() {
+    fn every_operation_states_its_scope_and_whose_it_is() {
         let doc = doc();
         let mut scopes = BTreeSet::new();
         for (method, path, op) in operations(&doc) {
             let at = format!("{method} {path}");
-            let forbidden = op["responses"].get("403").is_some();
+            let forbidden = op["responses"]["403"]["description"]
+                .as_str()
+                .unwrap_or_default();
+            let names_merchant = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == "Keffi-Merchant" && p["in"] == "header");
             if path.starts_with("/client/") {
-                assert!(op.get("x-keffi-scope").is_none() && !forbidden, "{at}");
+                assert!(
+                    op.get("x-keffi-scope").is_none() && forbidden.is_empty(),
+                    "{at}"
+                );
+                assert!(!names_merchant, "{at}");
                 continue;
             }
             let scope = op["x-keffi-scope"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{at}"));
             scopes.insert((scope.to_owned(), at.clone()));
-            assert_eq!(forbidden, scope != "read", "{at}");
+            assert_eq!(
+                forbidden.contains("insufficient_scope"),
+                scope != "read",
+                "{at}"
+            );
+            let platform = path.starts_with("/v1/merchants")
+                || path == "/v1/shards"
+                || path == "/v1/reconciler";
+            if platform {
+                assert!(
+                    !names_merchant && forbidden.contains("platform_only"),
+                    "{at}"
+                );
+            } else {
+                assert!(names_merchant, "{at}");
+                assert!(forbidden.contains("merchant_forbidden"), "{at}");
+                let invalid = op["responses"]["400"]["description"].as_str().unwrap();
+                assert!(invalid.contains("invalid_merchant"), "{at}");
+                let unknown = op["responses"]["404"]["description"].as_str().unwrap();
+                assert!(unknown.contains("unknown_merchant"), "{at}");
+            }
         }
         let above_read: Vec<_> = scopes.iter().filter(|(s, _)| s != "read").collect();
         assert_eq!(
             above_read,
             [
+                &("admin".to_owned(), "PATCH /v1/merchants/{id}".to_owned()),
+                &("admin".to_owned(), "POST /v1/merchants".to_owned()),
+                &(
+                    "admin".to_owned(),
+                    "POST /v1/merchants/{id}/sources".to_owned()
+                ),
                 &("admin".to_owned(), "POST /v1/orders".to_owned()),
                 &("operate".to_owned(), "POST /v1/events/replay".to_owned()),
                 &(

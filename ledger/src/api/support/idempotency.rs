@@ -10,6 +10,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use keffi_shared::MerchantId;
 use sha2::{Digest, Sha256};
 
 use std::future::Future;
@@ -105,7 +106,16 @@ pub type Work = Box<
         > + Send,
 >;
 
-/// Runs `work` at most once per key, in a task a client hang-up cannot cancel: replays a
+/// Where a key counts: one merchant's keys never meet another's, and one route's never meet
+/// another's.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyScope<'a> {
+    pub merchant: &'a MerchantId,
+    /// The method and route, e.g. `POST /v1/orders`.
+    pub route: &'a str,
+}
+
+/// Runs `work` at most once per key (in its [`KeyScope`]), in a task a client hang-up cannot cancel: replays a
 /// completed answer, refuses a mismatch, and otherwise commits `work`'s writes together with
 /// its answer — after `scrub` removed what must not be stored (a client secret). A client
 /// error is an answer too (its writes are undone, the error is stored and replayed); our own
@@ -114,20 +124,24 @@ pub type Work = Box<
 /// a new client secret).
 pub async fn once(
     store: &Store,
+    KeyScope { merchant, route }: KeyScope<'_>,
     key: Option<IdempotencyKey>,
-    route: &str,
     params: &serde_json::Value,
     scrub: fn(&mut serde_json::Value),
     refresh: Refresh,
     work: Work,
 ) -> Result<Answer, ApiError> {
     let store = store.clone();
+    let merchant = merchant.clone();
     let scoped = key.map(|k| k.scoped(route));
     let hash = fingerprint(params);
     let task = tokio::spawn(async move {
         let mut tx = store.begin().await?;
         if let Some(scoped) = &scoped {
-            match tx.claim_idempotency_key(scoped, &hash, now_ms()).await? {
+            match tx
+                .claim_idempotency_key(&merchant, scoped, &hash, now_ms())
+                .await?
+            {
                 Claim::Fresh => {}
                 Claim::Mismatch => {
                     return Err(ApiError::new(
@@ -156,6 +170,7 @@ pub async fn once(
                     let mut stored = body.clone();
                     scrub(&mut stored);
                     tx.complete_idempotency_key(
+                        &merchant,
                         scoped,
                         status.as_u16(),
                         &stored.to_string(),
@@ -183,8 +198,14 @@ pub async fn once(
                         e.message.clone(),
                     ))
                     .unwrap_or_default();
-                    tx.complete_idempotency_key(scoped, e.status.as_u16(), &body, now_ms())
-                        .await?;
+                    tx.complete_idempotency_key(
+                        &merchant,
+                        scoped,
+                        e.status.as_u16(),
+                        &body,
+                        now_ms(),
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 Err(e)

@@ -5,7 +5,7 @@
 use keffi_ledger::pipeline::Incoming;
 use keffi_ledger::store::{ConnectOptions, InboxStatus, NewInboxEvent, SettledInbox, Store, Tx};
 use keffi_shared::headers::RequestHeaders;
-use keffi_shared::{derive_event, Envelope, Provider};
+use keffi_shared::{derive_event, Envelope, MerchantId, Provider};
 use keffi_tests::pg::TestDatabase;
 
 /// A migrated store and whatever keeps its database alive.
@@ -63,12 +63,37 @@ macro_rules! on_both_stores {
     };
 }
 
-/// A Paystack webhook body, as an envelope the edge would have stored.
+/// The deployment's own merchant, whose events and orders most tests are about.
+pub fn dm() -> MerchantId {
+    MerchantId::default_merchant()
+}
+
+/// A merchant by id (tests name valid ones).
+pub fn merchant(id: &str) -> MerchantId {
+    MerchantId::parse(id).unwrap()
+}
+
+/// Adds merchant `id` (named after itself) to `store`, and returns it.
+pub async fn add_merchant(store: &Store, id: &str) -> MerchantId {
+    let m = merchant(id);
+    store.add_merchant(&m, id, 0).await.unwrap();
+    m
+}
+
+/// `event`, as the merchant's (its source routed to it).
+pub fn of(merchant: &MerchantId, mut event: Incoming) -> Incoming {
+    event.merchant = merchant.clone();
+    event
+}
+
+/// A Paystack webhook body, as an envelope the edge would have stored (the default
+/// merchant's).
 pub fn paystack(body: serde_json::Value) -> Incoming {
     let body = serde_json::to_vec(&body).unwrap();
     let headers = RequestHeaders::new().with("content-type", "application/json");
     let derived = derive_event(Provider::Paystack, &headers, &body).unwrap();
     Incoming {
+        merchant: dm(),
         envelope: Envelope::new(
             "paystack",
             Provider::Paystack,
@@ -113,6 +138,7 @@ pub async fn record_in(
     reference: Option<&str>,
 ) {
     let row = NewInboxEvent {
+        merchant: event.merchant.clone(),
         key: event.envelope.key.to_string(),
         source: "paystack".into(),
         provider: Provider::Paystack,
@@ -135,7 +161,7 @@ pub async fn record_in(
 /// The inbox id of `event`, once recorded.
 pub async fn inbox_id(store: &Store, event: &Incoming) -> i64 {
     store
-        .inbox_by_key(event.envelope.key.as_str())
+        .inbox_by_key(&dm(), event.envelope.key.as_str())
         .await
         .unwrap()
         .expect("the event is recorded")

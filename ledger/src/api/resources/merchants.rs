@@ -1,0 +1,324 @@
+//! The platform's merchants, and which merchant each source's events belong to. Platform
+//! tokens only: a merchant's token is refused (`platform_only`), whatever its scope.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use keffi_shared::MerchantId;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::access::tenant::Platform;
+use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
+use crate::api::support::error::ApiError;
+use crate::api::support::extract::{ApiJson, ApiPath, ApiQuery, NoQuery};
+use crate::api::support::page::{self, Limit, Page};
+use crate::api::support::ApiState;
+use crate::store::merchants::{AddError, Merchant, SourceRecord};
+use crate::store::now_ms;
+use keffi_shared::wire::ErrorBody;
+
+/// The longest display name.
+const MAX_NAME: usize = 200;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMerchant {
+    /// Chosen by the platform and never changed (it is in every key the merchant owns).
+    pub id: MerchantId,
+    /// For people: 1 to 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantChange {
+    /// The new display name: 1 to 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSource {
+    /// The `{source}` of the edge's `/hooks/{source}`: 1 to 64 of `a-z 0-9 _ -`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9_-]+$")]
+    pub name: String,
+}
+
+/// `{id}` of a merchant's routes. Read as text: an id that breaks the rule names no merchant
+/// (404), as one that was never added.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MerchantPath {
+    /// The merchant's id.
+    #[param(value_type = MerchantId, inline)]
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListMerchants {
+    /// The previous page's `next_cursor` (the last merchant's id).
+    #[param(value_type = Option<MerchantId>, inline)]
+    pub cursor: Option<String>,
+    /// Merchants per page: 1 to 200, default 50.
+    #[param(inline)]
+    pub limit: Option<Limit>,
+}
+
+fn valid_name(name: &str) -> Result<&str, ApiError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name must be 1 to 200 characters, none of them control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// A source's name follows the edge's path rule and the merchant id's alphabet, so it can be
+/// a path segment, a metrics label and a log field as it is.
+fn valid_source(name: &str) -> Result<&str, ApiError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(ApiError::invalid("a source name is 1 to 64 of a-z 0-9 _ -"))
+    }
+}
+
+async fn existing(state: &ApiState, id: &str) -> Result<Merchant, ApiError> {
+    let Ok(parsed) = MerchantId::parse(id) else {
+        return Err(ApiError::not_found("merchant", id));
+    };
+    state
+        .store
+        .merchant(&parsed)
+        .await?
+        .ok_or_else(|| ApiError::not_found("merchant", id))
+}
+
+fn exists(e: AddError) -> ApiError {
+    match e {
+        AddError::Exists(what) => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("`{what}` exists already"),
+        ),
+        AddError::Store(e) => e.into(),
+    }
+}
+
+/// Add a merchant.
+#[utoipa::path(post, path = "/v1/merchants", operation_id = "create_merchant", tag = "merchants",
+    request_body = NewMerchant,
+    responses(
+        (status = 201, description = "The merchant", body = Merchant),
+        (status = 400, description = "`bad_request`: malformed JSON or a query parameter", body = ErrorBody),
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 409, description = "`already_exists`: a merchant has this id", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: the id or the name breaks its rule", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    ApiJson(req): ApiJson<NewMerchant>,
+) -> Result<(StatusCode, Json<Merchant>), ApiError> {
+    let name = valid_name(&req.name)?;
+    let merchant = state
+        .store
+        .add_merchant(&req.id, name, now_ms())
+        .await
+        .map_err(exists)?;
+    Ok((StatusCode::CREATED, Json(merchant)))
+}
+
+/// The merchants, by id.
+#[utoipa::path(get, path = "/v1/merchants", operation_id = "list_merchants", tag = "merchants",
+    params(ListMerchants),
+    responses(
+        (status = 200, description = "One page of merchants", body = Page<Merchant>),
+        BadRequest,
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: `limit` out of range", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiQuery(q): ApiQuery<ListMerchants>,
+) -> Result<Json<Page<Merchant>>, ApiError> {
+    let limit = page::limit(q.limit)?;
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            MerchantId::parse(c)
+                .map_err(|_| ApiError::bad_request("cursor is not one this API issued"))?,
+        ),
+    };
+    let data = state.store.list_merchants(after.as_ref(), limit).await?;
+    let next_cursor = page::next(&data, limit, |m| m.id.to_string());
+    Ok(Json(Page { data, next_cursor }))
+}
+
+/// One merchant.
+#[utoipa::path(get, path = "/v1/merchants/{id}", operation_id = "get_merchant", tag = "merchants",
+    params(MerchantPath),
+    responses(
+        (status = 200, description = "The merchant", body = Merchant),
+        BadRequest,
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Json<Merchant>, ApiError> {
+    existing(&state, &id).await.map(Json)
+}
+
+/// Rename a merchant (its id never changes).
+#[utoipa::path(patch, path = "/v1/merchants/{id}", operation_id = "update_merchant", tag = "merchants",
+    params(MerchantPath),
+    request_body = MerchantChange,
+    responses(
+        (status = 200, description = "The merchant", body = Merchant),
+        (status = 400, description = "`bad_request`: malformed JSON or a query parameter", body = ErrorBody),
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: the name breaks its rule", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    ApiJson(req): ApiJson<MerchantChange>,
+) -> Result<Json<Merchant>, ApiError> {
+    let merchant = existing(&state, &id).await?;
+    let name = valid_name(&req.name)?;
+    state
+        .store
+        .rename_merchant(&merchant.id, name, now_ms())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("merchant", &id))
+}
+
+/// Route a source's events to the merchant. A source is routed once, for good: its events,
+/// stored and to come, stay this merchant's. A source routed nowhere (as those in
+/// `wrangler.toml`) is the default merchant's.
+#[utoipa::path(post, path = "/v1/merchants/{id}/sources", operation_id = "add_merchant_source", tag = "merchants",
+    params(MerchantPath),
+    request_body = NewSource,
+    responses(
+        (status = 201, description = "The source, routed", body = SourceRecord),
+        (status = 400, description = "`bad_request`: malformed JSON or a query parameter", body = ErrorBody),
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
+        (status = 409, description = "`already_exists`: the source is routed already", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: the name breaks its rule", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn add_source(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    ApiJson(req): ApiJson<NewSource>,
+) -> Result<(StatusCode, Json<SourceRecord>), ApiError> {
+    let merchant = existing(&state, &id).await?;
+    let name = valid_source(&req.name)?;
+    let source = state
+        .store
+        .add_source(name, &merchant.id, now_ms())
+        .await
+        .map_err(exists)?;
+    Ok((StatusCode::CREATED, Json(source)))
+}
+
+/// The sources routed to the merchant.
+#[utoipa::path(get, path = "/v1/merchants/{id}/sources", operation_id = "list_merchant_sources", tag = "merchants",
+    params(MerchantPath),
+    responses(
+        (status = 200, description = "The merchant's sources, by name", body = Vec<SourceRecord>),
+        BadRequest,
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn sources(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Json<Vec<SourceRecord>>, ApiError> {
+    let merchant = existing(&state, &id).await?;
+    Ok(Json(state.store.sources_of(&merchant.id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_and_printable() {
+        assert_eq!(valid_name("Mama Put").unwrap(), "Mama Put");
+        assert_eq!(valid_name(&"é".repeat(200)).unwrap().chars().count(), 200);
+        for bad in ["", "a\nb", "\u{7}", "\u{9f}", &"x".repeat(201)] {
+            assert_eq!(
+                valid_name(bad).unwrap_err().code,
+                "invalid_request",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn source_names_are_path_and_label_safe() {
+        for ok in ["paystack", "shop-b", "acme_2"] {
+            assert!(valid_source(ok).is_ok());
+        }
+        for bad in ["", "Shop", "a/b", "a b", "a.b", &"x".repeat(65)] {
+            assert!(valid_source(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Merchants, and which merchant each source's events belong to.
+
+use std::collections::HashMap;
+
+use keffi_shared::MerchantId;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::conn::on_pool;
+use super::rows::merchant;
+use super::{Store, StoreError};
+
+/// A merchant as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Merchant {
+    pub id: MerchantId,
+    /// For people: the dashboard's picker, the audit log.
+    pub name: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct MerchantRow {
+    id: String,
+    name: String,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+impl TryFrom<MerchantRow> for Merchant {
+    type Error = StoreError;
+    fn try_from(r: MerchantRow) -> Result<Self, StoreError> {
+        Ok(Merchant {
+            id: merchant(&r.id)?,
+            name: r.name,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}
+
+/// A source routed to a merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SourceRecord {
+    /// The `{source}` of the edge's `/hooks/{source}`.
+    pub name: String,
+    pub merchant: MerchantId,
+    pub created_at_ms: i64,
+}
+
+/// Adding a merchant or a source found it taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error("`{0}` exists already")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const MERCHANT_COLUMNS: &str = "id, name, created_at_ms, updated_at_ms";
+
+impl Store {
+    pub async fn add_merchant(
+        &self,
+        id: &MerchantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Merchant, AddError> {
+        let inserted: Option<String> = on_pool!(self, c => sqlx::query_scalar(
+            "INSERT INTO merchants (id, name, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(id.as_str())
+        .bind(name)
+        .bind(now_ms)
+        .fetch_optional(c)
+        .await)
+        .map_err(StoreError::from)?;
+        if inserted.is_none() {
+            return Err(AddError::Exists(id.to_string()));
+        }
+        Ok(Merchant {
+            id: id.clone(),
+            name: name.to_owned(),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        })
+    }
+
+    pub async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
+        let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1");
+        let row: Option<MerchantRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(id.as_str())
+            .fetch_optional(c)
+            .await)?;
+        row.map(Merchant::try_from).transpose()
+    }
+
+    /// Merchants by id, after `after`, at most `limit`.
+    pub async fn list_merchants(
+        &self,
+        after: Option<&MerchantId>,
+        limit: u32,
+    ) -> Result<Vec<Merchant>, StoreError> {
+        let sql = format!(
+            "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE ($1 IS NULL OR id > $1)
+             ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<MerchantRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(after.map(MerchantId::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(Merchant::try_from).collect()
+    }
+
+    /// Renames a merchant (its id never changes). `None`: no such merchant.
+    pub async fn rename_merchant(
+        &self,
+        id: &MerchantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<Merchant>, StoreError> {
+        let sql = format!(
+            "UPDATE merchants SET name = $2, updated_at_ms = $3 WHERE id = $1
+             RETURNING {MERCHANT_COLUMNS}"
+        );
+        let row: Option<MerchantRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(id.as_str())
+            .bind(name)
+            .bind(now_ms)
+            .fetch_optional(c)
+            .await)?;
+        row.map(Merchant::try_from).transpose()
+    }
+
+    /// Routes `name`'s events to `merchant` from now on. A source is routed once: its
+    /// events, stored and to come, stay the merchant's.
+    pub async fn add_source(
+        &self,
+        name: &str,
+        merchant: &MerchantId,
+        now_ms: i64,
+    ) -> Result<SourceRecord, AddError> {
+        let inserted: Option<String> = on_pool!(self, c => sqlx::query_scalar(
+            "INSERT INTO sources (name, merchant_id, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING RETURNING name",
+        )
+        .bind(name)
+        .bind(merchant.as_str())
+        .bind(now_ms)
+        .fetch_optional(c)
+        .await)
+        .map_err(StoreError::from)?;
+        if inserted.is_none() {
+            return Err(AddError::Exists(name.to_owned()));
+        }
+        Ok(SourceRecord {
+            name: name.to_owned(),
+            merchant: merchant.clone(),
+            created_at_ms: now_ms,
+        })
+    }
+
+    /// The merchant's sources, by name.
+    pub async fn sources_of(&self, merchant: &MerchantId) -> Result<Vec<SourceRecord>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, c => sqlx::query_as(
+            "SELECT name, created_at_ms FROM sources WHERE merchant_id = $1 ORDER BY name",
+        )
+        .bind(merchant.as_str())
+        .fetch_all(c)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, created_at_ms)| SourceRecord {
+                name,
+                merchant: merchant.clone(),
+                created_at_ms,
+            })
+            .collect())
+    }
+
+    /// The merchant each of `names` is routed to; a name not routed is absent (its events
+    /// are the default merchant's).
+    pub async fn source_merchants(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, MerchantId>, StoreError> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let list: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT name, merchant_id FROM sources WHERE name IN ({})",
+            list.join(", ")
+        );
+        let rows: Vec<(String, String)> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&sql);
+            for n in names {
+                q = q.bind(*n);
+            }
+            q.fetch_all(c).await
+        })?;
+        rows.into_iter()
+            .map(|(name, m)| Ok((name, merchant(&m)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,383 @@
+//! Two merchants on one Keffi, through the real edge under `wrangler dev` and the ledger
+//! binary on Postgres: a platform adds the merchants and routes each one's source to it, each
+//! merchant's gateway pays its own `ord_1` through the edge, and then every admin route (read
+//! from the ledger's own OpenAPI document, so a new route is tried too) is called with
+//! merchant A's token: it sees and moves only A's, it is refused when it names B, it cannot
+//! manage merchants, and B's secrets, ids and signatures open nothing of B's for A.
+
+use std::time::{Duration, Instant};
+
+use keffi_tests::edge::{EdgeConfig, TestEdge, PULL_TOKEN};
+use keffi_tests::gateway;
+use keffi_tests::ledger::{TestDb, TestLedger};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+const SECRET_A: &str = "sk_test_acme";
+const SECRET_B: &str = "sk_test_bolt";
+const PLATFORM: &str = "plat-s3cret";
+const A_ADMIN: &str = "acme-admin-s3cret";
+const A_READ: &str = "acme-read-s3cret";
+const B_ADMIN: &str = "bolt-admin-s3cret";
+
+struct Keffi {
+    edge: TestEdge,
+    ledger: TestLedger,
+    http: Client,
+}
+
+impl Keffi {
+    async fn start(db: &TestDb) -> anyhow::Result<Keffi> {
+        let sources = r#"[{"name":"paystack","provider":"paystack"},
+                          {"name":"shop-a","provider":"paystack"},
+                          {"name":"shop-b","provider":"paystack"}]"#;
+        let config = EdgeConfig::standard()
+            .var("KEFFI_SOURCES", sources)
+            .secret("KEFFI_SECRET_SHOP_A", SECRET_A)
+            .secret("KEFFI_SECRET_SHOP_B", SECRET_B);
+        let edge = TestEdge::start(config).await?;
+        let url = db.url();
+        let edge_url = edge.url("");
+        let tokens = format!(
+            "ops:admin:{PLATFORM}, a-admin@acme:admin:{A_ADMIN}, a-read@acme:read:{A_READ}, \
+             b-admin@bolt:admin:{B_ADMIN}"
+        );
+        let ledger = TestLedger::start(
+            &[
+                "--database-url",
+                &url,
+                "--edge-url",
+                &edge_url,
+                "--pull-wait-ms",
+                "1000",
+            ],
+            &[
+                ("KEFFI_EDGE_TOKEN", PULL_TOKEN),
+                ("KEFFI_ADMIN_TOKENS", &tokens),
+            ],
+        )
+        .await?;
+        Ok(Keffi {
+            edge,
+            ledger,
+            http: Client::builder().timeout(Duration::from_secs(20)).build()?,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        merchant: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = self
+            .http
+            .request(method, self.ledger.url(path))
+            .bearer_auth(token);
+        if let Some(m) = merchant {
+            req = req.header("keffi-merchant", m);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> anyhow::Result<(StatusCode, Value)> {
+        self.call(Method::GET, path, token, None, None).await
+    }
+
+    async fn until_paid(&self, token: &str) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let (_, order) = self.get("/v1/orders/ord_1", token).await?;
+            if order["status"] == "paid" {
+                return Ok(order);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "ord_1 not paid: {order}; ledger log:\n{}",
+                self.ledger.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Every `(method, path)` of `/v1` in the ledger's document.
+async fn routes(k: &Keffi) -> anyhow::Result<Vec<(Method, String)>> {
+    let doc: Value = k
+        .http
+        .get(k.ledger.url("/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for method in ["get", "post", "patch", "put", "delete"] {
+            if item.get(method).is_some() {
+                out.push((method.to_uppercase().parse()?, path.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A body each route accepts (so a refusal is the tenant's, not the body's).
+fn body_for(method: &Method, path: &str) -> Option<Value> {
+    match (method.as_str(), path) {
+        ("POST", "/v1/orders") => {
+            Some(json!({"reference": "ord_x", "amount": 100, "currency": "NGN"}))
+        }
+        ("POST", "/v1/events/replay") => Some(json!({"dry_run": true})),
+        ("POST", "/v1/merchants") => Some(json!({"id": "zed", "name": "Zed"})),
+        ("PATCH", "/v1/merchants/{id}") => Some(json!({"name": "Bolt 2"})),
+        ("POST", "/v1/merchants/{id}/sources") => Some(json!({"name": "shop-z"})),
+        _ => None,
+    }
+}
+
+async fn two_merchants_each_see_and_move_only_their_own(db: TestDb) -> anyhow::Result<()> {
+    let k = Keffi::start(&db).await?;
+
+    // The platform adds both merchants and routes each one's source to it.
+    for (id, name, source) in [
+        ("acme", "Acme Foods", "shop-a"),
+        ("bolt", "Bolt Grills", "shop-b"),
+    ] {
+        let (s, m) = k
+            .call(
+                Method::POST,
+                "/v1/merchants",
+                PLATFORM,
+                None,
+                Some(json!({"id": id, "name": name})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        let path = format!("/v1/merchants/{id}/sources");
+        let (s, src) = k
+            .call(
+                Method::POST,
+                &path,
+                PLATFORM,
+                None,
+                Some(json!({"name": source})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::CREATED, "{src}");
+        assert_eq!(src["merchant"], id);
+    }
+    // Each creates its own ord_1, for its own amount.
+    let mut secrets = Vec::new();
+    for (token, amount) in [(A_ADMIN, 500_000), (B_ADMIN, 777_777)] {
+        let (s, o) = k
+            .call(
+                Method::POST,
+                "/v1/orders",
+                token,
+                None,
+                Some(json!({"reference": "ord_1", "amount": amount, "currency": "NGN"})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::CREATED, "{o}");
+        assert_eq!(
+            o["merchant_id"],
+            if token == A_ADMIN { "acme" } else { "bolt" }
+        );
+        secrets.push(o["client_secret"].as_str().unwrap().to_owned());
+    }
+
+    // A source of A signed with B's secret is refused at the edge; each signed with its own
+    // secret pays its own merchant's order.
+    let forged = gateway::paystack_charge_success(SECRET_B, 1001, "ord_1", 500_000);
+    assert_eq!(k.edge.deliver("shop-a", &forged).await?.0, 401);
+    let charge_a = gateway::paystack_charge_success(SECRET_A, 1001, "ord_1", 500_000);
+    let charge_b = gateway::paystack_charge_success(SECRET_B, 86_753_091, "ord_1", 777_777);
+    assert_eq!(k.edge.deliver("shop-a", &charge_a).await?.0, 200);
+    assert_eq!(k.edge.deliver("shop-b", &charge_b).await?.0, 200);
+    let paid_a = k.until_paid(A_READ).await?;
+    let paid_b = k.until_paid(B_ADMIN).await?;
+    assert_eq!(
+        (paid_a["amount"].clone(), paid_b["amount"].clone()),
+        (json!(500_000), json!(777_777))
+    );
+    assert_eq!(paid_a["payment"]["gateway_id"], "1001");
+    assert_eq!(paid_b["payment"]["gateway_id"], "86753091");
+
+    // The same refund reference from both merchants' gateways: two events at the edge (its
+    // dedupe is per source) and two refunds at the ledger (its dedupe is per merchant).
+    for (source, secret) in [("shop-a", SECRET_A), ("shop-b", SECRET_B)] {
+        let refund = gateway::paystack_body(
+            secret,
+            serde_json::to_vec(&json!({"event": "refund.processed", "data": {
+                "status": "processed", "transaction_reference": "ord_1",
+                "refund_reference": "rf_1", "amount": "100000", "currency": "NGN"}}))?,
+        );
+        let (s, ack) = k.edge.deliver(source, &refund).await?;
+        assert_eq!(
+            (s, ack["status"].clone()),
+            (200, json!("accepted")),
+            "{source}: {ack}"
+        );
+    }
+    for token in [A_READ, B_ADMIN] {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let (_, o) = k.get("/v1/orders/ord_1", token).await?;
+            if o["payment"]["refunded"] == 100_000 {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "refund not applied: {o}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // B's event id, for A to try.
+    let (_, b_events) = k.get("/v1/events?reference=ord_1", B_ADMIN).await?;
+    let b_event = b_events["data"][0]["id"].as_i64().expect("B's event");
+    let (s, _) = k.get(&format!("/v1/events/{b_event}"), A_READ).await?;
+    assert_eq!(s, StatusCode::NOT_FOUND, "A reads B's event");
+    let (s, _) = k
+        .call(
+            Method::POST,
+            &format!("/v1/events/{b_event}/replay"),
+            A_ADMIN,
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(s, StatusCode::NOT_FOUND, "A replays B's event");
+
+    // Every route, from A: naming B is refused; platform routes are refused; what A reads
+    // carries nothing of B's (its amount, its gateway id, its event).
+    let b_event_id = b_event.to_string();
+    for (method, path) in routes(&k).await? {
+        let id = if path.starts_with("/v1/merchants") {
+            "bolt"
+        } else {
+            &b_event_id
+        };
+        let concrete = path.replace("{reference}", "ord_1").replace("{id}", id);
+        let body = body_for(&method, &path);
+        let (s, named_b) = k
+            .call(
+                method.clone(),
+                &concrete,
+                A_ADMIN,
+                Some("bolt"),
+                body.clone(),
+            )
+            .await?;
+        let platform =
+            path.starts_with("/v1/merchants") || path == "/v1/shards" || path == "/v1/reconciler";
+        if platform {
+            assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {named_b}");
+            assert_eq!(named_b["error"]["code"], "platform_only", "{method} {path}");
+            continue;
+        }
+        assert_eq!(
+            s,
+            StatusCode::FORBIDDEN,
+            "{method} {path} naming bolt: {named_b}"
+        );
+        assert_eq!(
+            named_b["error"]["code"], "merchant_forbidden",
+            "{method} {path}"
+        );
+        if method != Method::GET || path.ends_with("}/events") {
+            continue;
+        }
+        let (s, seen) = k.get(&concrete, A_READ).await?;
+        let text = seen.to_string();
+        // B's amount and B's transaction id (in its payment, its events' keys and bodies).
+        for b_mark in ["777777", "86753091"] {
+            assert!(
+                !text.contains(b_mark),
+                "{path} ({s}) shows B's {b_mark}: {text}"
+            );
+        }
+    }
+
+    // The client secrets: each opens its own merchant's ord_1 and nothing else.
+    for (secret, amount) in [(&secrets[0], 500_000), (&secrets[1], 777_777)] {
+        let url = k
+            .ledger
+            .url(&format!("/client/v1/orders/ord_1?client_secret={secret}"));
+        let seen: Value = k.http.get(url).send().await?.json().await?;
+        assert_eq!(seen["amount"], amount, "{seen}");
+    }
+
+    // Balances and the audit log are each merchant's own.
+    let (_, a_books) = k.get("/v1/balances", A_READ).await?;
+    let a_sales: Vec<&Value> = a_books["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["account"] == "sales")
+        .collect();
+    assert_eq!(a_sales.len(), 1, "{a_books}");
+    assert_eq!(a_sales[0]["balance"], -500_000);
+    let (_, a_audit) = k.get("/v1/audit", A_READ).await?;
+    let rows = a_audit["data"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["merchant"] == "acme"), "{a_audit}");
+
+    // The platform sees each merchant by naming it, and the default merchant otherwise.
+    let (s, seen) = k
+        .call(
+            Method::GET,
+            "/v1/orders/ord_1",
+            PLATFORM,
+            Some("bolt"),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (s, seen["amount"].clone()),
+        (StatusCode::OK, json!(777_777))
+    );
+    let (s, _) = k.get("/v1/orders/ord_1", PLATFORM).await?;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "the default merchant has no ord_1"
+    );
+    let (s, e) = k
+        .call(Method::GET, "/v1/orders", PLATFORM, Some("nobody"), None)
+        .await?;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("unknown_merchant"))
+    );
+    let (s, e) = k
+        .call(Method::GET, "/v1/orders", PLATFORM, Some("Not An Id"), None)
+        .await?;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_merchant"))
+    );
+    let (_, me) = k.get("/v1/me", A_READ).await?;
+    assert_eq!(
+        (me["merchant"].clone(), me["platform"].clone()),
+        (json!("acme"), json!(false))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_merchants_each_see_and_move_only_their_own_postgres() -> anyhow::Result<()> {
+    two_merchants_each_see_and_move_only_their_own(TestDb::postgres().await?).await
+}
