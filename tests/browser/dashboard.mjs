@@ -150,6 +150,30 @@ try {
   await shot(page, "dashboard-bulk-replay-done.png");
   step("bulk replay");
 
+  // A platform token picks a merchant: the orders shown are that merchant's alone.
+  await page.click('#tabs button[data-view="overview"]');
+  await page.waitForSelector("#merchant-picker:not([hidden])", { timeout: 5000 });
+  result.merchants = await page.$$eval("#merchant option", (os) => os.map((o) => o.value));
+  await page.selectOption("#merchant", scenario.merchant);
+  await page.waitForSelector(`#orders tr[data-reference="${scenario.merchantOrder}"]`, { timeout: 10000 });
+  result.pickedOrders = await page.$$eval("#orders tr[data-reference]", (rows) => rows.map((r) => r.dataset.reference));
+  await shot(page, "dashboard-merchant-picked.png", { fullPage: false });
+  step("picked a merchant");
+
+  // A merchant's token: no picker, no edge or reconciler panels, its own orders only.
+  await page.click("#signout");
+  await page.waitForSelector("#signin:not([hidden])", { timeout: 5000 });
+  await page.fill("#token", scenario.merchantToken);
+  await page.click("#signin-button");
+  await page.waitForSelector(`#orders tr[data-reference="${scenario.merchantOrder}"]`, { timeout: 10000 });
+  result.merchantSees = {
+    picker: await page.isVisible("#merchant-picker"),
+    shards: await page.isVisible("#shards"),
+    orders: await page.$$eval("#orders tr[data-reference]", (rows) => rows.map((r) => r.dataset.reference)),
+    me: await page.textContent("#me"),
+  };
+  step("signed in as a merchant");
+
   result.ok = true;
 } catch (e) {
   result.ok = false;

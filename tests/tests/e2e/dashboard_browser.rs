@@ -3,7 +3,8 @@
 //! live feed without a reload, replay a dead event; search by idempotency key and read the
 //! order's timeline (a raw body, a replay from it); filter the events by status and provider
 //! and page through a few hundred; bulk-replay the dead events after a dry-run count; and
-//! draw the charts. Screenshots of each view are saved as test artifacts in
+//! draw the charts; pick a merchant as the platform, and sign in as a merchant that sees only
+//! its own. Screenshots of each view are saved as test artifacts in
 //! `target/test-artifacts/` (`dashboard-*.png`; `dashboard.png` is the overview on a phone).
 
 use std::time::{Duration, Instant};
@@ -12,6 +13,9 @@ use keffi_tests::edge::PAYSTACK_SECRET;
 use keffi_tests::gateway::{self, Delivery};
 use keffi_tests::ledger::{TestDb, TestLedger, ADMIN_TOKEN};
 use serde_json::{json, Value};
+
+/// A read token of merchant `acme`.
+const MERCHANT_TOKEN: &str = "acme-kitchen-s3cret";
 
 /// Events seeded for paging: more than four pages of 50.
 const SEEDED: usize = 240;
@@ -50,12 +54,44 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
     let db = TestDb::sqlite().await?;
     // A short park timeout: refunds sent before their charge are given up on (dead, orphaned)
     // within a second, and a replay after the charge applies them.
-    let ledger = TestLedger::with_hooks(
-        &db,
-        &["--park-timeout", "1s", "--parked-sweep-interval", "200ms"],
+    let url = db.url();
+    let tokens = format!("{ADMIN_TOKEN}, kitchen@acme:read:{MERCHANT_TOKEN}");
+    let ledger = TestLedger::start(
+        &[
+            "--database-url",
+            &url,
+            "--park-timeout",
+            "1s",
+            "--parked-sweep-interval",
+            "200ms",
+        ],
+        &[
+            (
+                "KEFFI_SOURCES",
+                r#"[{"name":"paystack","provider":"paystack"}]"#,
+            ),
+            ("KEFFI_SECRET_PAYSTACK", PAYSTACK_SECRET),
+            ("KEFFI_ADMIN_TOKENS", &tokens),
+        ],
     )
     .await?;
     let http = reqwest::Client::new();
+    // A second merchant with an order of its own, for the picker and the merchant's token.
+    let added = http
+        .post(ledger.url("/v1/merchants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"id": "acme", "name": "Acme Foods"}))
+        .send()
+        .await?;
+    assert_eq!(added.status(), 201);
+    let theirs = http
+        .post(ledger.url("/v1/orders"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("keffi-merchant", "acme")
+        .json(&json!({"reference": "ord_acme", "amount": 120000, "currency": "NGN"}))
+        .send()
+        .await?;
+    assert_eq!(theirs.status(), 201);
     let created = http
         .post(ledger.url("/v1/orders"))
         .bearer_auth(ADMIN_TOKEN)
@@ -139,6 +175,9 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
         "deadId": dead_id,
         "refundId": rf_ui_id,
         "reference": "ord_ui",
+        "merchant": "acme",
+        "merchantOrder": "ord_acme",
+        "merchantToken": MERCHANT_TOKEN,
         "artifacts": artifacts,
         "hook": {
             "headers": charge.headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
@@ -155,6 +194,17 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
     assert!(
         result["pageErrors"].is_null(),
         "JavaScript errors: {result}"
+    );
+    // A platform token picks among the merchants; a merchant's token sees its own alone.
+    assert_eq!(result["merchants"], json!(["acme", "default"]), "{result}");
+    assert_eq!(result["pickedOrders"], json!(["ord_acme"]), "{result}");
+    let merchant = &result["merchantSees"];
+    assert_eq!(merchant["picker"], false, "{result}");
+    assert_eq!(merchant["shards"], false, "{result}");
+    assert_eq!(merchant["orders"], json!(["ord_acme"]), "{result}");
+    assert!(
+        merchant["me"].as_str().is_some_and(|m| m.contains("acme")),
+        "{result}"
     );
     // The page ran under its policy (its one script allowed by hash) and cannot be framed.
     assert!(result["cspViolations"].is_null(), "CSP blocked: {result}");
