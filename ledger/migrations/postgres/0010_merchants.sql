@@ -94,3 +94,16 @@ CREATE INDEX journal_transactions_reference ON journal_transactions (merchant_id
 DROP INDEX journal_entries_account;
 CREATE INDEX journal_entries_account ON journal_entries (merchant_id, account, currency);
 CREATE INDEX journal_entries_transaction ON journal_entries (transaction_id);
+
+-- Tokens the platform issues to its merchants through the API (`/v1/merchants/{id}/tokens`),
+-- beside the ones configured in KEFFI_ADMIN_TOKENS. Only the SHA-256 of a token is kept; a
+-- revoked token stays, so its name is not reused for another.
+CREATE TABLE api_tokens (
+    token_hash    TEXT    PRIMARY KEY,
+    merchant_id   TEXT    NOT NULL REFERENCES merchants (id),
+    name          TEXT    NOT NULL,
+    scope         TEXT    NOT NULL CHECK (scope IN ('read', 'operate', 'admin')),
+    created_at_ms BIGINT  NOT NULL,
+    revoked_at_ms BIGINT,
+    UNIQUE (merchant_id, name)
+);

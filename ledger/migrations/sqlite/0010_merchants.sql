@@ -243,3 +243,16 @@ END;
 -- merchant). Entries written before merchants existed were all the default merchant's.
 ALTER TABLE audit_log ADD COLUMN merchant_id TEXT DEFAULT 'default';
 CREATE INDEX audit_log_merchant ON audit_log (merchant_id, id);
+
+-- Tokens the platform issues to its merchants through the API (`/v1/merchants/{id}/tokens`),
+-- beside the ones configured in KEFFI_ADMIN_TOKENS. Only the SHA-256 of a token is kept; a
+-- revoked token stays, so its name is not reused for another.
+CREATE TABLE api_tokens (
+    token_hash    TEXT    PRIMARY KEY,
+    merchant_id   TEXT    NOT NULL REFERENCES merchants (id),
+    name          TEXT    NOT NULL,
+    scope         TEXT    NOT NULL CHECK (scope IN ('read', 'operate', 'admin')),
+    created_at_ms INTEGER  NOT NULL,
+    revoked_at_ms INTEGER,
+    UNIQUE (merchant_id, name)
+);

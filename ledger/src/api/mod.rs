@@ -104,12 +104,15 @@ fn v1_routes() -> [(Scope, Whose, OpenApiRouter<ApiState>); 5] {
         .routes(routes!(merchants::list))
         .routes(routes!(merchants::get))
         .routes(routes!(merchants::sources))
+        .routes(routes!(merchants::tokens))
         .routes(routes!(shards::list))
         .routes(routes!(reconciler::status));
     let platform_admin = OpenApiRouter::new()
         .routes(routes!(merchants::create))
         .routes(routes!(merchants::update))
-        .routes(routes!(merchants::add_source));
+        .routes(routes!(merchants::add_source))
+        .routes(routes!(merchants::issue_token))
+        .routes(routes!(merchants::revoke_token));
     [
         (Scope::Read, Whose::Merchant, read),
         (Scope::Operate, Whose::Merchant, operate),
@@ -141,7 +144,10 @@ fn v1(state: &ApiState) -> OpenApiRouter<ApiState> {
         all = all.merge(group);
     }
     all.route_layer(axum::middleware::from_fn_with_state(
-        state.auth.clone(),
+        auth::Gate {
+            auth: state.auth.clone(),
+            store: Some(state.store.clone()),
+        },
         auth::authenticate,
     ))
 }

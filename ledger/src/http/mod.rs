@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
         // Any valid platform token (every scope includes `read`) may scrape.
         .merge(Router::new().route("/metrics", get(metrics)).route_layer(
             axum::middleware::from_fn_with_state(
-                state.auth.clone(),
+                crate::api::access::auth::Gate {
+                    auth: state.auth.clone(),
+                    store: Some(state.store.clone()),
+                },
                 crate::api::access::auth::authenticate,
             ),
         ))

@@ -207,3 +207,119 @@ impl Store {
             .collect()
     }
 }
+
+/// A token issued to a merchant through the API, as listed (never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenRecord {
+    pub name: String,
+    pub merchant: MerchantId,
+    /// `read`, `operate` or `admin`.
+    pub scope: String,
+    pub created_at_ms: i64,
+    /// Set once revoked: the token opens nothing from then on.
+    pub revoked_at_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    name: String,
+    merchant_id: String,
+    scope: String,
+    created_at_ms: i64,
+    revoked_at_ms: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+        Ok(TokenRecord {
+            name: r.name,
+            merchant: merchant(&r.merchant_id)?,
+            scope: r.scope,
+            created_at_ms: r.created_at_ms,
+            revoked_at_ms: r.revoked_at_ms,
+        })
+    }
+}
+
+const TOKEN_COLUMNS: &str = "name, merchant_id, scope, created_at_ms, revoked_at_ms";
+
+impl Store {
+    /// Keeps an issued token's hash. A name is the merchant's once, revoked or not.
+    pub async fn add_token(
+        &self,
+        merchant: &MerchantId,
+        name: &str,
+        scope: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<TokenRecord, AddError> {
+        let inserted: Option<String> = on_pool!(self, c => sqlx::query_scalar(
+            "INSERT INTO api_tokens (token_hash, merchant_id, name, scope, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING name",
+        )
+        .bind(token_hash)
+        .bind(merchant.as_str())
+        .bind(name)
+        .bind(scope)
+        .bind(now_ms)
+        .fetch_optional(c)
+        .await)
+        .map_err(StoreError::from)?;
+        if inserted.is_none() {
+            return Err(AddError::Exists(name.to_owned()));
+        }
+        Ok(TokenRecord {
+            name: name.to_owned(),
+            merchant: merchant.clone(),
+            scope: scope.to_owned(),
+            created_at_ms: now_ms,
+            revoked_at_ms: None,
+        })
+    }
+
+    /// The live (unrevoked) token with this hash.
+    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens
+             WHERE token_hash = $1 AND revoked_at_ms IS NULL"
+        );
+        let row: Option<TokenRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(token_hash)
+            .fetch_optional(c)
+            .await)?;
+        row.map(TokenRecord::try_from).transpose()
+    }
+
+    /// The merchant's issued tokens, by name, revoked ones too.
+    pub async fn tokens_of(&self, merchant: &MerchantId) -> Result<Vec<TokenRecord>, StoreError> {
+        let sql =
+            format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE merchant_id = $1 ORDER BY name");
+        let rows: Vec<TokenRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(TokenRecord::try_from).collect()
+    }
+
+    /// Revokes the merchant's token `name`; `None`: it has no live token of that name.
+    pub async fn revoke_token(
+        &self,
+        merchant: &MerchantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let sql = format!(
+            "UPDATE api_tokens SET revoked_at_ms = $3
+             WHERE merchant_id = $1 AND name = $2 AND revoked_at_ms IS NULL
+             RETURNING {TOKEN_COLUMNS}"
+        );
+        let row: Option<TokenRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(name)
+            .bind(now_ms)
+            .fetch_optional(c)
+            .await)?;
+        row.map(TokenRecord::try_from).transpose()
+    }
+}

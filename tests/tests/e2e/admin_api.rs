@@ -597,6 +597,9 @@ async fn the_openapi_document_matches_the_running_server() -> anyhow::Result<()>
         "PATCH /v1/merchants/{id}",
         "POST /v1/merchants/{id}/sources",
         "GET /v1/merchants/{id}/sources",
+        "POST /v1/merchants/{id}/tokens",
+        "GET /v1/merchants/{id}/tokens",
+        "DELETE /v1/merchants/{id}/tokens/{name}",
         "GET /client/v1/orders/{reference}",
         "GET /client/v1/orders/{reference}/events",
     ]

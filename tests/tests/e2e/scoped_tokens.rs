@@ -58,6 +58,10 @@ const NEEDED: &[(&str, &str, Scope)] = &[
     ("PATCH", "/v1/merchants/{id}", Scope::Admin),
     ("GET", "/v1/merchants/{id}/sources", Scope::Read),
     ("POST", "/v1/merchants/{id}/sources", Scope::Admin),
+    ("GET", "/v1/merchants/{id}/tokens", Scope::Read),
+    ("POST", "/v1/merchants/{id}/tokens", Scope::Admin),
+    // After the POST above: the token the admin issued there is the one it revokes.
+    ("DELETE", "/v1/merchants/{id}/tokens/{name}", Scope::Admin),
     // Not in the document (it is not JSON), behind the same tokens.
     ("GET", "/metrics", Scope::Read),
 ];
@@ -240,7 +244,10 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
         } else {
             dead_id.to_string()
         };
-        let mut concrete = path.replace("{reference}", "ord_seed").replace("{id}", &id);
+        let mut concrete = path
+            .replace("{reference}", "ord_seed")
+            .replace("{id}", &id)
+            .replace("{name}", "t-by-boss");
         if *path == "/v1/search" {
             concrete.push_str("?q=ord_seed");
         }
@@ -262,6 +269,9 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
                 ("PATCH", "/v1/merchants/{id}") => req = req.json(&json!({"name": by})),
                 ("POST", "/v1/merchants/{id}/sources") => {
                     req = req.json(&json!({"name": format!("src-by-{by}")}));
+                }
+                ("POST", "/v1/merchants/{id}/tokens") => {
+                    req = req.json(&json!({"name": format!("t-by-{by}"), "scope": "read"}));
                 }
                 _ => {}
             }

@@ -145,6 +145,7 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         ("POST", "/v1/merchants") => Some(json!({"id": "zed", "name": "Zed"})),
         ("PATCH", "/v1/merchants/{id}") => Some(json!({"name": "Bolt 2"})),
         ("POST", "/v1/merchants/{id}/sources") => Some(json!({"name": "shop-z"})),
+        ("POST", "/v1/merchants/{id}/tokens") => Some(json!({"name": "z", "scope": "read"})),
         _ => None,
     }
 }
@@ -369,6 +370,55 @@ async fn two_merchants_each_see_and_move_only_their_own(db: TestDb) -> anyhow::R
         (s, e["error"]["code"].clone()),
         (StatusCode::BAD_REQUEST, json!("invalid_merchant"))
     );
+    // A token the platform issues to A through the API: A's alone, until revoked.
+    let (s, issued) = k
+        .call(
+            Method::POST,
+            "/v1/merchants/acme/tokens",
+            PLATFORM,
+            None,
+            Some(json!({"name": "till", "scope": "read"})),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let till = issued["token"].as_str().unwrap().to_owned();
+    let (s, seen) = k.get("/v1/orders/ord_1", &till).await?;
+    assert_eq!(
+        (s, seen["amount"].clone()),
+        (StatusCode::OK, json!(500_000))
+    );
+    let (s, _) = k
+        .call(Method::GET, "/v1/orders/ord_1", &till, Some("bolt"), None)
+        .await?;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = k
+        .call(
+            Method::POST,
+            "/v1/merchants/bolt/tokens",
+            A_ADMIN,
+            None,
+            Some(json!({"name": "x", "scope": "admin"})),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a merchant cannot issue tokens");
+    let (_, listed) = k.get("/v1/merchants/acme/tokens", PLATFORM).await?;
+    assert!(
+        !listed.to_string().contains(&till),
+        "a listing shows no token: {listed}"
+    );
+    let (s, _) = k
+        .call(
+            Method::DELETE,
+            "/v1/merchants/acme/tokens/till",
+            PLATFORM,
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = k.get("/v1/orders/ord_1", &till).await?;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked token opens nothing");
+
     let (_, me) = k.get("/v1/me", A_READ).await?;
     assert_eq!(
         (me["merchant"].clone(), me["platform"].clone()),

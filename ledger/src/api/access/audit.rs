@@ -325,7 +325,10 @@ mod tests {
                 record,
             ))
             .route_layer(middleware::from_fn_with_state(
-                crate::api::access::auth::AdminAuth::Disabled,
+                crate::api::access::auth::Gate {
+                    auth: crate::api::access::auth::AdminAuth::Disabled,
+                    store: None,
+                },
                 crate::api::access::auth::authenticate,
             ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -15,6 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use super::audit::Whose;
 use super::tokens::{AdminTokens, Caller, Scope};
 use crate::api::support::error::ApiError;
+use crate::store::Store;
+use keffi_shared::edge::auth::{bearer_token, AuthError};
 
 /// The name `--insecure-no-auth` requests carry (in the audit log, for one).
 pub const INSECURE_CALLER: &str = "insecure-local";
@@ -28,11 +30,23 @@ pub enum AdminAuth {
     Disabled,
 }
 
+/// What [`authenticate`] checks a token against: the configured tokens, then (with a store)
+/// the tokens issued to merchants through the API.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub auth: AdminAuth,
+    pub store: Option<Store>,
+}
+
 /// Authenticates the request and puts its [`Caller`] in the request's extensions; a missing
 /// or unknown token is 401 with `WWW-Authenticate: Bearer`. Every valid token has at least
 /// `read`, so this alone guards a read-only route (as `/metrics`).
-pub async fn authenticate(State(auth): State<AdminAuth>, mut req: Request, next: Next) -> Response {
-    let caller = match &auth {
+///
+/// A configured token is compared in constant time against every one of them. A token issued
+/// through the API is found by its SHA-256 in a unique index: the lookup's timing depends on
+/// the hash of what was sent, which says nothing about any live token.
+pub async fn authenticate(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
+    let caller = match &gate.auth {
         AdminAuth::Disabled => Caller::new(INSECURE_CALLER, Scope::Admin),
         AdminAuth::Tokens(tokens) => {
             let header = req
@@ -41,18 +55,49 @@ pub async fn authenticate(State(auth): State<AdminAuth>, mut req: Request, next:
                 .and_then(|v| v.to_str().ok());
             match tokens.authenticate(header) {
                 Ok(caller) => caller,
-                Err(e) => {
-                    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
-                        .into_response();
-                    resp.headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                    return resp;
+                Err(AuthError::Invalid) if gate.store.is_some() => {
+                    match issued(gate.store.as_ref(), header).await {
+                        Ok(Some(caller)) => caller,
+                        Ok(None) => return unauthorized(AuthError::Invalid),
+                        Err(e) => return e.into_response(),
+                    }
                 }
+                Err(e) => return unauthorized(e),
             }
         }
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+fn unauthorized(e: AuthError) -> Response {
+    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// The merchant's caller an issued, unrevoked token names.
+async fn issued(store: Option<&Store>, header: Option<&str>) -> Result<Option<Caller>, ApiError> {
+    let (Some(store), Ok(token)) = (store, bearer_token(header)) else {
+        return Ok(None);
+    };
+    let Some(record) = store.token_by_hash(&issued_hash(token)).await? else {
+        return Ok(None);
+    };
+    let scope = Scope::from_name(&record.scope)
+        .ok_or_else(|| ApiError::internal("a stored token has an unknown scope"))?;
+    Ok(Some(Caller::of_merchant(
+        &record.name,
+        scope,
+        record.merchant,
+    )))
+}
+
+/// What the store keeps of an issued token.
+pub fn issued_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Refuses a caller whose scope does not include `needed`: 403 `insufficient_scope` (RFC 6750's
@@ -201,7 +246,10 @@ mod tests {
                     }),
                 ),
             )
-            .route_layer(middleware::from_fn_with_state(auth, authenticate))
+            .route_layer(middleware::from_fn_with_state(
+                Gate { auth, store: None },
+                authenticate,
+            ))
             .split_for_parts();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/who", listener.local_addr().unwrap());

@@ -8,15 +8,19 @@ use keffi_shared::MerchantId;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::access::auth::issued_hash;
 use crate::api::access::tenant::Platform;
+use crate::api::access::tokens::{valid_name as valid_token_name, Scope};
 use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
+use crate::api::support::extract::storable;
 use crate::api::support::extract::{ApiJson, ApiPath, ApiQuery, NoQuery};
 use crate::api::support::page::{self, Limit, Page};
 use crate::api::support::ApiState;
-use crate::store::merchants::{AddError, Merchant, SourceRecord};
+use crate::store::merchants::{AddError, Merchant, SourceRecord, TokenRecord};
 use crate::store::now_ms;
 use keffi_shared::wire::ErrorBody;
+use serde::Serialize;
 
 /// The longest display name.
 const MAX_NAME: usize = 200;
@@ -295,6 +299,149 @@ pub async fn sources(
     Ok(Json(state.store.sources_of(&merchant.id).await?))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// The token's name, as the audit log records it: 1 to 64 of `A-Z a-z 0-9 . _ -`, once
+    /// per merchant (a revoked token keeps its name).
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
+    pub name: String,
+    /// What it may do: `read` < `operate` < `admin`, each including the ones before it.
+    #[schema(value_type = Scope)]
+    pub scope: String,
+}
+
+/// A token just issued: the only answer that shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    #[serde(flatten)]
+    pub record: TokenRecord,
+    /// `Authorization: Bearer <token>`. Shown once; only its SHA-256 is kept.
+    pub token: String,
+}
+
+/// `{id}` and `{name}` of one issued token.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TokenPath {
+    /// The merchant's id.
+    #[param(value_type = MerchantId, inline)]
+    pub id: String,
+    /// The token's name.
+    pub name: String,
+}
+
+const TOKEN_PREFIX: &str = "kft_";
+
+fn new_token() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Issue a token to the merchant: it acts on this merchant only, with its scope, until
+/// revoked.
+#[utoipa::path(post, path = "/v1/merchants/{id}/tokens", operation_id = "issue_merchant_token", tag = "merchants",
+    params(MerchantPath),
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The token, shown this once", body = IssuedToken),
+        (status = 400, description = "`bad_request`: malformed JSON or a query parameter", body = ErrorBody),
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
+        (status = 409, description = "`already_exists`: the merchant has a token of this name", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: the name or the scope breaks its rule", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn issue_token(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    ApiJson(req): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let merchant = existing(&state, &id).await?;
+    if !valid_token_name(&req.name) {
+        return Err(ApiError::invalid(
+            "a token's name is 1 to 64 of A-Z a-z 0-9 . _ -",
+        ));
+    }
+    let scope = Scope::from_name(&req.scope)
+        .ok_or_else(|| ApiError::invalid("a scope is one of read, operate, admin"))?;
+    let token = new_token();
+    let record = state
+        .store
+        .add_token(
+            &merchant.id,
+            &req.name,
+            scope.as_str(),
+            &issued_hash(&token),
+            now_ms(),
+        )
+        .await
+        .map_err(exists)?;
+    Ok((StatusCode::CREATED, Json(IssuedToken { record, token })))
+}
+
+/// The tokens issued to the merchant (never the tokens), revoked ones too.
+#[utoipa::path(get, path = "/v1/merchants/{id}/tokens", operation_id = "list_merchant_tokens", tag = "merchants",
+    params(MerchantPath),
+    responses(
+        (status = 200, description = "The merchant's issued tokens, by name", body = Vec<TokenRecord>),
+        BadRequest,
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn tokens(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+    let merchant = existing(&state, &id).await?;
+    Ok(Json(state.store.tokens_of(&merchant.id).await?))
+}
+
+/// Revoke one of the merchant's tokens: refused from the next request on.
+#[utoipa::path(delete, path = "/v1/merchants/{id}/tokens/{name}", operation_id = "revoke_merchant_token", tag = "merchants",
+    params(TokenPath),
+    responses(
+        (status = 200, description = "The token, revoked", body = TokenRecord),
+        BadRequest,
+        Unauthorized,
+        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such merchant, or no live token of this name", body = ErrorBody),
+        StoreUnavailable,
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(state): State<ApiState>,
+    _: Platform,
+    ApiPath(TokenPath { id, name }): ApiPath<TokenPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Json<TokenRecord>, ApiError> {
+    let merchant = existing(&state, &id).await?;
+    if !storable(&name) {
+        return Err(ApiError::not_found("token", &name));
+    }
+    state
+        .store
+        .revoke_token(&merchant.id, &name, now_ms())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("token", &name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +457,14 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn issued_tokens_are_random_and_prefixed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43);
+        assert_ne!(issued_hash(&a), a);
     }
 
     #[test]

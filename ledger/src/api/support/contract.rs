@@ -179,7 +179,7 @@ mod tests {
                 assert!(p["description"].is_string(), "{at}: {p}");
             }
         }
-        assert_eq!(ids.len(), 27);
+        assert_eq!(ids.len(), 30);
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["client_secret"]["in"], "query");
@@ -307,11 +307,19 @@ mod tests {
         assert_eq!(
             above_read,
             [
+                &(
+                    "admin".to_owned(),
+                    "DELETE /v1/merchants/{id}/tokens/{name}".to_owned()
+                ),
                 &("admin".to_owned(), "PATCH /v1/merchants/{id}".to_owned()),
                 &("admin".to_owned(), "POST /v1/merchants".to_owned()),
                 &(
                     "admin".to_owned(),
                     "POST /v1/merchants/{id}/sources".to_owned()
+                ),
+                &(
+                    "admin".to_owned(),
+                    "POST /v1/merchants/{id}/tokens".to_owned()
                 ),
                 &("admin".to_owned(), "POST /v1/orders".to_owned()),
                 &("operate".to_owned(), "POST /v1/events/replay".to_owned()),
