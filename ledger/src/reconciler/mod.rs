@@ -132,11 +132,24 @@ pub async fn pass(
     let client = VerifyClient::new(&cfg.api_base, &cfg.secret_key, cfg.timeout)?;
     let now = now_ms();
     let min_age = options.older_than.unwrap_or(cfg.min_age);
+    // The configured secret key is one gateway account's: the default merchant's. Asking it
+    // about another merchant's payment (made on that merchant's own account) would hear "not
+    // found", and a payment given up on for that would be abandoned though it was paid.
+    let merchant = MerchantId::default_merchant();
+    let reference = match &options.reference {
+        Some((m, _)) if *m != merchant => anyhow::bail!(
+            "the reconciler holds the default merchant's gateway key only; `{m}`'s payments \
+             are not reconciled"
+        ),
+        Some((_, r)) => Some(r.as_str()),
+        None => None,
+    };
     let stale = store
         .stale_payments(
+            &merchant,
             now - min_age.as_millis() as i64,
             now,
-            options.reference.as_ref().map(|(m, r)| (m, r.as_str())),
+            reference,
             cfg.max_per_run,
         )
         .await?;

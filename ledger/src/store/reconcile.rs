@@ -48,28 +48,29 @@ pub struct Orphan {
 }
 
 impl Store {
-    /// Pending payments created before `created_before_ms` and due (`next_reconcile_at_ms`
-    /// passed or never set), every merchant's, oldest first, at most `limit`; or just one
-    /// merchant's `reference` if given.
+    /// The merchant's pending payments created before `created_before_ms` and due
+    /// (`next_reconcile_at_ms` passed or never set), oldest first, at most `limit`; or just
+    /// its `reference` if given.
     pub async fn stale_payments(
         &self,
+        merchant: &MerchantId,
         created_before_ms: i64,
         now_ms: i64,
-        reference: Option<(&MerchantId, &str)>,
+        reference: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StalePayment>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
             "SELECT merchant_id, reference, created_at_ms, reconcile_attempts FROM payments
-             WHERE status = 'pending' AND created_at_ms <= $1
-               AND ($2 IS NULL OR (reference = $2 AND merchant_id = $5))
+             WHERE merchant_id = $5 AND status = 'pending' AND created_at_ms <= $1
+               AND ($2 IS NULL OR reference = $2)
                AND (next_reconcile_at_ms IS NULL OR next_reconcile_at_ms <= $3 OR $2 IS NOT NULL)
              ORDER BY created_at_ms LIMIT $4",
         )
         .bind(created_before_ms)
-        .bind(reference.map(|(_, r)| r))
+        .bind(reference)
         .bind(now_ms)
         .bind(i64::from(limit))
-        .bind(reference.map(|(m, _)| m.as_str()))
+        .bind(merchant.as_str())
         .fetch_all(c)
         .await)?;
         Ok(rows)

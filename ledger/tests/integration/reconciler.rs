@@ -72,7 +72,7 @@ async fn untouched(store: &Store, reference: &str) {
     assert_eq!(p.status, PaymentStatus::Pending, "{reference}");
     // Not by reference: a reference given bypasses the schedule.
     let due = store
-        .stale_payments(now_ms(), now_ms(), None, 100)
+        .stale_payments(&dm(), now_ms(), now_ms(), None, 100)
         .await
         .unwrap();
     let due = due.iter().find(|p| p.reference == reference);
@@ -531,3 +531,43 @@ async fn a_pass_is_bounded_and_a_dry_run_changes_nothing() {
     };
     assert_eq!(run(&s.store, &young).await.checked, 0);
 }
+
+/// The configured key is the default merchant's gateway account: another merchant's pending
+/// payment, old enough that "not found" would abandon it, is never asked about, and naming
+/// one is refused rather than checked with the wrong account.
+async fn another_merchants_payments_are_not_reconciled_with_the_default_key(store: &Store) {
+    let gateway = FakePaystack::start(KEY).await.unwrap();
+    let acme = common::add_merchant(store, "acme").await;
+    store
+        .create_order(
+            &acme,
+            "ord_theirs",
+            MinorUnits(500_000),
+            Currency::NGN,
+            None,
+            now_ms() - 2 * 3600 * 1000,
+        )
+        .await
+        .unwrap();
+    old_order(store, "ord_ours").await;
+    gateway.set("ord_theirs", Behaviour::NotFound);
+    gateway.set("ord_ours", Behaviour::NotFound);
+    let summary = run(store, &config(&gateway)).await;
+    assert_eq!(summary.checked, 1, "{summary:?}");
+    assert!(gateway
+        .requests()
+        .iter()
+        .all(|r| r.reference != "ord_theirs"));
+    let theirs = store.order(&acme, "ord_theirs").await.unwrap().unwrap();
+    assert_eq!(theirs.status, OrderStatus::Pending);
+    let ours = store.order(&dm(), "ord_ours").await.unwrap().unwrap();
+    assert_eq!(ours.status, OrderStatus::Abandoned);
+    let named = PassOptions {
+        reference: Some((acme, "ord_theirs".into())),
+        ..PassOptions::default()
+    };
+    assert!(pass(store, &config(&gateway), &named, None, &|_, _| {})
+        .await
+        .is_err());
+}
+on_both_stores!(another_merchants_payments_are_not_reconciled_with_the_default_key);
