@@ -22,8 +22,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use access::audit::Whose;
 use access::tokens::Scope;
+use access::tokens::Whose;
 use access::{audit, auth, me};
 use resources::{
     client, events, journal, merchants, orders, payments, reconciler, search, shards, stats,

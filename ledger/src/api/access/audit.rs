@@ -21,7 +21,7 @@ use tracing::Instrument;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
-use super::tokens::{valid_name, Caller, TokenName};
+use super::tokens::{valid_name, Caller, TokenName, Whose};
 use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
 use crate::api::support::error::ApiError;
 use crate::api::support::extract::{storable, ApiQuery};
@@ -58,15 +58,6 @@ pub fn audited(
     routes: OpenApiRouter<ApiState>,
 ) -> OpenApiRouter<ApiState> {
     routes.route_layer(middleware::from_fn_with_state((store, whose), record))
-}
-
-/// Whose routes a group holds, for the merchant its rows record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Whose {
-    /// A merchant's: the row records the merchant acted on (see `tenant::acting_merchant`).
-    Merchant,
-    /// The platform's own (merchants, sources): the row records no merchant.
-    Platform,
 }
 
 /// The audit layer.

@@ -12,8 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::audit::Whose;
-use super::tokens::{AdminTokens, Caller, Scope};
+use super::tokens::{AdminTokens, Caller, Scope, Whose};
 use crate::api::support::error::ApiError;
 use crate::store::Store;
 use keffi_shared::edge::auth::{bearer_token, AuthError};

@@ -58,6 +58,15 @@ impl Scope {
     }
 }
 
+/// Whose routes a group holds: a merchant's (acted on through a merchant's token or
+/// `Keffi-Merchant`; the audit row records that merchant) or the platform's own (merchants,
+/// sources, the edge's shards: a merchant's token is refused, the audit row records none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    Merchant,
+    Platform,
+}
+
 /// Not one of `read`, `operate`, `admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a scope is one of read, operate, admin")]
