@@ -135,8 +135,8 @@ impl Store {
         row.map(Merchant::try_from).transpose()
     }
 
-    /// Routes `name`'s events to `merchant` from now on. A source is routed once: its
-    /// events, stored and to come, stay the merchant's.
+    /// Routes `name`'s events to `merchant` from the next one applied on. A source is routed
+    /// once, for good.
     pub async fn add_source(
         &self,
         name: &str,

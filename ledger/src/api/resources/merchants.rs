@@ -241,9 +241,10 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found("merchant", &id))
 }
 
-/// Route a source's events to the merchant. A source is routed once, for good: its events,
-/// stored and to come, stay this merchant's. A source routed nowhere (as those in
-/// `wrangler.toml`) is the default merchant's.
+/// Route a source's events to the merchant, from the next one applied on. A source is routed
+/// once, for good; events it brought before stay the default merchant's, so route a source
+/// before its gateway sends to it. A source routed nowhere (as those in `wrangler.toml`) is
+/// the default merchant's.
 #[utoipa::path(post, path = "/v1/merchants/{id}/sources", operation_id = "add_merchant_source", tag = "merchants",
     params(MerchantPath),
     request_body = NewSource,

@@ -11,12 +11,14 @@
 //! keffi-bench --drain N     # the drain of N buffered events (see drain.rs)
 //! keffi-bench --latency N   # end-to-end latency, N orders per cell (see latency.rs)
 //! keffi-bench --streams N   # N live status streams: idle cost, apply, commit → paid (streams.rs)
+//! keffi-bench --fairness N  # merchant B's latency beside merchant A's N-charge backlog (fairness.rs)
 //! ```
 
 use std::collections::BTreeMap;
 
 mod affinity;
 mod drain;
+mod fairness;
 mod latency;
 mod streams;
 
@@ -51,6 +53,13 @@ struct Args {
     /// and without them, and each charge's commit to `paid` on its stream.
     #[arg(long)]
     streams: Option<usize>,
+    /// Instead of the ack path: merchant B's edge-200 → `paid`, one charge a second, alone and
+    /// then beside merchant A's backlog of this many charges draining (Postgres).
+    #[arg(long)]
+    fairness: Option<usize>,
+    /// With --fairness: B's charges in each phase.
+    #[arg(long, default_value_t = 20)]
+    fairness_samples: usize,
     /// With --streams: charges applied per round (default: min(streams, 2000)).
     #[arg(long)]
     charges: Option<usize>,
@@ -121,6 +130,15 @@ async fn main() -> anyhow::Result<()> {
         let out = workspace::target_dir().join("bench");
         std::fs::create_dir_all(&out)?;
         std::fs::write(out.join("streams.json"), serde_json::to_vec_pretty(&rows)?)?;
+        return Ok(());
+    }
+    if let Some(n) = args.fairness {
+        println!("| merchant B's charges | samples | p50 ms | p99 ms | max ms |");
+        println!("|---|---|---|---|---|");
+        let row = fairness::measure(n, args.fairness_samples.max(1)).await?;
+        let out = workspace::target_dir().join("bench");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("fairness.json"), serde_json::to_vec_pretty(&row)?)?;
         return Ok(());
     }
     if let Some(n) = args.latency {
