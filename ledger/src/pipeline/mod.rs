@@ -21,6 +21,7 @@ mod sweep;
 
 pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use keffi_shared::wire::EdgePosition;
@@ -235,7 +236,7 @@ async fn attempt(
             // Each merchant's events are a batch of their own: the planner never sees two
             // merchants' references side by side, so `ord_1` of one is never `ord_1` of
             // another. Within a merchant the arrival order is kept.
-            for (merchant, (group, group_facts)) in by_merchant(events, facts) {
+            for (merchant, group, group_facts) in by_merchant(events, facts) {
                 set_wise::apply(&mut tx, merchant, &group, &group_facts, &mut report)
                     .await
                     .map_err(Failure::Event)?;
@@ -264,17 +265,31 @@ async fn attempt(
 }
 
 /// The events of each merchant, in arrival order, with their facts; merchants in id order.
-type Groups<'a> =
-    std::collections::BTreeMap<&'a MerchantId, (Vec<Incoming>, Vec<Result<Fact, String>>)>;
+/// A batch of one merchant's events (the usual case) is passed on as it is, not copied.
+type Group<'a> = (
+    &'a MerchantId,
+    Cow<'a, [Incoming]>,
+    Cow<'a, [Result<Fact, String>]>,
+);
 
-fn by_merchant<'a>(events: &'a [Incoming], facts: &[Result<Fact, String>]) -> Groups<'a> {
-    let mut groups: Groups<'a> = std::collections::BTreeMap::new();
+fn by_merchant<'a>(events: &'a [Incoming], facts: &'a [Result<Fact, String>]) -> Vec<Group<'a>> {
+    let Some(first) = events.first().map(|e| &e.merchant) else {
+        return Vec::new();
+    };
+    if events.iter().all(|e| e.merchant == *first) {
+        return vec![(first, Cow::Borrowed(events), Cow::Borrowed(facts))];
+    }
+    let mut groups: std::collections::BTreeMap<&MerchantId, (Vec<Incoming>, Vec<_>)> =
+        std::collections::BTreeMap::new();
     for (incoming, fact) in events.iter().zip(facts) {
         let (group, group_facts) = groups.entry(&incoming.merchant).or_default();
         group.push(incoming.clone());
         group_facts.push(fact.clone());
     }
     groups
+        .into_iter()
+        .map(|(m, (g, f))| (m, Cow::Owned(g), Cow::Owned(f)))
+        .collect()
 }
 
 /// Takes the locks of every (merchant, reference) the facts name, before anything is read.

@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 
+use super::client_secret;
 use super::tokens::{AdminTokens, Caller, Scope, Whose};
 use crate::api::support::error::ApiError;
 use crate::store::Store;
@@ -81,7 +82,7 @@ async fn issued(store: Option<&Store>, header: Option<&str>) -> Result<Option<Ca
     let (Some(store), Ok(token)) = (store, bearer_token(header)) else {
         return Ok(None);
     };
-    let Some(record) = store.token_by_hash(&issued_hash(token)).await? else {
+    let Some(record) = store.token_by_hash(&client_secret::hash(token)).await? else {
         return Ok(None);
     };
     let scope = Scope::from_name(&record.scope)
@@ -91,12 +92,6 @@ async fn issued(store: Option<&Store>, header: Option<&str>) -> Result<Option<Ca
         scope,
         record.merchant,
     )))
-}
-
-/// What the store keeps of an issued token.
-pub fn issued_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Refuses a caller whose scope does not include `needed`: 403 `insufficient_scope` (RFC 6750's

@@ -16,13 +16,20 @@ const PREFIX: &str = "kcs_";
 
 /// A new secret (to show once) and its hash (to store).
 pub fn generate() -> (String, String) {
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let secret = random_secret(PREFIX, 24);
     let hash = hash(&secret);
     (secret, hash)
 }
 
+/// `prefix` and `bytes` random bytes from the OS, URL-safe: the form of every secret the
+/// ledger hands out (client secrets, issued tokens).
+pub(crate) fn random_secret(prefix: &str, bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// What the store keeps of a secret it handed out: its SHA-256, hex.
 pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }

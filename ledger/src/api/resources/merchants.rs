@@ -8,7 +8,7 @@ use keffi_shared::MerchantId;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::access::auth::issued_hash;
+use crate::api::access::client_secret::{hash as issued_hash, random_secret};
 use crate::api::access::tenant::Platform;
 use crate::api::access::tokens::{valid_name as valid_token_name, Scope};
 use crate::api::support::contract::{BadRequest, StoreUnavailable, Unauthorized};
@@ -335,12 +335,7 @@ pub struct TokenPath {
 const TOKEN_PREFIX: &str = "kft_";
 
 fn new_token() -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    random_secret(TOKEN_PREFIX, 32)
 }
 
 /// Issue a token to the merchant: it acts on this merchant only, with its scope, until
