@@ -92,6 +92,8 @@ async fn merchant_orders(store: &Store, first_id: u64, n: usize) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    // As the ledger's own background task does on a new database (`store::statistics`).
+    store.first_statistics().await.unwrap();
 }
 
 /// Keffi's pipeline at `batch`: events per second, and the time its batches spent per phase

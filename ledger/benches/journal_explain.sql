@@ -7,21 +7,26 @@
 --   psql -h 127.0.0.1 -U postgres -d keffi_explain -f ledger/benches/journal_explain.sql
 --   dropdb -h 127.0.0.1 -U postgres keffi_explain
 BEGIN;
-INSERT INTO inbox_events (idempotency_key, source, provider, event_type, received_at_ms, status, envelope)
-  SELECT 'k' || g, 'paystack', 'paystack', 'charge.success', 0, 'applied', repeat('x', 900)
+INSERT INTO inbox_events (merchant_id, idempotency_key, source, provider, event_type,
+                          received_at_ms, status, envelope)
+  SELECT 'default', 'k' || g, 'paystack', 'paystack', 'charge.success', 0, 'applied',
+         repeat('x', 900)
   FROM generate_series(1, 20000) g;
 ANALYZE inbox_events;
 EXPLAIN (ANALYZE, COSTS OFF)
-  INSERT INTO journal_transactions (reference, kind, event_key, posted_at_ms)
-  SELECT 'bench_' || g, 'charge', 'k' || g, 0 FROM generate_series(1, 1000) g;
+  INSERT INTO journal_transactions (merchant_id, reference, kind, event_id, posted_at_ms)
+  SELECT 'default', 'bench_' || e.id, 'charge', e.id, 0
+  FROM inbox_events e ORDER BY e.id LIMIT 1000;
 EXPLAIN (ANALYZE, COSTS OFF)
-  INSERT INTO journal_entries (transaction_id, account, currency, amount)
-  SELECT t.id, a.account, 'NGN', a.amount
+  INSERT INTO journal_entries (transaction_id, merchant_id, account, currency, amount)
+  SELECT t.id, 'default', a.account, 'NGN', a.amount
   FROM journal_transactions t,
        (VALUES ('sales', -500000), ('fees:paystack', 7500), ('merchant_balance:paystack', 492500))
          AS a (account, amount);
 EXPLAIN (ANALYZE, COSTS OFF)
-  INSERT INTO inbox_events (idempotency_key, source, provider, event_type, received_at_ms, status, envelope)
-  SELECT 'n' || g, 'paystack', 'paystack', 'charge.success', 0, 'applied', repeat('x', 900)
+  INSERT INTO inbox_events (merchant_id, idempotency_key, source, provider, event_type,
+                            received_at_ms, status, envelope)
+  SELECT 'default', 'n' || g, 'paystack', 'paystack', 'charge.success', 0, 'applied',
+         repeat('x', 900)
   FROM generate_series(1, 1000) g;
 ROLLBACK;

@@ -190,6 +190,7 @@ struct Background {
     heartbeat: JoinHandle<()>,
     puller: Option<JoinHandle<anyhow::Result<()>>>,
     sweeper: JoinHandle<()>,
+    statistics: JoinHandle<()>,
     reconciler: Option<JoinHandle<()>>,
 }
 
@@ -246,6 +247,13 @@ impl Background {
             shared.changes.clone(),
             shutdown.clone(),
         ));
+        // A new Postgres database gets planner statistics as soon as its busy tables have
+        // rows, not at autovacuum's first nap (see `store::statistics`).
+        let statistics = tokio::spawn(crate::store::statistics::first_statistics_forever(
+            store.clone(),
+            Duration::from_secs(2),
+            shutdown.clone(),
+        ));
         let reconciler = match settings.reconciler.clone() {
             Some(rc) => Some(tokio::spawn(reconciler::run(
                 store.clone(),
@@ -265,6 +273,7 @@ impl Background {
             heartbeat,
             puller,
             sweeper,
+            statistics,
             reconciler,
         }
     }
@@ -278,6 +287,7 @@ impl Background {
             r.await.context("reconciler task")?;
         }
         self.sweeper.await.context("sweep task")?;
+        self.statistics.await.context("first statistics")?;
         if let Some(r) = self.relay {
             r.await.context("change-notification relay")?;
         }

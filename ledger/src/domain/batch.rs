@@ -13,12 +13,11 @@ use super::order::Order;
 use super::payment::Payment;
 
 /// A new event of the batch: an id naming it in the plan (unique in the batch; the pipeline
-/// uses provisional ones until the inbox assigns real ids), its idempotency key, and the fact
-/// it states (or why it cannot be read).
+/// uses provisional ones until the inbox assigns real ids) and the fact it states (or why it
+/// cannot be read).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: i64,
-    pub key: String,
     pub fact: Result<Fact, String>,
 }
 
@@ -26,7 +25,6 @@ pub struct NewEvent {
 #[derive(Debug, Clone)]
 pub struct ParkedEvent {
     pub id: i64,
-    pub key: String,
     pub fact: Fact,
 }
 
@@ -50,8 +48,9 @@ pub struct Plan {
     pub payments: Vec<Payment>,
     /// Orders that changed, in their end state, one per reference.
     pub orders: Vec<Order>,
-    /// Journal transactions, each with the key of the event that posted it, in posting order.
-    pub journal: Vec<(String, JournalTx)>,
+    /// Journal transactions, each with the id of the event that posted it (as the plan names
+    /// it), in posting order.
+    pub journal: Vec<(i64, JournalTx)>,
     /// Previously parked events (of earlier batches or this one) that left the parked state.
     pub unparked: u64,
 }
@@ -66,13 +65,13 @@ struct Folding {
     parked: HashMap<String, Vec<ParkedEvent>>,
     settled: Vec<Settled>,
     settled_at: HashMap<i64, usize>,
-    journal: Vec<(String, JournalTx)>,
+    journal: Vec<(i64, JournalTx)>,
     unparked: u64,
 }
 
 impl Folding {
     /// Decides `fact` against the current state, keeps the result, records the outcome.
-    fn decide(&mut self, id: i64, key: &str, fact: &Fact) -> Outcome {
+    fn decide(&mut self, id: i64, fact: &Fact) -> Outcome {
         let reference = fact.reference();
         let decision = match reference {
             Some(r) => decide(fact, self.payments.get(r), self.orders.get(r)),
@@ -93,7 +92,7 @@ impl Folding {
             self.orders.insert(o.reference.clone(), o);
         }
         if let Some(j) = journal {
-            self.journal.push((key.to_owned(), j));
+            self.journal.push((id, j));
         }
         self.settle(id, reference.map(str::to_owned), outcome.clone());
         outcome
@@ -124,7 +123,7 @@ impl Folding {
             let mut still = Vec::with_capacity(waiting.len());
             let mut progress = false;
             for event in waiting {
-                match self.decide(event.id, &event.key, &event.fact) {
+                match self.decide(event.id, &event.fact) {
                     Outcome::Parked(_) => still.push(event),
                     _ => {
                         self.unparked += 1;
@@ -177,15 +176,13 @@ pub fn plan(
                 continue;
             }
         };
-        let outcome = f.decide(event.id, &event.key, &fact);
+        let outcome = f.decide(event.id, &fact);
         match (&outcome, fact.reference()) {
-            (Outcome::Parked(_), Some(r)) => {
-                f.parked.entry(r.to_owned()).or_default().push(ParkedEvent {
-                    id: event.id,
-                    key: event.key,
-                    fact,
-                })
-            }
+            (Outcome::Parked(_), Some(r)) => f
+                .parked
+                .entry(r.to_owned())
+                .or_default()
+                .push(ParkedEvent { id: event.id, fact }),
             (Outcome::Applied, Some(r)) => f.unpark(r),
             _ => {}
         }
@@ -274,11 +271,7 @@ mod tests {
     }
 
     fn new(id: i64, fact: Fact) -> NewEvent {
-        NewEvent {
-            id,
-            key: format!("k{id}"),
-            fact: Ok(fact),
-        }
+        NewEvent { id, fact: Ok(fact) }
     }
 
     /// The reference: each event applied alone, in order, against state saved after each —
@@ -289,12 +282,11 @@ mod tests {
             .iter()
             .map(|o| (o.reference.clone(), o.clone()))
             .collect();
-        let mut parked: Vec<(i64, String, Fact)> = Vec::new();
+        let mut parked: Vec<(i64, Fact)> = Vec::new();
         let mut out = Plan::default();
         let mut last: HashMap<i64, Settled> = HashMap::new();
         let mut order_of_ids = Vec::new();
         let mut apply = |id: i64,
-                         key: &str,
                          fact: &Fact,
                          payments: &mut HashMap<String, Payment>,
                          orders: &mut HashMap<String, Order>,
@@ -308,7 +300,7 @@ mod tests {
                 orders.insert(r.into(), o);
             }
             if let Some(j) = d.journal {
-                out.journal.push((key.into(), j));
+                out.journal.push((id, j));
             }
             if !last.contains_key(&id) {
                 order_of_ids.push(id);
@@ -325,21 +317,21 @@ mod tests {
         };
         for e in events {
             let fact = e.fact.as_ref().unwrap();
-            let outcome = apply(e.id, &e.key, fact, &mut payments, &mut orders, &mut out);
+            let outcome = apply(e.id, fact, &mut payments, &mut orders, &mut out);
             out.first.push(outcome.clone());
             match outcome {
-                Outcome::Parked(_) => parked.push((e.id, e.key.clone(), fact.clone())),
+                Outcome::Parked(_) => parked.push((e.id, fact.clone())),
                 Outcome::Applied => loop {
                     let r = fact.reference().unwrap();
                     let mut progress = false;
                     let mut i = 0;
                     while i < parked.len() {
-                        if parked[i].2.reference() != Some(r) {
+                        if parked[i].1.reference() != Some(r) {
                             i += 1;
                             continue;
                         }
-                        let (id, key, f) = parked[i].clone();
-                        match apply(id, &key, &f, &mut payments, &mut orders, &mut out) {
+                        let (id, f) = parked[i].clone();
+                        match apply(id, &f, &mut payments, &mut orders, &mut out) {
                             Outcome::Parked(_) => i += 1,
                             _ => {
                                 parked.remove(i);
@@ -383,10 +375,10 @@ mod tests {
         assert_eq!(p.payments[0].refunded, MinorUnits(100));
         assert_eq!(p.payments[0].status, PaymentStatus::PartiallyRefunded);
         assert_eq!(p.orders.len(), 1);
-        let keys: Vec<_> = p.journal.iter().map(|(k, _)| k.as_str()).collect();
+        let posted_by: Vec<i64> = p.journal.iter().map(|(id, _)| *id).collect();
         assert_eq!(
-            keys,
-            ["k2", "k1"],
+            posted_by,
+            [2, 1],
             "the charge posts before the refund it unblocked"
         );
     }
@@ -400,12 +392,10 @@ mod tests {
             vec![
                 ParkedEvent {
                     id: 3,
-                    key: "k3".into(),
                     fact: resolved("r", 500, true),
                 },
                 ParkedEvent {
                     id: 4,
-                    key: "k4".into(),
                     fact: dispute("r", 500),
                 },
             ],
@@ -422,7 +412,6 @@ mod tests {
             vec![
                 NewEvent {
                     id: 1,
-                    key: "k1".into(),
                     fact: Err("bad json".into()),
                 },
                 new(2, charge("r", 500)),

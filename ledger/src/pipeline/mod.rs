@@ -449,16 +449,7 @@ pub async fn replay(
     }
     let mut report = BatchReport::default();
     tx.savepoint().await?;
-    let outcome = match set_wise::replay(
-        &mut tx,
-        merchant,
-        id,
-        &event.idempotency_key,
-        fact,
-        &mut report,
-    )
-    .await
-    {
+    let outcome = match set_wise::replay(&mut tx, merchant, id, fact, &mut report).await {
         Ok(outcome) => {
             tx.release_savepoint().await?;
             outcome

@@ -105,7 +105,6 @@ pub(super) async fn replay(
     tx: &mut Tx,
     merchant: &MerchantId,
     id: i64,
-    key: &str,
     fact: Result<Fact, String>,
     report: &mut BatchReport,
 ) -> Result<Outcome, StoreError> {
@@ -118,11 +117,7 @@ pub(super) async fn replay(
         .collect();
     let (payments, orders, mut parked, versions) = state_of(tx, merchant, &references).await?;
     parked.retain(|p| p.id != id);
-    let event = NewEvent {
-        id,
-        key: key.to_owned(),
-        fact,
-    };
+    let event = NewEvent { id, fact };
     let plan = plan(vec![event], payments, orders, parked);
     write(tx, merchant, &plan, &[], &versions, &mut clock, report).await?;
     report.phases.clear();
@@ -158,7 +153,6 @@ fn sort_out(events: &[Incoming], facts: &[Result<Fact, String>], known: &HashSet
         new.slots.push(Some(new.fresh.len()));
         new.fresh.push(NewEvent {
             id: provisional_id(new.fresh.len()),
-            key: key.to_owned(),
             fact: fact.clone(),
         });
         new.rows.push(inbox_row(incoming));
@@ -203,9 +197,11 @@ async fn write(
         .settled_again
         .extend(earlier.iter().map(|row| row.status));
     new_rows.sort_by(|a, b| a.event.key.cmp(&b.event.key));
-    if !new_rows.is_empty() {
-        tx.insert_inbox_settled(&new_rows, now).await?;
-    }
+    let stored_ids = if new_rows.is_empty() {
+        HashMap::new()
+    } else {
+        tx.insert_inbox_settled(&new_rows, now).await?
+    };
     clock.mark("inbox", report);
     if !plan.payments.is_empty() {
         tx.save_payments(merchant, &plan.payments, now).await?;
@@ -226,7 +222,12 @@ async fn write(
     }
     clock.mark("orders", report);
     if !plan.journal.is_empty() {
-        tx.post_journals(merchant, &plan.journal, now).await?;
+        let journal = plan
+            .journal
+            .iter()
+            .map(|(id, j)| Ok((stored_id(*id, rows, &stored_ids)?, j)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.post_journals(merchant, &journal, now).await?;
     }
     clock.mark("journal", report);
     if !earlier.is_empty() {
@@ -244,6 +245,22 @@ fn provisional_id(i: usize) -> i64 {
 /// The index of the new event a provisional id names, or `None` for a stored id.
 fn fresh_index(id: i64) -> Option<usize> {
     (id < 0).then(|| (-(id + 1)) as usize)
+}
+
+/// The inbox id of the event the plan calls `id`: a stored id as it is, a provisional one as
+/// the inbox assigned it to that new event's key.
+fn stored_id(
+    id: i64,
+    rows: &[NewInboxEvent],
+    stored: &HashMap<String, i64>,
+) -> Result<i64, StoreError> {
+    let Some(i) = fresh_index(id) else {
+        return Ok(id);
+    };
+    rows.get(i)
+        .and_then(|row| stored.get(&row.key))
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt(format!("new event {i} has no inbox id")))
 }
 
 /// Times the phases of a batch (parsing the events and building their inbox rows count
@@ -270,11 +287,7 @@ fn readable(parked: Vec<InboxEvent>) -> Result<Vec<ParkedEvent>, StoreError> {
         let envelope = Envelope::from_json(&event.envelope)
             .map_err(|e| StoreError::Corrupt(format!("inbox event {}: {e}", event.id)))?;
         if let Ok(fact) = Fact::from_envelope(&envelope) {
-            out.push(ParkedEvent {
-                id: event.id,
-                key: event.idempotency_key,
-                fact,
-            });
+            out.push(ParkedEvent { id: event.id, fact });
         }
     }
     Ok(out)

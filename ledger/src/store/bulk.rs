@@ -62,7 +62,7 @@ impl Tx {
         let rows: Vec<(String,)> = self
             .rows_in(
                 "SELECT idempotency_key FROM inbox_events",
-                Some(merchant),
+                merchant,
                 "idempotency_key",
                 keys,
                 "",
@@ -72,17 +72,19 @@ impl Tx {
         Ok(rows.into_iter().map(|(k,)| k).collect())
     }
 
-    /// Records new inbox events with their outcomes, in key order (each key once). A key
-    /// that turns out to be taken — another writer recorded it since [`Tx::known_keys`] —
-    /// fails with [`StoreError::Raced`]: the caller rolls back. On Postgres the insert waits
-    /// for a concurrent transaction holding the same key, so the race is always seen.
+    /// Records new inbox events with their outcomes, in key order (each key once), and
+    /// returns the id each key got. A key that turns out to be taken — another writer
+    /// recorded it since [`Tx::known_keys`] — fails with [`StoreError::Raced`]: the caller
+    /// rolls back. On Postgres the insert waits for a concurrent transaction holding the same
+    /// key, so the race is always seen.
     pub async fn insert_inbox_settled(
         &mut self,
         events: &[SettledInbox<'_>],
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let mut ids = HashMap::with_capacity(events.len());
         for chunk in events.chunks(CHUNK) {
-            let inserted: Vec<String> = on_tx!(self, c, _lock => {
+            let inserted: Vec<(i64, String)> = on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO inbox_events (merchant_id, idempotency_key, source, provider,
                          event_type, received_at_ms, shard, seq, envelope, status, reason,
@@ -107,20 +109,21 @@ impl Tx {
                 });
                 q.push(
                     " ON CONFLICT (merchant_id, idempotency_key) DO NOTHING
-                     RETURNING idempotency_key",
+                     RETURNING id, idempotency_key",
                 );
-                q.build_query_scalar().fetch_all(c).await
+                q.build_query_as().fetch_all(c).await
             })?;
             if inserted.len() != chunk.len() {
-                let inserted: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+                let inserted: HashSet<&str> = inserted.iter().map(|(_, k)| k.as_str()).collect();
                 let taken = chunk
                     .iter()
                     .find(|s| !inserted.contains(s.event.key.as_str()))
                     .map_or_else(String::new, |s| s.event.key.clone());
                 return Err(StoreError::Raced(taken));
             }
+            ids.extend(inserted.into_iter().map(|(id, key)| (key, id)));
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// The merchant's payments for `references` (sorted, distinct), locked until the
@@ -134,7 +137,7 @@ impl Tx {
         let rows: Vec<PaymentRow> = self
             .rows_in(
                 &head,
-                Some(merchant),
+                merchant,
                 "reference",
                 references,
                 " ORDER BY reference",
@@ -157,7 +160,7 @@ impl Tx {
         let rows: Vec<OrderRecord> = self
             .rows_in(
                 &head,
-                Some(merchant),
+                merchant,
                 "reference",
                 references,
                 " ORDER BY reference",
@@ -182,7 +185,7 @@ impl Tx {
         let mut rows: Vec<InboxEvent> = self
             .rows_in(
                 &head,
-                Some(merchant),
+                merchant,
                 "status = 'parked' AND reference",
                 references,
                 " ORDER BY id",
@@ -194,12 +197,12 @@ impl Tx {
         Ok(rows)
     }
 
-    /// `{head} WHERE [merchant_id = $m AND] {column} IN ($1, …){tail}`, with the row lock if
+    /// `{head} WHERE merchant_id = $m AND {column} IN ($1, …){tail}`, with the row lock if
     /// asked, over `values` in chunks.
     async fn rows_in<T>(
         &mut self,
         head: &str,
-        merchant: Option<&MerchantId>,
+        merchant: &MerchantId,
         column: &str,
         values: &[&str],
         tail: &str,
@@ -212,10 +215,7 @@ impl Tx {
         for chunk in values.chunks(CHUNK) {
             let rows: Vec<T> = on_tx!(self, c, for_update => {
                 let mut q = QueryBuilder::new(head);
-                q.push(" WHERE ");
-                if let Some(m) = merchant {
-                    q.push("merchant_id = ").push_bind(m.as_str()).push(" AND ");
-                }
+                q.push(" WHERE merchant_id = ").push_bind(merchant.as_str()).push(" AND ");
                 q.push(column).push(" IN (");
                 let mut list = q.separated(", ");
                 for v in chunk {
@@ -345,12 +345,12 @@ impl Tx {
         Ok(())
     }
 
-    /// Appends the merchant's balanced journal transactions, each posted by the event whose
-    /// key it carries (one per event).
+    /// Appends the merchant's balanced journal transactions, each posted by the inbox event
+    /// whose id it carries (one per event).
     pub async fn post_journals(
         &mut self,
         merchant: &MerchantId,
-        journal: &[(String, JournalTx)],
+        journal: &[(i64, &JournalTx)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
         for (_, j) in journal {
@@ -358,32 +358,32 @@ impl Tx {
                 .map_err(|e| StoreError::Corrupt(format!("refusing to post: {e}")))?;
         }
         for chunk in journal.chunks(CHUNK) {
-            let ids: Vec<(i64, String)> = on_tx!(self, c, _lock => {
+            let ids: Vec<(i64, i64)> = on_tx!(self, c, _lock => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO journal_transactions (merchant_id, reference, kind, event_key,
+                    "INSERT INTO journal_transactions (merchant_id, reference, kind, event_id,
                          posted_at_ms) ",
                 );
-                q.push_values(chunk, |mut b, (key, j)| {
+                q.push_values(chunk, |mut b, (event, j)| {
                     b.push_bind(merchant.as_str())
                         .push_bind(&j.reference)
                         .push_bind(j.kind.as_str())
-                        .push_bind(key)
+                        .push_bind(*event)
                         .push_bind(now_ms);
                 });
-                q.push(" RETURNING id, event_key");
+                q.push(" RETURNING id, event_id");
                 q.build_query_as().fetch_all(c).await
             })?;
-            // RETURNING's row order is unspecified (SQLite says so): match by key.
-            let by_key: HashMap<&str, i64> = ids.iter().map(|(id, k)| (k.as_str(), *id)).collect();
-            if by_key.len() != chunk.len() {
+            // RETURNING's row order is unspecified (SQLite says so): match by event.
+            let by_event: HashMap<i64, i64> = ids.iter().map(|(id, e)| (*e, *id)).collect();
+            if by_event.len() != chunk.len() {
                 return Err(StoreError::Corrupt(
                     "two journal transactions for one event in a batch".into(),
                 ));
             }
             let entries: Vec<(i64, &crate::domain::Entry)> = chunk
                 .iter()
-                .flat_map(|(key, j)| {
-                    let id = by_key[key.as_str()];
+                .flat_map(|(event, j)| {
+                    let id = by_event[event];
                     j.entries.iter().map(move |e| (id, e))
                 })
                 .collect();

@@ -13,6 +13,8 @@ pub struct PostedTransaction {
     pub id: i64,
     pub reference: String,
     pub kind: String,
+    /// The inbox event that posted it, by id and by idempotency key.
+    pub event_id: i64,
     pub event_key: String,
     pub posted_at_ms: i64,
     pub entries: Vec<PostedEntry>,
@@ -32,6 +34,7 @@ struct TransactionRow {
     id: i64,
     reference: String,
     kind: String,
+    event_id: i64,
     event_key: String,
     posted_at_ms: i64,
 }
@@ -89,8 +92,11 @@ impl Store {
         let placeholders: Vec<String> = (2..=ids.len() + 1).map(|i| format!("${i}")).collect();
         let list = placeholders.join(", ");
         let tx_sql = format!(
-            "SELECT id, reference, kind, event_key, posted_at_ms FROM journal_transactions
-             WHERE merchant_id = $1 AND id IN ({list})"
+            "SELECT t.id, t.reference, t.kind, t.event_id, e.idempotency_key AS event_key,
+                    t.posted_at_ms
+             FROM journal_transactions t
+             JOIN inbox_events e ON e.merchant_id = t.merchant_id AND e.id = t.event_id
+             WHERE t.merchant_id = $1 AND t.id IN ({list})"
         );
         let entry_sql = format!(
             "SELECT transaction_id, account, currency, amount FROM journal_entries
@@ -122,6 +128,7 @@ impl Store {
                 id: t.id,
                 reference: t.reference.clone(),
                 kind: t.kind.clone(),
+                event_id: t.event_id,
                 event_key: t.event_key.clone(),
                 posted_at_ms: t.posted_at_ms,
             })

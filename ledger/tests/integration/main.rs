@@ -10,6 +10,7 @@ mod crossing;
 mod migrations;
 mod model;
 mod parking;
+mod plans;
 mod reconciler;
 mod serve;
 mod store_pipeline;

@@ -318,9 +318,10 @@ async fn balances_are_exact_beyond_64_bits(store: &Store) {
     for (n, entries) in (1_i64..).zip(transactions) {
         execute(
             store,
-            "INSERT INTO journal_transactions (id, merchant_id, reference, kind, event_key,
+            "INSERT INTO journal_transactions (id, merchant_id, reference, kind, event_id,
                  posted_at_ms)
-             VALUES ($1, 'default', 'big', 'charge', 'k_big', 0)",
+             SELECT $1, 'default', 'big', 'charge', id, 0 FROM inbox_events
+             WHERE merchant_id = 'default' AND idempotency_key = 'k_big'",
             &[n],
         )
         .await;

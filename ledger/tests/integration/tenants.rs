@@ -298,7 +298,15 @@ async fn a_database_from_before_merchants_becomes_the_default_merchants(store: &
         store.client_secret_reference("old_hash").await.unwrap(),
         Some((d.clone(), "ord_old".to_owned()))
     );
-    assert_eq!(store.journal_for(&d, "ord_old").await.unwrap().len(), 1);
+    let journal = store.journal_for(&d, "ord_old").await.unwrap();
+    assert_eq!(journal.len(), 1);
+    // The journal names its event by id now; the event is the one its key named.
+    assert_eq!(journal[0].event_key, "paystack:charge.success:77");
+    let event = store.inbox_event(&d, journal[0].event_id).await.unwrap();
+    assert_eq!(
+        event.map(|e| e.idempotency_key).as_deref(),
+        Some("paystack:charge.success:77")
+    );
     assert_eq!(sales(&store.balances(&d).await.unwrap()), -500_000);
     let counts = store.inbox_counts(&d).await.unwrap();
     assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 2);

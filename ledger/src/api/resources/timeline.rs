@@ -8,7 +8,6 @@
 //! their last change. Nothing here writes.
 
 use crate::api::access::tenant::Tenant;
-use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::Json;
@@ -169,17 +168,13 @@ pub fn entries(
             out.push(e);
         }
     }
-    let by_key: HashMap<String, i64> = events
-        .iter()
-        .map(|v| (v.event.idempotency_key.clone(), v.event.id))
-        .collect();
     for t in journal {
         let mut e = TimelineEntry::new(
             t.posted_at_ms,
             JournalPosted,
             format!("journal: {} ({} lines)", t.kind, t.entries.len()),
         );
-        e.event_id = by_key.get(&t.event_key).copied();
+        e.event_id = Some(t.event_id);
         e.transaction = Some(t);
         out.push(e);
     }
@@ -324,6 +319,7 @@ mod tests {
             id: 7,
             reference: "ord_1".into(),
             kind: "charge".into(),
+            event_id: 2,
             event_key: "k2".into(),
             posted_at_ms: 300,
             entries: vec![PostedEntry {
