@@ -20,6 +20,9 @@ ALTER TABLE journal_transactions ADD CONSTRAINT journal_transactions_event
     FOREIGN KEY (merchant_id, event_id) REFERENCES inbox_events (merchant_id, id);
 -- Dropping the key drops its foreign key with it.
 ALTER TABLE journal_transactions DROP COLUMN event_key;
+-- The merchant is its event's (the foreign key above says so), and the event's is a
+-- merchant: a key of its own to `merchants` would only check that again on every row.
+ALTER TABLE journal_transactions DROP CONSTRAINT journal_transactions_merchant_id_fkey;
 
 -- The same hazard on the reads by merchant and key or reference: keys and references lead
 -- their indexes, with the merchant second, and the status indexes lead with the status, so

@@ -11,6 +11,7 @@
 //! it looks like; from then on autovacuum keeps the statistics current. SQLite's planner
 //! needs none of this (it prefers the index that matches the most columns).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{Store, StoreError};
@@ -52,10 +53,21 @@ impl Store {
     /// Analyzes the busy tables that have no statistics yet and hold enough rows for them;
     /// returns the tables analyzed. Nothing on SQLite.
     pub async fn first_statistics(&self) -> Result<Vec<String>, StoreError> {
+        let tables = self.busy_tables().await?;
+        let mut analyzed = Vec::new();
+        for name in to_analyze(&tables) {
+            self.analyze(name).await?;
+            analyzed.push(name.to_owned());
+        }
+        Ok(analyzed)
+    }
+
+    /// The busy tables' statistics state (none on SQLite).
+    async fn busy_tables(&self) -> Result<Vec<TableState>, StoreError> {
         let Store::Postgres(pool) = self else {
             return Ok(Vec::new());
         };
-        let tables: Vec<TableState> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT relname AS name,
                     (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) AS analyzed,
                     n_mod_since_analyze AS changed_rows
@@ -64,52 +76,56 @@ impl Store {
         )
         .bind(&BUSY_TABLES[..])
         .fetch_all(pool)
-        .await?;
-        let mut analyzed = Vec::new();
-        for name in to_analyze(&tables) {
-            // The name is one of BUSY_TABLES, never input.
-            sqlx::query(&format!("ANALYZE {name}"))
-                .execute(pool)
-                .await?;
-            analyzed.push(name.to_owned());
-        }
-        Ok(analyzed)
+        .await?)
     }
 
-    /// Whether every busy table has statistics (then autovacuum keeps them).
-    async fn all_analyzed(&self) -> Result<bool, StoreError> {
+    async fn analyze(&self, table: &str) -> Result<(), StoreError> {
         let Store::Postgres(pool) = self else {
-            return Ok(true);
+            return Ok(());
         };
-        let unanalyzed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_user_tables
-             WHERE schemaname = current_schema() AND relname = ANY($1)
-               AND last_analyze IS NULL AND last_autoanalyze IS NULL",
-        )
-        .bind(&BUSY_TABLES[..])
-        .fetch_one(pool)
-        .await?;
-        Ok(unanalyzed == 0)
+        // The name is one of BUSY_TABLES (read back from the catalog), never input.
+        debug_assert!(BUSY_TABLES.contains(&table));
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 }
 
 /// Takes each busy table's first statistics as soon as it is due, checking every `every`,
-/// and ends once every busy table has some (or at shutdown).
+/// and ends once every busy table has some or has been analyzed by this task once (a role
+/// that does not own a table gets a warning from ANALYZE, not statistics: asking again would
+/// only repeat the warning), or at shutdown.
 pub async fn first_statistics_forever(
     store: Store,
     every: Duration,
     shutdown: crate::shutdown::Shutdown,
 ) {
+    let mut tried: HashSet<String> = HashSet::new();
     loop {
-        match store.all_analyzed().await {
-            Ok(true) => return,
-            Ok(false) => {}
+        match store.busy_tables().await {
+            Ok(tables) => {
+                let waiting: Vec<TableState> = tables
+                    .into_iter()
+                    .filter(|t| !t.analyzed && !tried.contains(&t.name))
+                    .collect();
+                if waiting.is_empty() {
+                    return;
+                }
+                for name in to_analyze(&waiting) {
+                    match store.analyze(name).await {
+                        Ok(()) => tracing::info!(
+                            table = name,
+                            "took the table's first planner statistics"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(table = name, error = %e, "could not analyze the table")
+                        }
+                    }
+                    tried.insert(name.to_owned());
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "could not read the tables' statistics state"),
-        }
-        match store.first_statistics().await {
-            Ok(tables) if tables.is_empty() => {}
-            Ok(tables) => tracing::info!(?tables, "took the first planner statistics"),
-            Err(e) => tracing::warn!(error = %e, "could not analyze the busy tables"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

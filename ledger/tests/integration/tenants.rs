@@ -86,6 +86,51 @@ async fn the_same_reference_at_two_merchants_is_two_orders(store: &Store) {
 }
 on_both_stores!(the_same_reference_at_two_merchants_is_two_orders);
 
+/// The database itself refuses a journal that crosses merchants: a transaction of merchant B
+/// naming merchant A's event, and an entry of B in A's transaction.
+async fn the_database_refuses_a_journal_across_merchants(store: &Store) {
+    let (a, b) = (
+        add_merchant(store, "acme").await,
+        add_merchant(store, "bolt").await,
+    );
+    order(store, &a, "ord_1", 500_000).await;
+    let paid = of(&a, charge(11, "ord_1", 500_000, 7_500));
+    apply_batch(store, std::slice::from_ref(&paid), None)
+        .await
+        .unwrap();
+    let event = store
+        .inbox_by_key(&a, paid.envelope.key.as_str())
+        .await
+        .unwrap()
+        .expect("the charge is recorded")
+        .id;
+    let transaction = store.journal_for(&a, "ord_1").await.unwrap()[0].id;
+    assert_eq!(
+        store.journal_for(&a, "ord_1").await.unwrap()[0].event_id,
+        event
+    );
+    let cross_event = format!(
+        "INSERT INTO journal_transactions (merchant_id, reference, kind, event_id, posted_at_ms)
+         VALUES ('{b}', 'ord_1', 'charge', {event}, 0)"
+    );
+    let cross_entry = format!(
+        "INSERT INTO journal_entries (transaction_id, merchant_id, account, currency, amount)
+         VALUES ({transaction}, '{b}', 'sales', 'NGN', -1)"
+    );
+    for sql in [cross_event, cross_entry] {
+        let refused = match store {
+            Store::Postgres(pool) => sqlx::query(&sql).execute(pool).await.err(),
+            Store::Sqlite(pool) => sqlx::query(&sql).execute(pool).await.err(),
+        };
+        let refused = refused.unwrap_or_else(|| panic!("accepted: {sql}"));
+        assert!(
+            refused.to_string().to_lowercase().contains("foreign key"),
+            "{refused}"
+        );
+    }
+}
+on_both_stores!(the_database_refuses_a_journal_across_merchants);
+
 /// A charge at merchant B for a reference only merchant A has an order for never pays A's
 /// order: it is B's payment without an order, and A's order stays pending.
 async fn a_charge_never_pays_another_merchants_order(store: &Store) {
