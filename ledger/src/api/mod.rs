@@ -27,7 +27,7 @@ use access::tokens::Whose;
 use access::{audit, auth, me};
 use resources::{
     client, events, journal, merchants, orders, payments, reconciler, search, shards, stats,
-    stream, timeline,
+    stream, timeline, tokens,
 };
 use support::{error, ApiState};
 
@@ -45,6 +45,7 @@ use support::{error, ApiState};
         (name = "journal", description = "The double-entry journal and balances"),
         (name = "access", description = "Who is calling, and the audit log of operator actions"),
         (name = "merchants", description = "The platform's merchants and their sources (platform tokens only)"),
+        (name = "tokens", description = "The acting merchant's own issued tokens, for its admins"),
         (name = "client", description = "For browsers: one order's status, opened by its client secret"),
     )
 )]
@@ -99,7 +100,10 @@ fn v1_routes() -> [(Scope, Whose, OpenApiRouter<ApiState>); 5] {
     let operate = OpenApiRouter::new()
         .routes(routes!(events::replay))
         .routes(routes!(events::replay_bulk));
-    let admin = OpenApiRouter::new().routes(routes!(orders::create));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(orders::create))
+        .routes(routes!(tokens::list, tokens::issue))
+        .routes(routes!(tokens::revoke));
     let platform_read = OpenApiRouter::new()
         .routes(routes!(merchants::list))
         .routes(routes!(merchants::get))

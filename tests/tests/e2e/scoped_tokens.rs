@@ -51,6 +51,11 @@ const NEEDED: &[(&str, &str, Scope)] = &[
     ("GET", "/v1/reconciler", Scope::Read),
     ("GET", "/v1/me", Scope::Read),
     ("GET", "/v1/audit", Scope::Read),
+    // The acting merchant's own tokens, for its admins.
+    ("GET", "/v1/tokens", Scope::Admin),
+    ("POST", "/v1/tokens", Scope::Admin),
+    // After the POST above: the token the admin issued there is the one it revokes.
+    ("DELETE", "/v1/tokens/{name}", Scope::Admin),
     // The platform's own (these tokens are all platform tokens: no `@merchant`).
     ("GET", "/v1/merchants", Scope::Read),
     ("POST", "/v1/merchants", Scope::Admin),
@@ -244,10 +249,15 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
         } else {
             dead_id.to_string()
         };
+        let issued_as = if path.starts_with("/v1/tokens/") {
+            "own-by-boss"
+        } else {
+            "t-by-boss"
+        };
         let mut concrete = path
             .replace("{reference}", "ord_seed")
             .replace("{id}", &id)
-            .replace("{name}", "t-by-boss");
+            .replace("{name}", issued_as);
         if *path == "/v1/search" {
             concrete.push_str("?q=ord_seed");
         }
@@ -272,6 +282,9 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
                 }
                 ("POST", "/v1/merchants/{id}/tokens") => {
                     req = req.json(&json!({"name": format!("t-by-{by}"), "scope": "read"}));
+                }
+                ("POST", "/v1/tokens") => {
+                    req = req.json(&json!({"name": format!("own-by-{by}"), "scope": "read"}));
                 }
                 _ => {}
             }

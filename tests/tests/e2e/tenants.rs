@@ -146,6 +146,7 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         ("PATCH", "/v1/merchants/{id}") => Some(json!({"name": "Bolt 2"})),
         ("POST", "/v1/merchants/{id}/sources") => Some(json!({"name": "shop-z"})),
         ("POST", "/v1/merchants/{id}/tokens") => Some(json!({"name": "z", "scope": "read"})),
+        ("POST", "/v1/tokens") => Some(json!({"name": "z", "scope": "read"})),
         _ => None,
     }
 }
@@ -418,6 +419,95 @@ async fn two_merchants_each_see_and_move_only_their_own(db: TestDb) -> anyhow::R
     assert_eq!(s, StatusCode::OK);
     let (s, _) = k.get("/v1/orders/ord_1", &till).await?;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked token opens nothing");
+
+    // A's admins issue and revoke A's own tokens; B's are out of their reach, by name too.
+    let (s, b_till) = k
+        .call(
+            Method::POST,
+            "/v1/merchants/bolt/tokens",
+            PLATFORM,
+            None,
+            Some(json!({"name": "till-b", "scope": "read"})),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::CREATED, "{b_till}");
+    let b_till = b_till["token"].as_str().unwrap().to_owned();
+    let (s, e) = k
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            A_READ,
+            None,
+            Some(json!({"name": "mine", "scope": "read"})),
+        )
+        .await?;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("insufficient_scope")),
+        "a reader issues no tokens"
+    );
+    let (s, own) = k
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            A_ADMIN,
+            None,
+            Some(json!({"name": "till-b", "scope": "operate"})),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::CREATED, "B's token name is free at A: {own}");
+    assert_eq!(
+        (own["merchant"].clone(), own["scope"].clone()),
+        (json!("acme"), json!("operate"))
+    );
+    let teammate = own["token"].as_str().unwrap().to_owned();
+    let (s, seen) = k.get("/v1/orders/ord_1", &teammate).await?;
+    assert_eq!(
+        (s, seen["amount"].clone()),
+        (StatusCode::OK, json!(500_000))
+    );
+    let (s, listed) = k.get("/v1/tokens", A_ADMIN).await?;
+    assert_eq!(s, StatusCode::OK, "{listed}");
+    let names: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["merchant"].as_str().unwrap(), t["name"].as_str().unwrap()))
+        .collect();
+    assert!(names.iter().all(|(m, _)| *m == "acme"), "{listed}");
+    assert!(names.contains(&("acme", "till-b")), "{listed}");
+    assert!(!listed.to_string().contains(&teammate), "{listed}");
+    // Revoking `till-b` as A revokes A's, not B's.
+    let (s, revoked) = k
+        .call(Method::DELETE, "/v1/tokens/till-b", A_ADMIN, None, None)
+        .await?;
+    assert_eq!(s, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["merchant"], "acme");
+    let (s, _) = k.get("/v1/orders/ord_1", &teammate).await?;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "A's revoked token opens nothing"
+    );
+    let (s, seen) = k.get("/v1/orders/ord_1", &b_till).await?;
+    assert_eq!(
+        (s, seen["amount"].clone()),
+        (StatusCode::OK, json!(777_777)),
+        "B's token of the same name still works"
+    );
+    let (s, e) = k
+        .call(
+            Method::DELETE,
+            "/v1/tokens/till-b",
+            A_ADMIN,
+            Some("bolt"),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("merchant_forbidden"))
+    );
 
     let (_, me) = k.get("/v1/me", A_READ).await?;
     assert_eq!(

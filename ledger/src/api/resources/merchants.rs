@@ -364,6 +364,15 @@ pub async fn issue_token(
     ApiJson(req): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let merchant = existing(&state, &id).await?;
+    issue_for(&state, &merchant.id, req).await
+}
+
+/// Issues a token of `merchant` (one that exists), as asked.
+pub(crate) async fn issue_for(
+    state: &ApiState,
+    merchant: &MerchantId,
+    req: NewToken,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     if !valid_token_name(&req.name) {
         return Err(ApiError::invalid(
             "a token's name is 1 to 64 of A-Z a-z 0-9 . _ -",
@@ -375,7 +384,7 @@ pub async fn issue_token(
     let record = state
         .store
         .add_token(
-            &merchant.id,
+            merchant,
             &req.name,
             scope.as_str(),
             &issued_hash(&token),
@@ -427,15 +436,24 @@ pub async fn revoke_token(
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<TokenRecord>, ApiError> {
     let merchant = existing(&state, &id).await?;
-    if !storable(&name) {
-        return Err(ApiError::not_found("token", &name));
+    revoke_for(&state, &merchant.id, &name).await
+}
+
+/// Revokes `merchant`'s live token `name`.
+pub(crate) async fn revoke_for(
+    state: &ApiState,
+    merchant: &MerchantId,
+    name: &str,
+) -> Result<Json<TokenRecord>, ApiError> {
+    if !storable(name) {
+        return Err(ApiError::not_found("token", name));
     }
     state
         .store
-        .revoke_token(&merchant.id, &name, now_ms())
+        .revoke_token(merchant, name, now_ms())
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("token", &name))
+        .ok_or_else(|| ApiError::not_found("token", name))
 }
 
 #[cfg(test)]

@@ -13,3 +13,4 @@ pub(crate) mod shards;
 pub(crate) mod stats;
 pub(crate) mod stream;
 pub(crate) mod timeline;
+pub(crate) mod tokens;
