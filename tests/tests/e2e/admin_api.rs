@@ -600,6 +600,9 @@ async fn the_openapi_document_matches_the_running_server() -> anyhow::Result<()>
         "POST /v1/merchants/{id}/tokens",
         "GET /v1/merchants/{id}/tokens",
         "DELETE /v1/merchants/{id}/tokens/{name}",
+        "POST /v1/tokens",
+        "GET /v1/tokens",
+        "DELETE /v1/tokens/{name}",
         "GET /client/v1/orders/{reference}",
         "GET /client/v1/orders/{reference}/events",
     ]

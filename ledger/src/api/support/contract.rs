@@ -179,7 +179,7 @@ mod tests {
                 assert!(p["description"].is_string(), "{at}: {p}");
             }
         }
-        assert_eq!(ids.len(), 30);
+        assert_eq!(ids.len(), 33);
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["client_secret"]["in"], "query");
@@ -311,6 +311,8 @@ mod tests {
                     "admin".to_owned(),
                     "DELETE /v1/merchants/{id}/tokens/{name}".to_owned()
                 ),
+                &("admin".to_owned(), "DELETE /v1/tokens/{name}".to_owned()),
+                &("admin".to_owned(), "GET /v1/tokens".to_owned()),
                 &("admin".to_owned(), "PATCH /v1/merchants/{id}".to_owned()),
                 &("admin".to_owned(), "POST /v1/merchants".to_owned()),
                 &(
@@ -322,6 +324,7 @@ mod tests {
                     "POST /v1/merchants/{id}/tokens".to_owned()
                 ),
                 &("admin".to_owned(), "POST /v1/orders".to_owned()),
+                &("admin".to_owned(), "POST /v1/tokens".to_owned()),
                 &("operate".to_owned(), "POST /v1/events/replay".to_owned()),
                 &(
                     "operate".to_owned(),
