@@ -54,21 +54,22 @@ const V2: &[&str] = &[
         WHERE acked_at_ms IS NOT NULL",
 ];
 
+/// The statements that bring a shard at schema version `current` (0: a new object) to
+/// [`SCHEMA_VERSION`], in order. Pure, so the SQL is tested natively against SQLite.
+fn steps(current: i64) -> impl Iterator<Item = &'static str> {
+    // Future versions: `(3, V3)`.
+    [(1, V1), (2, V2)]
+        .into_iter()
+        .filter(move |(version, _)| current < *version)
+        .flat_map(|(_, statements)| statements.iter().copied())
+}
+
 /// Brings the schema to [`SCHEMA_VERSION`]. Each step is idempotent and runs in the object's
 /// constructor, before any request is delivered.
 pub fn migrate(sql: &SqlStorage) -> Result<()> {
-    let current = current_version(sql);
-    if current < 1 {
-        for statement in V1 {
-            sql.exec(statement, None)?;
-        }
+    for statement in steps(current_version(sql)) {
+        sql.exec(statement, None)?;
     }
-    if current < 2 {
-        for statement in V2 {
-            sql.exec(statement, None)?;
-        }
-    }
-    // Future versions: `if current < 3 { … }`.
     sql.exec(
         "INSERT INTO meta (name, value) VALUES ('schema_version', ?)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -87,4 +88,90 @@ fn current_version(sql: &SqlStorage) -> i64 {
         .ok()
         .and_then(|rows| rows.first().map(|r| r.value))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The migration's SQL against SQLite (the engine under a Durable Object's storage),
+    //! natively: a shard written at version 1 keeps every event, envelope and tombstone
+    //! through version 2, and dedupes per source afterwards.
+
+    use super::*;
+    use sqlx::{Connection, SqliteConnection};
+
+    async fn run(c: &mut SqliteConnection, statements: impl Iterator<Item = &'static str>) {
+        for statement in statements {
+            sqlx::query(statement).execute(&mut *c).await.unwrap();
+        }
+    }
+
+    async fn events(
+        c: &mut SqliteConnection,
+    ) -> Vec<(i64, String, String, Option<String>, Option<i64>)> {
+        sqlx::query_as("SELECT seq, key, source, envelope, acked_at_ms FROM events ORDER BY seq")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_version_1_shard_keeps_every_event_and_dedupes_per_source_after() {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        run(&mut c, steps(0).take(V1.len())).await;
+        // As version 1 left a shard: two live events, a tombstone, its counters.
+        for (seq, key, source, envelope, acked) in [
+            (1, "k1", "shop-a", Some("{\"n\":1}"), None),
+            (2, "k2", "shop-b", None, Some(5_i64)),
+            (3, "k3", "shop-a", Some("{\"n\":3}"), None),
+        ] {
+            sqlx::query(
+                "INSERT INTO events (seq, key, source, received_at_ms, envelope, acked_at_ms)
+                 VALUES (?, ?, ?, 0, ?, ?)",
+            )
+            .bind(seq)
+            .bind(key)
+            .bind(source)
+            .bind(envelope)
+            .bind(acked)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+        // Version 1's dedupe was per key, whatever the source.
+        let clash =
+            "INSERT INTO events (seq, key, source, received_at_ms) VALUES (9, 'k1', 'shop-b', 0)";
+        assert!(sqlx::query(clash).execute(&mut c).await.is_err());
+        let before = events(&mut c).await;
+
+        run(&mut c, steps(1)).await;
+        assert_eq!(
+            events(&mut c).await,
+            before,
+            "every event, envelope and tombstone kept"
+        );
+        // Now the same key from another source is an event of its own; from the same source,
+        // still a duplicate.
+        sqlx::query(clash).execute(&mut c).await.unwrap();
+        let again =
+            "INSERT INTO events (seq, key, source, received_at_ms) VALUES (10, 'k1', 'shop-a', 0)";
+        assert!(sqlx::query(again).execute(&mut c).await.is_err());
+        // The tombstone index is there for the purge.
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        assert!(
+            indexes.iter().any(|(n,)| n == "events_tombstones"),
+            "{indexes:?}"
+        );
+    }
+
+    #[test]
+    fn a_current_shard_runs_nothing_and_a_new_one_runs_every_step() {
+        assert_eq!(steps(SCHEMA_VERSION).count(), 0);
+        assert_eq!(steps(0).count(), V1.len() + V2.len());
+        assert!(steps(1).eq(V2.iter().copied()));
+    }
 }
