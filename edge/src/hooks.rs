@@ -2,25 +2,34 @@
 
 use std::time::Duration;
 
-use keffi_shared::edge::{admit, precheck, EdgeSettings, Precheck, Rejection};
+use keffi_shared::edge::{admit, precheck, EdgeSettings, Precheck, Rejection, SourceConfig};
 use keffi_shared::headers::RequestHeaders;
 use keffi_shared::wire::HookAck;
 use worker::{Context, Date, Env, Method, Request, Response, Result};
 
 use crate::protocol::{self, Appended};
-use crate::{counters, env, respond, shards};
+use crate::{counters, env, respond, shards, sources};
 
 pub async fn receive(mut req: Request, env: &Env, ctx: &Context, source: &str) -> Result<Response> {
     let settings = match env::settings(env) {
         Ok(s) => s,
         Err(r) => return respond::rejection(&r),
     };
-    match store(&mut req, env, &settings, source).await {
+    // A static source is never looked up at runtime; a runtime one comes from the isolate's
+    // cache or the `Sources` object. Failing to read it is ours (503), not the provider's.
+    let runtime = match settings.source(source) {
+        Some(_) => None,
+        None => match sources::runtime(env, &settings, source).await {
+            Ok(found) => found,
+            Err(r) => return respond::rejection(&r),
+        },
+    };
+    let config = settings.source(source).or(runtime.as_deref());
+    match store(&mut req, env, &settings, config).await {
         Ok(ack) => respond::json(200, &ack),
         Err(r) => {
             if r.is_delivery_rejection() {
-                let known = settings.source(source).is_some();
-                counters::count_rejection(env, ctx, source, r.code(), known);
+                counters::count_rejection(env, ctx, source, r.code(), config.is_some());
             }
             respond::rejection(&r)
         }
@@ -31,7 +40,7 @@ async fn store(
     req: &mut Request,
     env: &Env,
     settings: &EdgeSettings,
-    source: &str,
+    source: Option<&SourceConfig>,
 ) -> std::result::Result<HookAck, Rejection> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let (client_ip, content_length, content_type) = (
@@ -42,9 +51,9 @@ async fn store(
     let method = req.method();
     let source = precheck(
         settings,
+        source,
         &Precheck {
             method: method.as_ref(),
-            source,
             client_ip: client_ip.as_deref(),
             content_length: content_length.as_deref(),
             content_type: content_type.as_deref(),

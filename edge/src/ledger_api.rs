@@ -12,7 +12,7 @@ use keffi_shared::wire::{
 use worker::{Env, Method, Request, Response, Result};
 
 use crate::protocol::{self, ShardReport};
-use crate::{counters, env, respond, shards};
+use crate::{counters, env, respond, shards, sources};
 
 /// Room above the long-poll wait for the shard to answer before the call is abandoned.
 const CALL_MARGIN: Duration = Duration::from_secs(10);
@@ -36,6 +36,11 @@ async fn serve(req: Request, env: &Env, route: Route) -> std::result::Result<Res
         Route::Ack => ack(req, env, &settings).await,
         Route::Shards => shards_report(env, &settings).await,
         Route::Stats => stats(env, &settings).await,
+        Route::Sources | Route::Source(_) | Route::RotateSource(_) => {
+            sources::handle(req, env, &settings, route)
+                .await
+                .map_err(internal)
+        }
         // Only the ledger's routes are sent here; anything else is not a route of this API.
         Route::Health
         | Route::Hook(_)
@@ -103,8 +108,8 @@ async fn shards_report(
     respond::json(200, &body).map_err(internal)
 }
 
-/// `GET /stats`: per source, accepted, duplicate and rejected deliveries, with the
-/// shards' backlogs.
+/// `GET /stats`: per source (static and runtime), accepted, duplicate and rejected
+/// deliveries, with the shards' backlogs.
 async fn stats(env: &Env, settings: &EdgeSettings) -> std::result::Result<Response, Rejection> {
     let reports = backlogs(env, settings).await?;
     let mut sources: BTreeMap<String, SourceStats> = settings
@@ -112,6 +117,9 @@ async fn stats(env: &Env, settings: &EdgeSettings) -> std::result::Result<Respon
         .iter()
         .map(|s| (s.name.clone(), SourceStats::default()))
         .collect();
+    for name in sources::runtime_names(env).await? {
+        sources.entry(name).or_default();
+    }
     for count in reports.iter().flat_map(|r| &r.outcomes) {
         let stats = sources.entry(count.source.clone()).or_default();
         match count.outcome.as_str() {

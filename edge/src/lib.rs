@@ -15,6 +15,7 @@ mod ledger_api;
 mod protocol;
 mod respond;
 mod shards;
+mod sources;
 
 use keffi_shared::edge::{Rejection, Route};
 use serde::Serialize;
@@ -22,6 +23,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 
 pub use counters::Counters;
 pub use inbox::Inbox;
+pub use sources::object::Sources;
 
 #[derive(Serialize)]
 struct Health {
@@ -35,8 +37,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let route = Route::of(&req.path());
     let method = req.method();
     // A hook's method is checked (and counted) with the rest of its checks, in `precheck`.
-    if let Some(allowed) = route.method().filter(|_| !matches!(route, Route::Hook(_))) {
-        if method.as_ref() != allowed {
+    if let Some(allowed) = route.allow().filter(|_| !matches!(route, Route::Hook(_))) {
+        if !route.allows(method.as_ref()) {
             return respond::rejection(&Rejection::MethodNotAllowed { allowed });
         }
     }

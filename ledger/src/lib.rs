@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::access::auth::AdminAuth;
 use crate::config::{redact_url, DbConfig, ServeConfig, SweepConfig};
+use crate::puller::client::EdgeClient;
 use crate::puller::status::PullerStatus;
 use crate::puller::PullerConfig;
 use crate::reconciler::ReconcilerConfig;
@@ -138,10 +139,17 @@ impl Ledger {
         let shared = Shared::new(&settings);
         let metrics = telemetry_metrics::install();
         let background = Background::spawn(&store, &settings, &shared, &shutdown);
+        let edge = settings
+            .puller
+            .as_ref()
+            .map(|p| EdgeClient::new(&p.edge_url, &p.edge_token))
+            .transpose()
+            .context("building the edge's HTTP client")?;
         let state = state::AppState {
             store: store.clone(),
             puller: shared.status,
             hooks: settings.hooks,
+            edge,
             changes: shared.changes,
             auth: settings.auth,
             shutdown: shutdown.clone(),

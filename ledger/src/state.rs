@@ -17,6 +17,8 @@ pub struct AppState {
     pub puller: Arc<PullerStatus>,
     /// Sources for direct `POST /hooks/{source}` (from `KEFFI_SOURCES`), if configured.
     pub hooks: Option<Arc<EdgeSettings>>,
+    /// The edge's API, where runtime sources are written; `None` without `KEFFI_EDGE_URL`.
+    pub edge: Option<crate::puller::client::EdgeClient>,
     /// Signalled after every commit that may have changed an order.
     pub changes: Changes,
     pub auth: AdminAuth,

@@ -22,6 +22,10 @@ pub const PAYSTACK_SECRET: &str = "sk_test_e2e_paystack";
 pub const STRIPE_SECRET: &str = "whsec_e2e_stripe";
 pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const PULL_TOKEN: &str = "e2e-pull-token";
+/// Seals runtime sources' secrets at the test edge (base64 of 32 bytes).
+pub const SOURCES_KEY: &str = "ZTJlLXNvdXJjZXMta2V5LW5vdC1mb3ItdXNlLTMyYiE=";
+/// The test edge's runtime-source cache: the staleness its tests hold it to.
+pub const SOURCE_CACHE_MS: u64 = 1000;
 /// An address no test request comes from: the `paystack-ip` source only accepts it.
 pub const PAYSTACK_IP: &str = "52.31.139.75";
 
@@ -38,7 +42,7 @@ pub struct EdgeConfig {
 
 impl EdgeConfig {
     /// Four sources (Paystack, Paystack behind an IP allow-list, Stripe, Standard Webhooks),
-    /// four shards and a pull token.
+    /// four shards, a pull token, and a key for runtime sources.
     pub fn standard() -> Self {
         let sources = format!(
             r#"[{{"name":"paystack","provider":"paystack"}},
@@ -50,12 +54,14 @@ impl EdgeConfig {
             vars: vec![
                 ("KEFFI_SOURCES".into(), sources),
                 ("KEFFI_SHARDS".into(), "4".into()),
+                ("KEFFI_SOURCE_CACHE_MS".into(), SOURCE_CACHE_MS.to_string()),
             ],
             secrets: vec![
                 ("KEFFI_SECRET_PAYSTACK".into(), PAYSTACK_SECRET.into()),
                 ("KEFFI_SECRET_PAYSTACK_IP".into(), PAYSTACK_SECRET.into()),
                 ("KEFFI_SECRET_STRIPE".into(), STRIPE_SECRET.into()),
                 ("KEFFI_SECRET_SVIX".into(), SVIX_SECRET.into()),
+                ("KEFFI_SOURCES_KEY".into(), SOURCES_KEY.into()),
                 (
                     "KEFFI_PULL_TOKENS".into(),
                     format!("old-token,{PULL_TOKEN}"),
@@ -67,6 +73,11 @@ impl EdgeConfig {
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.vars.retain(|(n, _)| n != name);
         self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn without_secret(mut self, name: &str) -> Self {
+        self.secrets.retain(|(n, _)| n != name);
         self
     }
 

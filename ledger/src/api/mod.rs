@@ -26,8 +26,8 @@ use access::tokens::Scope;
 use access::tokens::Whose;
 use access::{audit, auth, me};
 use resources::{
-    client, events, journal, merchants, orders, payments, reconciler, search, shards, stats,
-    stream, timeline, tokens,
+    client, events, journal, merchants, orders, payments, reconciler, search, shards, sources,
+    stats, stream, timeline, tokens,
 };
 use support::{error, ApiState};
 
@@ -107,14 +107,17 @@ fn v1_routes() -> [(Scope, Whose, OpenApiRouter<ApiState>); 5] {
     let platform_read = OpenApiRouter::new()
         .routes(routes!(merchants::list))
         .routes(routes!(merchants::get))
-        .routes(routes!(merchants::sources))
+        .routes(routes!(sources::list))
+        .routes(routes!(sources::get))
         .routes(routes!(merchants::tokens))
         .routes(routes!(shards::list))
         .routes(routes!(reconciler::status));
     let platform_admin = OpenApiRouter::new()
         .routes(routes!(merchants::create))
         .routes(routes!(merchants::update))
-        .routes(routes!(merchants::add_source))
+        .routes(routes!(sources::add))
+        .routes(routes!(sources::put, sources::delete))
+        .routes(routes!(sources::rotate))
         .routes(routes!(merchants::issue_token))
         .routes(routes!(merchants::revoke_token));
     [

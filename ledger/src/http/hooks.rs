@@ -32,11 +32,12 @@ pub async fn receive(
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let peer_ip = peer.ip().to_string();
+    // Only the static sources (`KEFFI_SOURCES`): runtime sources live at the edge.
     let configured = match precheck(
         &settings,
+        settings.source(&source),
         &Precheck {
             method: method.as_str(),
-            source: &source,
             // The socket's peer, never a forwarded header a sender could write itself.
             client_ip: Some(peer_ip.as_str()),
             content_length: header("content-length"),

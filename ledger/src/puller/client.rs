@@ -4,12 +4,16 @@
 use keffi_shared::Secret;
 use std::time::Duration;
 
+use keffi_shared::edge::sources::{PutSource, RotateSource, SourceView, SOURCES_PATH};
 use keffi_shared::version::V1;
 use keffi_shared::wire::{
     AckRequest, AckResponse, ErrorBody, PullQuery, PullResponse, ShardsResponse, ACK_PATH,
     PULL_PATH,
 };
 use serde::de::DeserializeOwned;
+
+/// A source's read or write at the edge is one Durable Object request: seconds at most.
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
@@ -85,6 +89,46 @@ impl EdgeClient {
             .post(format!("{}{ACK_PATH}", self.base))
             .json(&AckRequest { v: V1, shard, upto });
         self.send(req, Duration::from_secs(15)).await
+    }
+
+    /// The edge's source `name` (static or runtime), never its secrets.
+    pub async fn source(&self, name: &str) -> Result<SourceView, EdgeError> {
+        let req = self.http.get(self.source_url(name, ""));
+        self.send(req, SOURCE_TIMEOUT).await
+    }
+
+    /// Creates or replaces the runtime source `name` at the edge.
+    pub async fn put_source(&self, name: &str, spec: &PutSource) -> Result<SourceView, EdgeError> {
+        let req = self.http.put(self.source_url(name, "")).json(spec);
+        self.send(req, SOURCE_TIMEOUT).await
+    }
+
+    /// Rotates the runtime source `name`'s secret at the edge.
+    pub async fn rotate_source(
+        &self,
+        name: &str,
+        rotation: &RotateSource,
+    ) -> Result<SourceView, EdgeError> {
+        let req = self
+            .http
+            .post(self.source_url(name, "/rotate"))
+            .json(rotation);
+        self.send(req, SOURCE_TIMEOUT).await
+    }
+
+    /// Removes the runtime source `name` from the edge; one already gone is not an error.
+    pub async fn delete_source(&self, name: &str) -> Result<(), EdgeError> {
+        let req = self.http.delete(self.source_url(name, ""));
+        match self.send::<serde_json::Value>(req, SOURCE_TIMEOUT).await {
+            Ok(_) => Ok(()),
+            Err(EdgeError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `name` is a checked source name (`a-z 0-9 _ -`): a path segment as it is.
+    fn source_url(&self, name: &str, suffix: &str) -> String {
+        format!("{}{SOURCES_PATH}/{name}{suffix}", self.base)
     }
 
     async fn send<T: DeserializeOwned>(

@@ -46,7 +46,52 @@ pub struct SourceRecord {
     /// The `{source}` of the edge's `/hooks/{source}`.
     pub name: String,
     pub merchant: MerchantId,
+    /// Set for a source added through the API (its settings and secrets live at the edge);
+    /// unset for one configured in `wrangler.toml` and only routed here.
+    pub provider: Option<String>,
     pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// Set once removed: the edge refuses its deliveries from then on; events it brought
+    /// before stay its merchant's, and the name stays this merchant's.
+    pub removed_at_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SourceRow {
+    name: String,
+    merchant_id: String,
+    provider: Option<String>,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+    removed_at_ms: Option<i64>,
+}
+
+impl TryFrom<SourceRow> for SourceRecord {
+    type Error = StoreError;
+    fn try_from(r: SourceRow) -> Result<Self, StoreError> {
+        Ok(SourceRecord {
+            name: r.name,
+            merchant: merchant(&r.merchant_id)?,
+            provider: r.provider,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+            removed_at_ms: r.removed_at_ms,
+        })
+    }
+}
+
+const SOURCE_COLUMNS: &str =
+    "name, merchant_id, provider, created_at_ms, updated_at_ms, removed_at_ms";
+
+/// How a claim of a source's name went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The name was free: it is the merchant's from now on.
+    New(SourceRecord),
+    /// The name was the merchant's already (removed or not): it is live again.
+    Again(SourceRecord),
+    /// The name is another merchant's, for good.
+    Taken,
 }
 
 /// Adding a merchant or a source found it taken.
@@ -159,26 +204,116 @@ impl Store {
         Ok(SourceRecord {
             name: name.to_owned(),
             merchant: merchant.clone(),
+            provider: None,
             created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            removed_at_ms: None,
         })
     }
 
-    /// The merchant's sources, by name.
+    /// The merchant's sources, by name, removed ones too.
     pub async fn sources_of(&self, merchant: &MerchantId) -> Result<Vec<SourceRecord>, StoreError> {
-        let rows: Vec<(String, i64)> = on_pool!(self, c => sqlx::query_as(
-            "SELECT name, created_at_ms FROM sources WHERE merchant_id = $1 ORDER BY name",
-        )
-        .bind(merchant.as_str())
-        .fetch_all(c)
-        .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, created_at_ms)| SourceRecord {
-                name,
-                merchant: merchant.clone(),
-                created_at_ms,
-            })
-            .collect())
+        let sql =
+            format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE merchant_id = $1 ORDER BY name");
+        let rows: Vec<SourceRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(SourceRecord::try_from).collect()
+    }
+
+    /// The merchant's source `name`; `None` if the name is not the merchant's.
+    pub async fn source_of(
+        &self,
+        merchant: &MerchantId,
+        name: &str,
+    ) -> Result<Option<SourceRecord>, StoreError> {
+        let sql =
+            format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE merchant_id = $1 AND name = $2");
+        let row: Option<SourceRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(name)
+            .fetch_optional(c)
+            .await)?;
+        row.map(SourceRecord::try_from).transpose()
+    }
+
+    /// Claims `name` for a source of `merchant` added through the API, with its provider: a
+    /// free name becomes the merchant's; the merchant's own (a retry, a replacement, or one
+    /// it removed) is live again; another merchant's is refused. One statement decides, so
+    /// two platforms' requests for one name cannot both win.
+    pub async fn claim_source(
+        &self,
+        name: &str,
+        merchant: &MerchantId,
+        provider: &str,
+        now_ms: i64,
+    ) -> Result<Claim, StoreError> {
+        let insert = format!(
+            "INSERT INTO sources (name, merchant_id, provider, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO NOTHING RETURNING {SOURCE_COLUMNS}"
+        );
+        let row: Option<SourceRow> = on_pool!(self, c => sqlx::query_as(&insert)
+            .bind(name)
+            .bind(merchant.as_str())
+            .bind(provider)
+            .bind(now_ms)
+            .fetch_optional(c)
+            .await)?;
+        if let Some(row) = row {
+            return Ok(Claim::New(row.try_into()?));
+        }
+        let update = format!(
+            "UPDATE sources SET provider = $3, updated_at_ms = $4, removed_at_ms = NULL
+             WHERE name = $1 AND merchant_id = $2 RETURNING {SOURCE_COLUMNS}"
+        );
+        let row: Option<SourceRow> = on_pool!(self, c => sqlx::query_as(&update)
+            .bind(name)
+            .bind(merchant.as_str())
+            .bind(provider)
+            .bind(now_ms)
+            .fetch_optional(c)
+            .await)?;
+        Ok(match row {
+            Some(row) => Claim::Again(row.try_into()?),
+            None => Claim::Taken,
+        })
+    }
+
+    /// Gives back a name [`Store::claim_source`] just took (`Claim::New`) when the edge
+    /// refused the source: nothing was ever routed through it.
+    pub async fn release_source(
+        &self,
+        name: &str,
+        merchant: &MerchantId,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, c => sqlx::query("DELETE FROM sources WHERE name = $1 AND merchant_id = $2")
+            .bind(name)
+            .bind(merchant.as_str())
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Marks the merchant's source `name` removed; `None` if the name is not the merchant's.
+    pub async fn remove_source(
+        &self,
+        merchant: &MerchantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<SourceRecord>, StoreError> {
+        let sql = format!(
+            "UPDATE sources SET removed_at_ms = COALESCE(removed_at_ms, $3), updated_at_ms = $3
+             WHERE merchant_id = $1 AND name = $2 RETURNING {SOURCE_COLUMNS}"
+        );
+        let row: Option<SourceRow> = on_pool!(self, c => sqlx::query_as(&sql)
+            .bind(merchant.as_str())
+            .bind(name)
+            .bind(now_ms)
+            .fetch_optional(c)
+            .await)?;
+        row.map(SourceRecord::try_from).transpose()
     }
 
     /// The merchant each of `names` is routed to; a name not routed is absent (its events

@@ -243,6 +243,7 @@ async fn an_http_request_span_names_its_route_and_status() {
         store: db.store.clone(),
         puller: Arc::new(PullerStatus::disabled()),
         hooks: None,
+        edge: None,
         changes: keffi_ledger::changes::Changes::default(),
         auth: keffi_ledger::api::access::auth::AdminAuth::Disabled,
         shutdown,

@@ -17,7 +17,6 @@ use crate::shard::shard_for;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Precheck<'a> {
     pub method: &'a str,
-    pub source: &'a str,
     /// `CF-Connecting-IP`, set by Cloudflare to the client's address.
     pub client_ip: Option<&'a str>,
     pub content_length: Option<&'a str>,
@@ -31,17 +30,17 @@ pub struct Admitted {
     pub shard: u32,
 }
 
-/// The header-only checks; on success, the source the delivery is for.
+/// The header-only checks of a delivery to `source` (the configured source of that name, if
+/// any: static or runtime, the caller resolves it); on success, that source.
 pub fn precheck<'s>(
-    settings: &'s EdgeSettings,
+    settings: &EdgeSettings,
+    source: Option<&'s SourceConfig>,
     req: &Precheck<'_>,
 ) -> Result<&'s SourceConfig, Rejection> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Err(Rejection::MethodNotAllowed { allowed: "POST" });
     }
-    let source = settings
-        .source(req.source)
-        .ok_or(Rejection::UnknownSource)?;
+    let source = source.ok_or(Rejection::UnknownSource)?;
     if let Some(allowed) = &source.allow_ips {
         let ip = req
             .client_ip

@@ -7,6 +7,7 @@ pub mod hook;
 pub mod rejection;
 pub mod route;
 pub mod settings;
+pub mod sources;
 
 pub use auth::BearerTokens;
 pub use hook::{admit, precheck, Admitted, Precheck};

@@ -1,6 +1,7 @@
 //! Every error the edge answers, with its HTTP status and stable code.
 
 use crate::edge::auth::AuthError;
+use crate::edge::sources::SourceError;
 use crate::idempotency::KeyError;
 use crate::scheme::VerifyError;
 use crate::wire::ErrorBody;
@@ -27,6 +28,11 @@ pub enum Rejection {
         upto: u64,
         head: u64,
     },
+    /// A runtime source's settings break a rule (the message says which, never a secret).
+    InvalidSource(String),
+    /// A runtime source cannot take the name of a source in `KEFFI_SOURCES`.
+    SourceStatic,
+    TooManySecrets,
     /// The Inbox could not store (or answer) in time. 503 so the provider retries.
     InboxUnavailable(String),
     /// The edge's own settings are broken. 503, not 500: a provider retries a 503, and the
@@ -44,7 +50,10 @@ impl Rejection {
             Rejection::UnsupportedMediaType => 415,
             Rejection::Signature(_) | Rejection::Unauthorized(_) => 401,
             Rejection::Unparseable(_) | Rejection::BadRequest(_) => 400,
-            Rejection::AckAheadOfLog { .. } => 409,
+            Rejection::AckAheadOfLog { .. }
+            | Rejection::SourceStatic
+            | Rejection::TooManySecrets => 409,
+            Rejection::InvalidSource(_) => 422,
             Rejection::InboxUnavailable(_) | Rejection::Misconfigured(_) => 503,
         }
     }
@@ -62,6 +71,9 @@ impl Rejection {
             Rejection::Unauthorized(e) => e.code(),
             Rejection::BadRequest(_) => "bad_request",
             Rejection::AckAheadOfLog { .. } => "ack_ahead_of_log",
+            Rejection::InvalidSource(_) => "invalid_source",
+            Rejection::SourceStatic => "source_static",
+            Rejection::TooManySecrets => "too_many_secrets",
             Rejection::InboxUnavailable(_) => "inbox_unavailable",
             Rejection::Misconfigured(_) => "edge_misconfigured",
         }
@@ -90,6 +102,11 @@ impl Rejection {
             Rejection::AckAheadOfLog { upto, head } => {
                 format!("cannot ack up to {upto}: the shard's log ends at {head}")
             }
+            Rejection::InvalidSource(m) => m.clone(),
+            Rejection::SourceStatic => {
+                "this source is configured in KEFFI_SOURCES (wrangler.toml); change it there".into()
+            }
+            Rejection::TooManySecrets => SourceError::TooManySecrets.to_string(),
             Rejection::InboxUnavailable(m) => {
                 format!("the event was not stored, retry later: {m}")
             }
@@ -108,6 +125,18 @@ impl Rejection {
             self,
             Rejection::InboxUnavailable(_) | Rejection::Misconfigured(_)
         )
+    }
+}
+
+impl From<SourceError> for Rejection {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Invalid(m) => Rejection::InvalidSource(m),
+            SourceError::TooManySecrets => Rejection::TooManySecrets,
+            // A missing key, or a row sealed under a key no longer configured: the edge's
+            // settings are what must change.
+            SourceError::Seal(e) => Rejection::Misconfigured(e.to_string()),
+        }
     }
 }
 
@@ -155,6 +184,9 @@ mod tests {
                 409,
                 "ack_ahead_of_log",
             ),
+            (Rejection::InvalidSource("x".into()), 422, "invalid_source"),
+            (Rejection::SourceStatic, 409, "source_static"),
+            (Rejection::TooManySecrets, 409, "too_many_secrets"),
             (
                 Rejection::InboxUnavailable("x".into()),
                 503,

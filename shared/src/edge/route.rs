@@ -11,6 +11,12 @@ pub enum Route {
     Ack,
     Shards,
     Stats,
+    /// `/ledger/sources`: every source, static and runtime.
+    Sources,
+    /// `/ledger/sources/{name}`: one source, read, written or removed.
+    Source(String),
+    /// `/ledger/sources/{name}/rotate`: a new secret, the old one kept for an overlap.
+    RotateSource(String),
     /// Benchmark baseline: answers 200 and does nothing (only with `KEFFI_BENCH_ROUTES`).
     BenchNoop,
     /// Benchmark baseline: appends the raw body to one object's SQLite table, no checks (only
@@ -33,33 +39,69 @@ impl Route {
             "/bench/noop" => Route::BenchNoop,
             "/bench/append" => Route::BenchAppend,
             "/bench/verify" => Route::BenchVerify,
-            p => match p.strip_prefix("/hooks/") {
-                Some(source) if !source.is_empty() && !source.contains('/') => {
-                    Route::Hook(source.to_owned())
+            "/ledger/sources" => Route::Sources,
+            p => {
+                if let Some(source) = segment(p, "/hooks/") {
+                    return Route::Hook(source);
                 }
-                _ => Route::NotFound,
-            },
+                if let Some(rest) = p.strip_prefix("/ledger/sources/") {
+                    if let Some(name) = rest.strip_suffix("/rotate").and_then(|n| segment(n, "")) {
+                        return Route::RotateSource(name);
+                    }
+                    if let Some(name) = segment(rest, "") {
+                        return Route::Source(name);
+                    }
+                }
+                Route::NotFound
+            }
         }
     }
 
-    /// The one method the route answers; anything else is 405.
-    pub fn method(&self) -> Option<&'static str> {
+    /// The methods the route answers, as an `Allow` header lists them; any other is 405.
+    pub fn allow(&self) -> Option<&'static str> {
         match self {
-            Route::Health | Route::Pull | Route::Shards | Route::Stats | Route::BenchVerify => {
-                Some("GET")
-            }
-            Route::Hook(_) | Route::Ack | Route::BenchNoop | Route::BenchAppend => Some("POST"),
+            Route::Health
+            | Route::Pull
+            | Route::Shards
+            | Route::Stats
+            | Route::Sources
+            | Route::BenchVerify => Some("GET"),
+            Route::Hook(_)
+            | Route::Ack
+            | Route::RotateSource(_)
+            | Route::BenchNoop
+            | Route::BenchAppend => Some("POST"),
+            Route::Source(_) => Some("GET, PUT, DELETE"),
             Route::NotFound => None,
         }
+    }
+
+    /// Whether the route answers `method`.
+    pub fn allows(&self, method: &str) -> bool {
+        self.allow()
+            .is_some_and(|list| list.split(", ").any(|m| m.eq_ignore_ascii_case(method)))
     }
 
     /// Routes only the ledger (holding a pull token) may call.
     pub fn requires_pull_token(&self) -> bool {
         matches!(
             self,
-            Route::Pull | Route::Ack | Route::Shards | Route::Stats
+            Route::Pull
+                | Route::Ack
+                | Route::Shards
+                | Route::Stats
+                | Route::Sources
+                | Route::Source(_)
+                | Route::RotateSource(_)
         )
     }
+}
+
+/// `path` after `prefix`, if that is one non-empty path segment.
+fn segment(path: &str, prefix: &str) -> Option<String> {
+    path.strip_prefix(prefix)
+        .filter(|s| !s.is_empty() && !s.contains('/'))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -81,6 +123,19 @@ mod tests {
         assert_eq!(Route::of("/ledger/shards"), Route::Shards);
         assert_eq!(Route::of("/stats"), Route::Stats);
         assert_eq!(Route::of("/"), Route::NotFound);
+        assert_eq!(Route::of("/ledger/sources"), Route::Sources);
+        assert_eq!(Route::of("/ledger/sources/a"), Route::Source("a".into()));
+        assert_eq!(
+            Route::of("/ledger/sources/a/rotate"),
+            Route::RotateSource("a".into())
+        );
+        // A source may be called `rotate`; its rotation is `/rotate/rotate`.
+        assert_eq!(
+            Route::of("/ledger/sources/rotate"),
+            Route::Source("rotate".into())
+        );
+        assert_eq!(Route::of("/ledger/sources/a/b"), Route::NotFound);
+        assert_eq!(Route::of("/ledger/sources//rotate"), Route::NotFound);
     }
 
     #[test]
@@ -89,6 +144,14 @@ mod tests {
         assert!(Route::Stats.requires_pull_token());
         assert!(!Route::Health.requires_pull_token());
         assert!(!Route::Hook("x".into()).requires_pull_token());
-        assert_eq!(Route::Ack.method(), Some("POST"));
+        assert!(Route::Source("x".into()).requires_pull_token());
+        assert!(Route::RotateSource("x".into()).requires_pull_token());
+        assert!(Route::Ack.allows("POST") && !Route::Ack.allows("GET"));
+        let one = Route::Source("x".into());
+        assert!(["GET", "PUT", "DELETE", "delete"]
+            .iter()
+            .all(|m| one.allows(m)));
+        assert!(!one.allows("POST") && !one.allows("PATCH"));
+        assert!(!Route::NotFound.allows("GET"));
     }
 }

@@ -12,6 +12,8 @@
 //! | `KEFFI_LOCATION_HINT` | var | none | Durable Object location hint for the shards (`weur`, `afr`, …) |
 //! | `KEFFI_APPEND_TIMEOUT_MS` | var | 5000 | an append slower than this answers 503 (the provider retries) |
 //! | `KEFFI_LONG_POLL_MAX_MS` | var | 20000 | cap on a pull's `wait_ms` |
+//! | `KEFFI_SOURCES_KEY` | secret | none | key(s) sealing runtime sources' secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated to rotate (the first seals, all open); without one, runtime sources cannot be added or used (static ones are unaffected) |
+//! | `KEFFI_SOURCE_CACHE_MS` | var | 5000 | how long an isolate keeps a runtime source (or its absence) before reading it again: the staleness of an added, rotated or removed source |
 //! | `KEFFI_BENCH_ROUTES` | var | off | `1` serves the benchmark baselines `/bench/noop` and `/bench/append`; never set in a deployment |
 
 use std::net::IpAddr;
@@ -19,8 +21,10 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::auth::BearerTokens;
+use super::sources::seal::{SealError, SealKeys, SOURCES_KEY_SECRET};
+use super::sources::{parts, verifier};
 use crate::provider::Provider;
-use crate::scheme::{SecretError, Verifier, DEFAULT_TOLERANCE_SECONDS};
+use crate::scheme::{SecretError, Verifier};
 
 pub const SOURCES_VAR: &str = "KEFFI_SOURCES";
 pub const PULL_TOKENS_SECRET: &str = "KEFFI_PULL_TOKENS";
@@ -33,6 +37,10 @@ pub struct SourceConfig {
     pub verifier: Verifier,
     /// When set, only these `CF-Connecting-IP` addresses may deliver.
     pub allow_ips: Option<Vec<IpAddr>>,
+    /// For the schemes that sign a timestamp: how far from now it may be.
+    pub tolerance_seconds: u64,
+    /// How many secrets verify (more than one while a rotation overlaps).
+    pub secret_count: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +55,10 @@ pub struct EdgeSettings {
     pub long_poll_max_ms: u64,
     /// Serve `/bench/*` baselines (benchmarks only).
     pub bench_routes: bool,
+    /// The keys sealing runtime sources' secrets, or why there are none: only the runtime
+    /// sources depend on them, so a missing key never stops the static ones.
+    pub seal_keys: Result<SealKeys, SealError>,
+    pub source_cache_ms: u64,
 }
 
 /// A setting is missing or invalid. Always names the setting, never prints a secret.
@@ -148,6 +160,8 @@ impl EdgeSettings {
                 *n <= 60_000
             })?,
             bench_routes: lookup("KEFFI_BENCH_ROUTES").is_some_and(|v| v.trim() == "1"),
+            seal_keys: SealKeys::parse(lookup(SOURCES_KEY_SECRET).as_deref()),
+            source_cache_ms: number(lookup, "KEFFI_SOURCE_CACHE_MS", 5000u64, |n| *n <= 60_000)?,
         })
     }
 
@@ -174,10 +188,13 @@ fn source(
             ),
         ));
     }
-    let provider: Provider = spec
-        .provider
-        .parse()
-        .map_err(|e: crate::provider::UnknownProvider| invalid(SOURCES_VAR, e.to_string()))?;
+    let parts = parts(
+        &spec.name,
+        &spec.provider,
+        spec.allow_ips.as_deref(),
+        spec.tolerance_seconds,
+    )
+    .map_err(|reason| invalid(SOURCES_VAR, reason))?;
     let secret_var = secret_name(&spec.name);
     let secrets_text =
         lookup(&secret_var).ok_or_else(|| SettingsError::Missing(secret_var.clone()))?;
@@ -186,29 +203,15 @@ fn source(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    let tolerance = spec.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS);
-    let verifier = Verifier::new(provider, &secrets, tolerance)
-        .map_err(|e: SecretError| invalid(&secret_var, e.to_string()))?;
-    let allow_ips = spec
-        .allow_ips
-        .map(|ips| {
-            ips.iter()
-                .map(|ip| {
-                    ip.trim().parse::<IpAddr>().map_err(|_| {
-                        invalid(
-                            SOURCES_VAR,
-                            format!("source `{}`: {ip:?} is not an IP address", spec.name),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
+    let verifier =
+        verifier(&parts, &secrets).map_err(|e: SecretError| invalid(&secret_var, e.to_string()))?;
     Ok(SourceConfig {
         name: spec.name,
-        provider,
+        provider: parts.provider,
         verifier,
-        allow_ips,
+        allow_ips: parts.allow_ips,
+        tolerance_seconds: parts.tolerance_seconds,
+        secret_count: secrets.len(),
     })
 }
 
@@ -244,6 +247,20 @@ mod tests {
         assert_eq!(s.tombstone_ms, 7 * 24 * 3_600_000);
         assert_eq!(s.location_hint, None);
         assert!(s.source("stripe").is_none());
+        assert_eq!(s.source_cache_ms, 5000);
+        assert_eq!(s.seal_keys.unwrap_err(), SealError::NoKey);
+    }
+
+    #[test]
+    fn a_bad_sources_key_disables_only_runtime_sources() {
+        let s = EdgeSettings::from_lookup(&lookup(&[
+            (SOURCES_VAR, PAYSTACK),
+            ("KEFFI_SECRET_PAYSTACK", "sk"),
+            (SOURCES_KEY_SECRET, "not-a-key"),
+        ]))
+        .unwrap();
+        assert!(s.source("paystack").is_some());
+        assert_eq!(s.seal_keys.unwrap_err(), SealError::BadKey(1));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod json_logs;
 mod ledger_e2e;
 mod openapi_contract;
 mod operator_api;
+mod runtime_sources;
 mod scoped_tokens;
 mod smoke;
 mod tenants;

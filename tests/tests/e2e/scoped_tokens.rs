@@ -63,6 +63,15 @@ const NEEDED: &[(&str, &str, Scope)] = &[
     ("PATCH", "/v1/merchants/{id}", Scope::Admin),
     ("GET", "/v1/merchants/{id}/sources", Scope::Read),
     ("POST", "/v1/merchants/{id}/sources", Scope::Admin),
+    // Past the scope check these need an edge, which this ledger has not (see `NEEDS_EDGE`).
+    ("GET", "/v1/merchants/{id}/sources/{name}", Scope::Read),
+    ("PUT", "/v1/merchants/{id}/sources/{name}", Scope::Admin),
+    (
+        "POST",
+        "/v1/merchants/{id}/sources/{name}/rotate",
+        Scope::Admin,
+    ),
+    ("DELETE", "/v1/merchants/{id}/sources/{name}", Scope::Admin),
     ("GET", "/v1/merchants/{id}/tokens", Scope::Read),
     ("POST", "/v1/merchants/{id}/tokens", Scope::Admin),
     // After the POST above: the token the admin issued there is the one it revokes.
@@ -70,6 +79,11 @@ const NEEDED: &[(&str, &str, Scope)] = &[
     // Not in the document (it is not JSON), behind the same tokens.
     ("GET", "/metrics", Scope::Read),
 ];
+
+/// Routes about a source at the edge: this ledger has no edge and no such source, so a token
+/// that passes the scope check is answered `not_found` or `edge_not_configured`, never a
+/// refusal of its own (the runtime-sources test runs them against a real edge).
+const NEEDS_EDGE: &str = "/v1/merchants/{id}/sources/{name}";
 
 fn token_list() -> String {
     TOKENS
@@ -280,6 +294,12 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
                 ("POST", "/v1/merchants/{id}/sources") => {
                     req = req.json(&json!({"name": format!("src-by-{by}")}));
                 }
+                ("PUT", "/v1/merchants/{id}/sources/{name}") => {
+                    req = req.json(&json!({"provider": "paystack", "secret": "sk_test_x"}));
+                }
+                ("POST", "/v1/merchants/{id}/sources/{name}/rotate") => {
+                    req = req.json(&json!({"secret": "sk_test_y"}));
+                }
                 ("POST", "/v1/merchants/{id}/tokens") => {
                     req = req.json(&json!({"name": format!("t-by-{by}"), "scope": "read"}));
                 }
@@ -310,6 +330,13 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
                 None => {
                     assert_eq!(status, 401, "{method} {path} without a token: {body}");
                     assert_eq!(challenge.as_deref(), Some("Bearer"));
+                }
+                Some((_, scope, _)) if scope >= *needed && path.starts_with(NEEDS_EDGE) => {
+                    let code = body["error"]["code"].as_str().unwrap_or_default();
+                    assert!(
+                        ["not_found", "edge_not_configured"].contains(&code),
+                        "{method} {path} as {who}: {status} {body}"
+                    );
                 }
                 Some((_, scope, _)) if scope >= *needed => {
                     assert!(

@@ -198,30 +198,20 @@ pub struct BulkReplay {
     /// Count the matching events and list the ids a real run would take, replaying nothing.
     pub dry_run: bool,
     /// At most this many events this call, oldest first: 1 to 500, default 100.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::support::extract::whole_number"
+    )]
     #[schema(minimum = 1, maximum = 500, default = 100)]
     pub limit: Option<i64>,
     /// Start after this event id (a previous answer's `next_after_id`), so events that stay
     /// dead do not hold back the ones behind them.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::support::extract::whole_number"
+    )]
     #[schema(minimum = 0)]
     pub after_id: Option<i64>,
-}
-
-/// A JSON number that is whole, as JSON Schema's `integer` is (`85.0` is 85), or null.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if let Some(i) = n.as_i64() {
-        return Ok(Some(i));
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Ok(Some(f as i64)),
-        _ => Err(serde::de::Error::custom(format!(
-            "expected a whole number, got {n}"
-        ))),
-    }
 }
 
 /// Events by their status after a replay.

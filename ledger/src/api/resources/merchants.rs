@@ -17,7 +17,7 @@ use crate::api::support::extract::storable;
 use crate::api::support::extract::{ApiJson, ApiPath, ApiQuery, NoQuery};
 use crate::api::support::page::{self, Limit, Page};
 use crate::api::support::ApiState;
-use crate::store::merchants::{AddError, Merchant, SourceRecord, TokenRecord};
+use crate::store::merchants::{AddError, Merchant, TokenRecord};
 use crate::store::now_ms;
 use keffi_shared::wire::ErrorBody;
 use serde::Serialize;
@@ -48,14 +48,6 @@ pub struct MerchantChange {
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
     )]
-    pub name: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewSource {
-    /// The `{source}` of the edge's `/hooks/{source}`: 1 to 64 of `a-z 0-9 _ -`.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9_-]+$")]
     pub name: String,
 }
 
@@ -91,21 +83,7 @@ fn valid_name(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
-/// A source's name follows the edge's path rule and the merchant id's alphabet, so it can be
-/// a path segment, a metrics label and a log field as it is.
-fn valid_source(name: &str) -> Result<&str, ApiError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
-    if ok {
-        Ok(name)
-    } else {
-        Err(ApiError::invalid("a source name is 1 to 64 of a-z 0-9 _ -"))
-    }
-}
-
-async fn existing(state: &ApiState, id: &str) -> Result<Merchant, ApiError> {
+pub(crate) async fn existing(state: &ApiState, id: &str) -> Result<Merchant, ApiError> {
     let Ok(parsed) = MerchantId::parse(id) else {
         return Err(ApiError::not_found("merchant", id));
     };
@@ -116,7 +94,7 @@ async fn existing(state: &ApiState, id: &str) -> Result<Merchant, ApiError> {
         .ok_or_else(|| ApiError::not_found("merchant", id))
 }
 
-fn exists(e: AddError) -> ApiError {
+pub(crate) fn exists(e: AddError) -> ApiError {
     match e {
         AddError::Exists(what) => ApiError::new(
             StatusCode::CONFLICT,
@@ -239,65 +217,6 @@ pub async fn update(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("merchant", &id))
-}
-
-/// Route a source's events to the merchant, from the next one applied on. A source is routed
-/// once, for good; events it brought before stay the default merchant's, so route a source
-/// before its gateway sends to it. A source routed nowhere (as those in `wrangler.toml`) is
-/// the default merchant's.
-#[utoipa::path(post, path = "/v1/merchants/{id}/sources", operation_id = "add_merchant_source", tag = "merchants",
-    params(MerchantPath),
-    request_body = NewSource,
-    responses(
-        (status = 201, description = "The source, routed", body = SourceRecord),
-        (status = 400, description = "`bad_request`: malformed JSON or a query parameter", body = ErrorBody),
-        Unauthorized,
-        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
-        (status = 409, description = "`already_exists`: the source is routed already", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`: the name breaks its rule", body = ErrorBody),
-        StoreUnavailable,
-    ),
-    security(("bearer" = [])))]
-pub async fn add_source(
-    State(state): State<ApiState>,
-    _: Platform,
-    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
-    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
-    ApiJson(req): ApiJson<NewSource>,
-) -> Result<(StatusCode, Json<SourceRecord>), ApiError> {
-    let merchant = existing(&state, &id).await?;
-    let name = valid_source(&req.name)?;
-    let source = state
-        .store
-        .add_source(name, &merchant.id, now_ms())
-        .await
-        .map_err(exists)?;
-    Ok((StatusCode::CREATED, Json(source)))
-}
-
-/// The sources routed to the merchant.
-#[utoipa::path(get, path = "/v1/merchants/{id}/sources", operation_id = "list_merchant_sources", tag = "merchants",
-    params(MerchantPath),
-    responses(
-        (status = 200, description = "The merchant's sources, by name", body = Vec<SourceRecord>),
-        BadRequest,
-        Unauthorized,
-        (status = 403, description = "`platform_only`: a merchant's token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such merchant", body = ErrorBody),
-        StoreUnavailable,
-    ),
-    security(("bearer" = [])))]
-pub async fn sources(
-    State(state): State<ApiState>,
-    _: Platform,
-    ApiPath(MerchantPath { id }): ApiPath<MerchantPath>,
-    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
-) -> Result<Json<Vec<SourceRecord>>, ApiError> {
-    let merchant = existing(&state, &id).await?;
-    Ok(Json(state.store.sources_of(&merchant.id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -479,15 +398,5 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43);
         assert_ne!(issued_hash(&a), a);
-    }
-
-    #[test]
-    fn source_names_are_path_and_label_safe() {
-        for ok in ["paystack", "shop-b", "acme_2"] {
-            assert!(valid_source(ok).is_ok());
-        }
-        for bad in ["", "Shop", "a/b", "a b", "a.b", &"x".repeat(65)] {
-            assert!(valid_source(bad).is_err(), "{bad:?}");
-        }
     }
 }

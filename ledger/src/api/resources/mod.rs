@@ -10,6 +10,7 @@ pub(crate) mod payments;
 pub(crate) mod reconciler;
 pub(crate) mod search;
 pub(crate) mod shards;
+pub(crate) mod sources;
 pub(crate) mod stats;
 pub(crate) mod stream;
 pub(crate) mod timeline;

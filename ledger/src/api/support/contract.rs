@@ -179,7 +179,7 @@ mod tests {
                 assert!(p["description"].is_string(), "{at}: {p}");
             }
         }
-        assert_eq!(ids.len(), 33);
+        assert_eq!(ids.len(), 37);
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["client_secret"]["in"], "query");
@@ -309,6 +309,10 @@ mod tests {
             [
                 &(
                     "admin".to_owned(),
+                    "DELETE /v1/merchants/{id}/sources/{name}".to_owned()
+                ),
+                &(
+                    "admin".to_owned(),
                     "DELETE /v1/merchants/{id}/tokens/{name}".to_owned()
                 ),
                 &("admin".to_owned(), "DELETE /v1/tokens/{name}".to_owned()),
@@ -321,10 +325,18 @@ mod tests {
                 ),
                 &(
                     "admin".to_owned(),
+                    "POST /v1/merchants/{id}/sources/{name}/rotate".to_owned()
+                ),
+                &(
+                    "admin".to_owned(),
                     "POST /v1/merchants/{id}/tokens".to_owned()
                 ),
                 &("admin".to_owned(), "POST /v1/orders".to_owned()),
                 &("admin".to_owned(), "POST /v1/tokens".to_owned()),
+                &(
+                    "admin".to_owned(),
+                    "PUT /v1/merchants/{id}/sources/{name}".to_owned()
+                ),
                 &("operate".to_owned(), "POST /v1/events/replay".to_owned()),
                 &(
                     "operate".to_owned(),

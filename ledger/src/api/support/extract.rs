@@ -23,6 +23,22 @@ pub struct ApiPath<T>(pub T);
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
 
+/// A JSON number that is whole, as JSON Schema's `integer` is (`85.0` is 85), or null.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a whole number, got {n}"
+        ))),
+    }
+}
+
 /// Whether the store can hold `s` at all: Postgres text cannot hold NUL, so a key with one
 /// names no row on either store (and is answered as such, never as a database failure).
 pub fn storable(s: &str) -> bool {

@@ -23,7 +23,6 @@ fn settings() -> EdgeSettings {
 fn ok_precheck() -> Precheck<'static> {
     Precheck {
         method: "POST",
-        source: "paystack",
         client_ip: Some("52.31.139.75"),
         content_length: Some("100"),
         content_type: Some("application/json; charset=utf-8"),
@@ -34,22 +33,22 @@ fn ok_precheck() -> Precheck<'static> {
 fn checks_run_in_the_documented_order() {
     let s = settings();
     // Every check fails: the first in the order is the one reported.
+    let mut source = "nope";
     let mut req = Precheck {
         method: "GET",
-        source: "nope",
         client_ip: Some("1.2.3.4"),
         content_length: Some("5000"),
         content_type: Some("text/plain"),
     };
     let mut seen = vec![];
     loop {
-        match precheck(&s, &req) {
+        match precheck(&s, s.source(source), &req) {
             Ok(_) => break,
             Err(r) => {
                 seen.push(r.status());
                 match r.status() {
                     405 => req.method = "POST",
-                    404 => req.source = "paystack",
+                    404 => source = "paystack",
                     403 => req.client_ip = Some("52.31.139.75"),
                     413 => req.content_length = Some("10"),
                     415 => req.content_type = Some("application/json"),
@@ -69,16 +68,18 @@ fn allow_list_needs_a_listed_address() {
             client_ip: ip,
             ..ok_precheck()
         };
-        assert_eq!(precheck(&s, &req).unwrap_err(), Rejection::IpNotAllowed);
+        assert_eq!(
+            precheck(&s, s.source("paystack"), &req).unwrap_err(),
+            Rejection::IpNotAllowed
+        );
     }
     // A source without an allow-list takes any address.
     let req = Precheck {
-        source: "svix",
         client_ip: None,
         content_type: None,
         ..ok_precheck()
     };
-    assert_eq!(precheck(&s, &req).unwrap().name, "svix");
+    assert_eq!(precheck(&s, s.source("svix"), &req).unwrap().name, "svix");
 }
 
 #[test]
@@ -90,7 +91,7 @@ fn json_is_required_only_where_the_provider_always_sends_it() {
             ..ok_precheck()
         };
         assert_eq!(
-            precheck(&s, &req).unwrap_err(),
+            precheck(&s, s.source("paystack"), &req).unwrap_err(),
             Rejection::UnsupportedMediaType
         );
     }
@@ -98,7 +99,7 @@ fn json_is_required_only_where_the_provider_always_sends_it() {
         content_type: Some("APPLICATION/JSON"),
         ..ok_precheck()
     };
-    assert!(precheck(&s, &req).is_ok());
+    assert!(precheck(&s, s.source("paystack"), &req).is_ok());
 }
 
 #[test]
@@ -111,7 +112,7 @@ fn a_signed_delivery_becomes_an_envelope_on_its_shard() {
             paystack::sign(b"sk_test_key", &body),
         )
         .with("content-type", "application/json");
-    let source = precheck(&s, &ok_precheck()).unwrap();
+    let source = precheck(&s, s.source("paystack"), &ok_precheck()).unwrap();
     let admitted = admit(&s, source, &headers, body.clone(), NOW_MS).unwrap();
     assert_eq!(admitted.envelope.key.as_str(), "paystack:charge.success:42");
     assert_eq!(admitted.envelope.source, "paystack");
@@ -123,7 +124,7 @@ fn a_signed_delivery_becomes_an_envelope_on_its_shard() {
 #[test]
 fn body_checks_run_size_then_signature_then_key() {
     let s = settings();
-    let source = precheck(&s, &ok_precheck()).unwrap();
+    let source = precheck(&s, s.source("paystack"), &ok_precheck()).unwrap();
     let big = vec![b' '; 1001];
     let unsigned = RequestHeaders::new();
     assert_eq!(

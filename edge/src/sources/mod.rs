@@ -1,0 +1,243 @@
+//! Runtime sources at the edge: their Durable Object ([`object`]), the isolate's cache of them
+//! (each source, or its absence, kept `KEFFI_SOURCE_CACHE_MS` before it is read again: the
+//! staleness of an added, rotated or removed source), and the ledger's routes that manage them
+//! (`/ledger/sources…`, behind the pull token).
+//!
+//! A source in `KEFFI_SOURCES` always wins: it is never looked up here, a runtime source
+//! cannot take its name, and the list shows it as `static`.
+
+pub mod object;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use keffi_shared::edge::sources::cache::SourceCache;
+use keffi_shared::edge::sources::{
+    static_view, valid_runtime_name, SourceList, SourceView, StoredSource,
+};
+use keffi_shared::edge::{EdgeSettings, Rejection, Route, SourceConfig};
+use keffi_shared::version::V1;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Date, Env, Method, Request, Response, Stub, Url};
+
+use crate::{respond, shards};
+use object::Row;
+
+pub const SOURCES_BINDING: &str = "SOURCES";
+const OBJECT_NAME: &str = "sources";
+/// Names kept per isolate; past it the cache starts over (names are attacker-chosen on
+/// `/hooks/{source}`, so it must stay bounded).
+const CACHE_MAX: usize = 4096;
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+thread_local! {
+    static CACHE: RefCell<Option<SourceCache<Rc<SourceConfig>>>> = const { RefCell::new(None) };
+}
+
+fn with_cache<R>(
+    settings: &EdgeSettings,
+    f: impl FnOnce(&mut SourceCache<Rc<SourceConfig>>) -> R,
+) -> R {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        f(c.get_or_insert_with(|| SourceCache::new(settings.source_cache_ms, CACHE_MAX)))
+    })
+}
+
+/// The runtime source `name`, if there is one (the caller has found no static one).
+pub async fn runtime(
+    env: &Env,
+    settings: &EdgeSettings,
+    name: &str,
+) -> Result<Option<Rc<SourceConfig>>, Rejection> {
+    if !valid_runtime_name(name) {
+        return Ok(None);
+    }
+    let now = now_ms();
+    if let Some(config) = with_cache(settings, |c| c.get(name, now)) {
+        return Ok(config);
+    }
+    let stored: Option<StoredSource> = call(env, Method::Get, "get", name, None)
+        .await
+        .map_err(Failure::into_rejection)?;
+    let config = match stored {
+        None => None,
+        Some(s) => {
+            let keys = settings
+                .seal_keys
+                .as_ref()
+                .map_err(|e| Rejection::Misconfigured(e.to_string()))?;
+            Some(Rc::new(
+                s.config(name, now, &|sealed| keys.open(name, sealed))?,
+            ))
+        }
+    };
+    with_cache(settings, |c| c.put(name, config.clone(), now));
+    Ok(config)
+}
+
+/// Every runtime source's name (for `/stats`).
+pub async fn runtime_names(env: &Env) -> Result<Vec<String>, Rejection> {
+    let rows: Vec<Row> = call(env, Method::Get, "list", "", None)
+        .await
+        .map_err(Failure::into_rejection)?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+/// Why a call to the `Sources` object failed: a rejection of ours, or the object's own
+/// error answer, passed on as it is.
+enum Failure {
+    Rejected(Rejection),
+    Answered(Response),
+}
+
+impl From<Rejection> for Failure {
+    fn from(r: Rejection) -> Self {
+        Failure::Rejected(r)
+    }
+}
+
+impl Failure {
+    /// On a delivery's path every failure of the object is ours: 503, so the provider retries.
+    fn into_rejection(self) -> Rejection {
+        match self {
+            Failure::Rejected(r) => r,
+            Failure::Answered(resp) => {
+                Rejection::InboxUnavailable(format!("sources answered {}", resp.status_code()))
+            }
+        }
+    }
+}
+
+/// `/ledger/sources…` (the caller has checked the pull token).
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    settings: &EdgeSettings,
+    route: Route,
+) -> worker::Result<Response> {
+    match serve(req, env, settings, route).await {
+        Ok(resp) => Ok(resp),
+        Err(Failure::Rejected(r)) => respond::rejection(&r),
+        Err(Failure::Answered(resp)) => respond::from_object_error(resp).await,
+    }
+}
+
+async fn serve(
+    mut req: Request,
+    env: &Env,
+    settings: &EdgeSettings,
+    route: Route,
+) -> Result<Response, Failure> {
+    let now = now_ms();
+    match route {
+        Route::Sources => {
+            let rows: Vec<Row> = call(env, Method::Get, "list", "", None).await?;
+            let mut sources: Vec<SourceView> = settings.sources.iter().map(static_view).collect();
+            sources.extend(
+                rows.into_iter()
+                    .filter(|r| settings.source(&r.name).is_none())
+                    .map(|r| r.source.view(&r.name, now)),
+            );
+            sources.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(json(&SourceList { v: V1, sources })?)
+        }
+        Route::Source(name) | Route::RotateSource(name) if settings.source(&name).is_some() => {
+            match (req.method(), settings.source(&name)) {
+                (Method::Get, Some(s)) => Ok(json(&static_view(s))?),
+                _ => Err(Rejection::SourceStatic.into()),
+            }
+        }
+        Route::Source(name) => {
+            let stored: Option<StoredSource> = match req.method() {
+                Method::Get => call(env, Method::Get, "get", &name, None).await?,
+                Method::Put => {
+                    let body = text(&mut req).await?;
+                    forget(settings, &name);
+                    Some(call(env, Method::Post, "put", &name, Some(body)).await?)
+                }
+                _ => {
+                    forget(settings, &name);
+                    let gone: Option<StoredSource> =
+                        call(env, Method::Post, "delete", &name, None).await?;
+                    if gone.is_some() {
+                        return Ok(json(&Deleted {
+                            v: V1,
+                            name,
+                            deleted: true,
+                        })?);
+                    }
+                    None
+                }
+            };
+            let stored = stored.ok_or(Rejection::UnknownSource)?;
+            Ok(json(&stored.view(&name, now))?)
+        }
+        Route::RotateSource(name) => {
+            let body = text(&mut req).await?;
+            forget(settings, &name);
+            let stored: StoredSource = call(env, Method::Post, "rotate", &name, Some(body)).await?;
+            Ok(json(&stored.view(&name, now))?)
+        }
+        _ => Err(Rejection::NotFound.into()),
+    }
+}
+
+#[derive(Serialize)]
+struct Deleted {
+    v: V1,
+    name: String,
+    deleted: bool,
+}
+
+/// Drops this isolate's copy of `name`, so a change made through it shows here at once
+/// (other isolates see it within the cache's staleness).
+fn forget(settings: &EdgeSettings, name: &str) {
+    with_cache(settings, |c| c.forget(name));
+}
+
+async fn text(req: &mut Request) -> Result<String, Rejection> {
+    req.text()
+        .await
+        .map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))
+}
+
+fn stub(env: &Env) -> Result<Stub, Rejection> {
+    env.durable_object(SOURCES_BINDING)
+        .map_err(|e| Rejection::Misconfigured(format!("binding {SOURCES_BINDING}: {e}")))?
+        .get_by_name(OBJECT_NAME)
+        .map_err(|e| Rejection::InboxUnavailable(format!("sources: {e}")))
+}
+
+/// One request to the `Sources` object; its error answers are passed on as they are.
+async fn call<T: DeserializeOwned>(
+    env: &Env,
+    method: Method,
+    op: &str,
+    name: &str,
+    body: Option<String>,
+) -> Result<T, Failure> {
+    let mut url = Url::parse("https://sources/")
+        .map_err(|e| Rejection::InboxUnavailable(format!("sources url: {e}")))?;
+    url.set_path(op);
+    url.query_pairs_mut().append_pair("name", name);
+    let req = shards::request(method, url.as_str(), body)?;
+    let mut resp = shards::call(&stub(env)?, req, CALL_TIMEOUT).await?;
+    if resp.status_code() != 200 {
+        return Err(Failure::Answered(resp));
+    }
+    Ok(resp
+        .json()
+        .await
+        .map_err(|e| Rejection::InboxUnavailable(format!("unreadable sources answer: {e}")))?)
+}
+
+fn json<T: Serialize>(body: &T) -> Result<Response, Rejection> {
+    respond::json(200, body).map_err(|e| Rejection::InboxUnavailable(e.to_string()))
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
