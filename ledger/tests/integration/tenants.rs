@@ -268,6 +268,107 @@ async fn sources_route_events_to_their_merchant(store: &Store) {
 }
 on_both_stores!(sources_route_events_to_their_merchant);
 
+/// A name is one merchant's for good: claimed by A, another merchant's claim is refused,
+/// A's own again is a re-claim; removed, its events (in flight when it went) still route to
+/// A and the name is still not B's; the claim A's failed push gives back frees it.
+async fn a_source_name_is_one_merchants_for_good(store: &Store) {
+    use keffi_ledger::store::merchants::Claim;
+    let a = add_merchant(store, "acme").await;
+    let b = add_merchant(store, "bolt").await;
+    let Claim::New(first) = store
+        .claim_source("acme-pay", &a, "paystack", now_ms())
+        .await
+        .unwrap()
+    else {
+        panic!("a free name is claimed");
+    };
+    assert_eq!(
+        (first.provider.as_deref(), first.removed_at_ms),
+        (Some("paystack"), None)
+    );
+    assert_eq!(
+        store
+            .claim_source("acme-pay", &b, "paystack", now_ms())
+            .await
+            .unwrap(),
+        Claim::Taken
+    );
+    assert!(matches!(
+        store
+            .claim_source("acme-pay", &a, "stripe", now_ms())
+            .await
+            .unwrap(),
+        Claim::Again(r) if r.provider.as_deref() == Some("stripe")
+    ));
+    // Not B's to remove, read or route; removed by A, its events stay A's.
+    assert!(store
+        .remove_source(&b, "acme-pay", now_ms())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.source_of(&b, "acme-pay").await.unwrap().is_none());
+    let removed = store
+        .remove_source(&a, "acme-pay", now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    let at = removed.removed_at_ms.expect("removed");
+    let again = store
+        .remove_source(&a, "acme-pay", at + 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.removed_at_ms,
+        Some(at),
+        "a repeated removal keeps its time"
+    );
+    let mut late = charge(51, "ord_1", 500, 0).envelope;
+    late.source = "acme-pay".into();
+    let routed = routed(store, vec![(late, None)]).await.unwrap();
+    assert_eq!(
+        routed[0].merchant, a,
+        "a removed source's events stay its merchant's"
+    );
+    assert_eq!(
+        store
+            .claim_source("acme-pay", &b, "paystack", now_ms())
+            .await
+            .unwrap(),
+        Claim::Taken,
+        "a removed name is never another merchant's"
+    );
+    assert!(matches!(
+        store
+            .claim_source("acme-pay", &a, "paystack", now_ms())
+            .await
+            .unwrap(),
+        Claim::Again(r) if r.removed_at_ms.is_none()
+    ));
+    // A claim given back (the edge refused the source) frees the name.
+    assert!(matches!(
+        store
+            .claim_source("bolt-pay", &a, "paystack", now_ms())
+            .await
+            .unwrap(),
+        Claim::New(_)
+    ));
+    store.release_source("bolt-pay", &a).await.unwrap();
+    store.release_source("acme-pay", &b).await.unwrap();
+    assert!(matches!(
+        store
+            .claim_source("bolt-pay", &b, "paystack", now_ms())
+            .await
+            .unwrap(),
+        Claim::New(_)
+    ));
+    assert!(
+        store.source_of(&a, "acme-pay").await.unwrap().is_some(),
+        "B cannot give back A's name"
+    );
+}
+on_both_stores!(a_source_name_is_one_merchants_for_good);
+
 /// Rows as the code before merchants wrote them (migrations 0001–0009), one of each kind.
 fn before_merchants() -> Vec<String> {
     let now = now_ms();
