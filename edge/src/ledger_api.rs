@@ -117,7 +117,7 @@ async fn stats(env: &Env, settings: &EdgeSettings) -> std::result::Result<Respon
         .iter()
         .map(|s| (s.name.clone(), SourceStats::default()))
         .collect();
-    for name in sources::runtime_names(env).await? {
+    for name in sources::runtime_names(env, settings).await? {
         sources.entry(name).or_default();
     }
     for count in reports.iter().flat_map(|r| &r.outcomes) {

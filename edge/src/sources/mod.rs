@@ -1,7 +1,8 @@
-//! Runtime sources at the edge: their Durable Object ([`object`]), the isolate's cache of them
-//! (each source, or its absence, kept `KEFFI_SOURCE_CACHE_MS` before it is read again: the
-//! staleness of an added, rotated or removed source), and the ledger's routes that manage them
-//! (`/ledger/sources…`, behind the pull token).
+//! Runtime sources at the edge: their Durable Object ([`object`]), the isolate's copy of them
+//! (the whole table, read again at most every `KEFFI_SOURCE_CACHE_MS`, and then only if its
+//! version moved: the staleness of an added, rotated or removed source, and one small request
+//! to the object per isolate per staleness whatever the traffic), and the ledger's routes that
+//! manage them (`/ledger/sources…`, behind the pull token).
 //!
 //! A source in `KEFFI_SOURCES` always wins: it is never looked up here, a runtime source
 //! cannot take its name, and the list shows it as `static`.
@@ -9,10 +10,11 @@
 pub mod object;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use keffi_shared::edge::sources::cache::SourceCache;
+use keffi_shared::edge::sources::snapshot::{Snapshot, SnapshotAnswer};
 use keffi_shared::edge::sources::{
     static_view, valid_runtime_name, SourceList, SourceView, StoredSource,
 };
@@ -27,23 +29,32 @@ use object::Row;
 
 pub const SOURCES_BINDING: &str = "SOURCES";
 const OBJECT_NAME: &str = "sources";
-/// Names kept per isolate; past it the cache starts over (names are attacker-chosen on
-/// `/hooks/{source}`, so it must stay bounded).
-const CACHE_MAX: usize = 4096;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 thread_local! {
-    static CACHE: RefCell<Option<SourceCache<Rc<SourceConfig>>>> = const { RefCell::new(None) };
+    static SNAPSHOT: RefCell<Snapshot> = RefCell::new(Snapshot::default());
+    /// Verifiers built from the snapshot, dropped at each read of it (an overlap may have
+    /// ended since they were built).
+    static CONFIGS: RefCell<HashMap<String, Rc<SourceConfig>>> = RefCell::new(HashMap::new());
 }
 
-fn with_cache<R>(
-    settings: &EdgeSettings,
-    f: impl FnOnce(&mut SourceCache<Rc<SourceConfig>>) -> R,
-) -> R {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        f(c.get_or_insert_with(|| SourceCache::new(settings.source_cache_ms, CACHE_MAX)))
-    })
+/// Reads the table again if this isolate's copy is older than the staleness.
+async fn fresh(env: &Env, settings: &EdgeSettings) -> Result<(), Rejection> {
+    let now = now_ms();
+    if !SNAPSHOT.with(|s| s.borrow().stale(now, settings.source_cache_ms)) {
+        return Ok(());
+    }
+    let known = SNAPSHOT.with(|s| s.borrow().known());
+    let query: Vec<(&str, String)> = known
+        .map(|v| ("known", v.to_string()))
+        .into_iter()
+        .collect();
+    let answer: SnapshotAnswer = call(env, Method::Get, "snapshot", &query, None)
+        .await
+        .map_err(Failure::into_rejection)?;
+    SNAPSHOT.with(|s| s.borrow_mut().refresh(answer, now));
+    CONFIGS.with(|c| c.borrow_mut().clear());
+    Ok(())
 }
 
 /// The runtime source `name`, if there is one (the caller has found no static one).
@@ -55,35 +66,26 @@ pub async fn runtime(
     if !valid_runtime_name(name) {
         return Ok(None);
     }
-    let now = now_ms();
-    if let Some(config) = with_cache(settings, |c| c.get(name, now)) {
-        return Ok(config);
+    fresh(env, settings).await?;
+    if let Some(config) = CONFIGS.with(|c| c.borrow().get(name).cloned()) {
+        return Ok(Some(config));
     }
-    let stored: Option<StoredSource> = call(env, Method::Get, "get", name, None)
-        .await
-        .map_err(Failure::into_rejection)?;
-    let config = match stored {
-        None => None,
-        Some(s) => {
-            let keys = settings
-                .seal_keys
-                .as_ref()
-                .map_err(|e| Rejection::Misconfigured(e.to_string()))?;
-            Some(Rc::new(
-                s.config(name, now, &|sealed| keys.open(name, sealed))?,
-            ))
-        }
+    let Some(stored) = SNAPSHOT.with(|s| s.borrow().get(name).cloned()) else {
+        return Ok(None);
     };
-    with_cache(settings, |c| c.put(name, config.clone(), now));
-    Ok(config)
+    let keys = settings
+        .seal_keys
+        .as_ref()
+        .map_err(|e| Rejection::Misconfigured(e.to_string()))?;
+    let config = Rc::new(stored.config(name, now_ms(), &|sealed| keys.open(name, sealed))?);
+    CONFIGS.with(|c| c.borrow_mut().insert(name.to_owned(), config.clone()));
+    Ok(Some(config))
 }
 
 /// Every runtime source's name (for `/stats`).
-pub async fn runtime_names(env: &Env) -> Result<Vec<String>, Rejection> {
-    let rows: Vec<Row> = call(env, Method::Get, "list", "", None)
-        .await
-        .map_err(Failure::into_rejection)?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
+pub async fn runtime_names(env: &Env, settings: &EdgeSettings) -> Result<Vec<String>, Rejection> {
+    fresh(env, settings).await?;
+    Ok(SNAPSHOT.with(|s| s.borrow().names().map(str::to_owned).collect()))
 }
 
 /// Why a call to the `Sources` object failed: a rejection of ours, or the object's own
@@ -134,7 +136,7 @@ async fn serve(
     let now = now_ms();
     match route {
         Route::Sources => {
-            let rows: Vec<Row> = call(env, Method::Get, "list", "", None).await?;
+            let rows: Vec<Row> = call(env, Method::Get, "list", &[], None).await?;
             let mut sources: Vec<SourceView> = settings.sources.iter().map(static_view).collect();
             sources.extend(
                 rows.into_iter()
@@ -152,16 +154,16 @@ async fn serve(
         }
         Route::Source(name) => {
             let stored: Option<StoredSource> = match req.method() {
-                Method::Get => call(env, Method::Get, "get", &name, None).await?,
+                Method::Get => call(env, Method::Get, "get", &named(&name), None).await?,
                 Method::Put => {
                     let body = text(&mut req).await?;
-                    forget(settings, &name);
-                    Some(call(env, Method::Post, "put", &name, Some(body)).await?)
+                    forget();
+                    Some(call(env, Method::Post, "put", &named(&name), Some(body)).await?)
                 }
                 _ => {
-                    forget(settings, &name);
+                    forget();
                     let gone: Option<StoredSource> =
-                        call(env, Method::Post, "delete", &name, None).await?;
+                        call(env, Method::Post, "delete", &named(&name), None).await?;
                     if gone.is_some() {
                         return Ok(json(&Deleted {
                             v: V1,
@@ -177,8 +179,9 @@ async fn serve(
         }
         Route::RotateSource(name) => {
             let body = text(&mut req).await?;
-            forget(settings, &name);
-            let stored: StoredSource = call(env, Method::Post, "rotate", &name, Some(body)).await?;
+            forget();
+            let stored: StoredSource =
+                call(env, Method::Post, "rotate", &named(&name), Some(body)).await?;
             Ok(json(&stored.view(&name, now))?)
         }
         _ => Err(Rejection::NotFound.into()),
@@ -194,8 +197,13 @@ struct Deleted {
 
 /// Drops this isolate's copy of `name`, so a change made through it shows here at once
 /// (other isolates see it within the cache's staleness).
-fn forget(settings: &EdgeSettings, name: &str) {
-    with_cache(settings, |c| c.forget(name));
+fn forget() {
+    SNAPSHOT.with(|s| s.borrow_mut().invalidate());
+    CONFIGS.with(|c| c.borrow_mut().clear());
+}
+
+fn named(name: &str) -> [(&'static str, String); 1] {
+    [("name", name.to_owned())]
 }
 
 async fn text(req: &mut Request) -> Result<String, Rejection> {
@@ -216,13 +224,15 @@ async fn call<T: DeserializeOwned>(
     env: &Env,
     method: Method,
     op: &str,
-    name: &str,
+    query: &[(&str, String)],
     body: Option<String>,
 ) -> Result<T, Failure> {
     let mut url = Url::parse("https://sources/")
         .map_err(|e| Rejection::InboxUnavailable(format!("sources url: {e}")))?;
     url.set_path(op);
-    url.query_pairs_mut().append_pair("name", name);
+    for (k, v) in query {
+        url.query_pairs_mut().append_pair(k, v);
+    }
     let req = shards::request(method, url.as_str(), body)?;
     let mut resp = shards::call(&stub(env)?, req, CALL_TIMEOUT).await?;
     if resp.status_code() != 200 {

@@ -5,6 +5,7 @@
 //! synchronous code at a time.
 
 use keffi_shared::edge::sources::seal::{SealError, NONCE_LEN};
+use keffi_shared::edge::sources::snapshot::{SnapshotAnswer, SnapshotRow};
 use keffi_shared::edge::sources::{PutSource, RotateSource, SourceError, StoredSource};
 use keffi_shared::edge::Rejection;
 use serde::{Deserialize, Serialize};
@@ -35,24 +36,33 @@ impl DurableObject for Sources {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         // Idempotent; runs once per object start, before any request.
-        if let Err(e) = sql.exec(
+        for ddl in [
             "CREATE TABLE IF NOT EXISTS sources (name TEXT PRIMARY KEY, spec TEXT NOT NULL)",
-            None,
-        ) {
-            worker::console_error!("sources schema failed: {e}");
+            // The table's version: every write and removal moves it, in the same synchronous
+            // step, so an isolate that knows the version knows the whole table.
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+        ] {
+            if let Err(e) = sql.exec(ddl, None) {
+                worker::console_error!("sources schema failed: {e}");
+            }
         }
         Sources { env, sql }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
-        let name = url
-            .query_pairs()
-            .find(|(k, _)| k == "name")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        let param = |key: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.into_owned())
+        };
+        let name = param("name").unwrap_or_default();
         let result = match url.path() {
             "/get" => self.get(&name).and_then(|s| json(&s)),
+            "/snapshot" => {
+                let known = param("known").and_then(|v| v.parse().ok());
+                self.snapshot(known).and_then(|s| json(&s))
+            }
             "/list" => self.list().and_then(|rows| json(&rows)),
             "/put" => match body(&mut req).await {
                 Ok(b) => self.put(&name, &b).and_then(|s| json(&s)),
@@ -87,6 +97,46 @@ impl Sources {
             .next()
             .map(|r| parse(name, &r.spec))
             .transpose()
+    }
+
+    fn version(&self) -> std::result::Result<u64, Rejection> {
+        #[derive(Deserialize)]
+        struct V {
+            v: i64,
+        }
+        let rows: Vec<V> = self
+            .sql
+            .exec("SELECT v FROM meta WHERE k = 'version'", None)
+            .and_then(|c| c.to_array())
+            .map_err(storage)?;
+        Ok(rows.first().map_or(0, |r| r.v.max(0) as u64))
+    }
+
+    fn bump(&self) -> std::result::Result<(), Rejection> {
+        self.sql
+            .exec(
+                "INSERT INTO meta (k, v) VALUES ('version', 1)
+                 ON CONFLICT (k) DO UPDATE SET v = v + 1",
+                None,
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn snapshot(&self, known: Option<u64>) -> std::result::Result<SnapshotAnswer, Rejection> {
+        let version = self.version()?;
+        if known == Some(version) {
+            return Ok(SnapshotAnswer::for_known(known, version, Vec::new));
+        }
+        let rows = self
+            .list()?
+            .into_iter()
+            .map(|r| SnapshotRow {
+                name: r.name,
+                source: r.source,
+            })
+            .collect();
+        Ok(SnapshotAnswer::for_known(known, version, || rows))
     }
 
     fn list(&self) -> std::result::Result<Vec<Row>, Rejection> {
@@ -147,6 +197,7 @@ impl Sources {
                     vec![SqlStorageValue::from(name.to_owned())],
                 )
                 .map_err(storage)?;
+            self.bump()?;
         }
         Ok(existing)
     }
@@ -164,7 +215,7 @@ impl Sources {
                 ],
             )
             .map_err(storage)?;
-        Ok(())
+        self.bump()
     }
 }
 

@@ -13,7 +13,7 @@
 //! | `KEFFI_APPEND_TIMEOUT_MS` | var | 5000 | an append slower than this answers 503 (the provider retries) |
 //! | `KEFFI_LONG_POLL_MAX_MS` | var | 20000 | cap on a pull's `wait_ms` |
 //! | `KEFFI_SOURCES_KEY` | secret | none | key(s) sealing runtime sources' secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated to rotate (the first seals, all open); without one, runtime sources cannot be added or used (static ones are unaffected) |
-//! | `KEFFI_SOURCE_CACHE_MS` | var | 5000 | how long an isolate keeps a runtime source (or its absence) before reading it again: the staleness of an added, rotated or removed source |
+//! | `KEFFI_SOURCE_CACHE_MS` | var | 5000 | how long an isolate keeps its copy of the runtime sources before reading them again: the staleness of an added, rotated or removed source |
 //! | `KEFFI_BENCH_ROUTES` | var | off | `1` serves the benchmark baselines `/bench/noop` and `/bench/append`; never set in a deployment |
 
 use std::net::IpAddr;

@@ -163,9 +163,17 @@ async fn every_ledger_route_requires_a_valid_token() -> anyhow::Result<()> {
             ("POST", "/ledger/ack"),
             ("GET", "/ledger/shards"),
             ("GET", "/stats"),
+            ("GET", "/ledger/sources"),
+            ("GET", "/ledger/sources/paystack"),
+            ("PUT", "/ledger/sources/evil"),
+            ("DELETE", "/ledger/sources/paystack"),
+            ("POST", "/ledger/sources/paystack/rotate"),
         ] {
+            let put = r#"{"v":1,"provider":"paystack","secret":"sk_evil"}"#;
             let mut req = match method {
                 "GET" => http.get(edge.url(path)),
+                "PUT" => http.put(edge.url(path)).body(put),
+                "DELETE" => http.delete(edge.url(path)),
                 _ => http.post(edge.url(path)).body(ack),
             };
             if let Some(t) = token {
@@ -187,6 +195,15 @@ async fn every_ledger_route_requires_a_valid_token() -> anyhow::Result<()> {
         assert_eq!(resp.status(), 200);
     }
     assert_eq!(http.get(edge.url("/healthz")).send().await?.status(), 200);
+    // Nothing the refused writes asked for exists.
+    let list: serde_json::Value = http
+        .get(edge.url("/ledger/sources"))
+        .bearer_auth(PULL_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(!list.to_string().contains("evil"), "{list}");
     Ok(())
 }
 

@@ -8,8 +8,8 @@
 //! ([`seal`]) and no answer ever carries one: [`SourceView`] says how many secrets a source has
 //! and when each expires, nothing more.
 
-pub mod cache;
 pub mod seal;
+pub mod snapshot;
 
 use std::fmt;
 use std::net::IpAddr;
