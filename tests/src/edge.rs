@@ -126,6 +126,11 @@ impl TestEdge {
         Ok(edge)
     }
 
+    /// Where `wrangler dev` keeps the Durable Objects' storage (their SQLite files).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

@@ -369,6 +369,47 @@ async fn a_source_name_is_one_merchants_for_good(store: &Store) {
 }
 on_both_stores!(a_source_name_is_one_merchants_for_good);
 
+/// Ten merchants claim one free name at once: exactly one gets it, the others are refused,
+/// and the name is the winner's.
+async fn concurrent_claims_of_one_name_have_one_winner(store: &Store) {
+    use keffi_ledger::store::merchants::Claim;
+    let mut merchants = Vec::new();
+    for i in 0..10 {
+        merchants.push(add_merchant(store, &format!("m{i}")).await);
+    }
+    let claims = merchants.iter().map(|m| {
+        let store = store.clone();
+        let m = m.clone();
+        tokio::spawn(async move {
+            (
+                m.clone(),
+                store
+                    .claim_source("hot-name", &m, "paystack", now_ms())
+                    .await,
+            )
+        })
+    });
+    let mut winners = Vec::new();
+    for claim in claims {
+        let (m, got) = claim.await.unwrap();
+        match got.unwrap() {
+            Claim::New(r) => winners.push((m, r)),
+            Claim::Taken => {}
+            Claim::Again(r) => panic!("nobody held the name: {r:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (winner, record) = &winners[0];
+    assert_eq!(&record.merchant, winner);
+    for m in &merchants {
+        assert_eq!(
+            store.source_of(m, "hot-name").await.unwrap().is_some(),
+            m == winner
+        );
+    }
+}
+on_both_stores!(concurrent_claims_of_one_name_have_one_winner);
+
 /// Rows as the code before merchants wrote them (migrations 0001–0009), one of each kind.
 fn before_merchants() -> Vec<String> {
     let now = now_ms();

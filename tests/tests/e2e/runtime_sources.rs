@@ -327,6 +327,22 @@ async fn a_platform_adds_rotates_and_removes_a_merchants_source_at_runtime() -> 
         200
     );
 
+    // At rest: the Durable Objects' storage on disk holds the source, and none of its secrets.
+    let stored = files_under(&k.edge.state_dir())?;
+    assert!(
+        stored.iter().any(|(_, bytes)| contains(bytes, b"acme-pay")),
+        "the source's row is not in the edge's storage"
+    );
+    for (path, bytes) in &stored {
+        for secret in [SECRET_A, SECRET_A2, SECRET_A3] {
+            assert!(
+                !contains(bytes, secret.as_bytes()),
+                "{} holds a secret in clear",
+                path.display()
+            );
+        }
+    }
+
     // The edge's own view, behind its pull token: static and runtime sources, no secret.
     let list = k
         .edge
@@ -412,6 +428,27 @@ async fn a_platform_adds_rotates_and_removes_a_merchants_source_at_runtime() -> 
         .await?;
     assert_eq!(bolt_sources, json!([]), "{bolt_sources}");
     Ok(())
+}
+
+/// Every file under `dir` (SQLite databases, their journals and WAL files) with its bytes.
+fn files_under(dir: &std::path::Path) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Without `KEFFI_SOURCES_KEY` the edge refuses to store a runtime source (503, naming the
