@@ -206,7 +206,19 @@ fn named(name: &str) -> [(&'static str, String); 1] {
     [("name", name.to_owned())]
 }
 
+/// The body of a source write, refused unread when it declares more than the object takes.
 async fn text(req: &mut Request) -> Result<String, Rejection> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > object::MAX_BODY as u64) {
+        return Err(Rejection::PayloadTooLarge {
+            limit: object::MAX_BODY as u64,
+        });
+    }
     req.text()
         .await
         .map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))

@@ -17,7 +17,7 @@ use worker::{
 use crate::{env, respond};
 
 /// The largest write request read (a source's settings are well under 2 KB).
-const MAX_BODY: usize = 16 * 1024;
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// A row as the list answers it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

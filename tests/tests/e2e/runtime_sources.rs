@@ -486,6 +486,15 @@ async fn without_a_sources_key_only_runtime_sources_stop() -> anyhow::Result<()>
         .send()
         .await?;
     assert_eq!(resp.status(), 409);
+    // A write larger than a source can be is refused before it is read.
+    let resp = edge
+        .http()
+        .put(edge.url("/ledger/sources/shop"))
+        .bearer_auth(PULL_TOKEN)
+        .body(vec![b' '; 64 * 1024])
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 413);
     // The methods a source route takes are listed.
     let resp = edge
         .http()
