@@ -26,9 +26,17 @@ pub const DEFAULT_PULL_LIMIT: u32 = 100;
 /// The most events one pull returns, whatever is asked: bounds the edge's response size.
 pub const MAX_PULL_LIMIT: u32 = 1000;
 
+/// How far past `after` a pull that skips a source looks (sequences, not events): bounds the
+/// rows the shard reads to answer it, however deep the skipped source's backlog is.
+pub const SKIP_WINDOW: u64 = 20_000;
+
 /// Query of a pull: events of `shard` with sequence greater than `after`. With `wait_ms`, an
 /// empty shard holds the request until an event arrives or the wait ends (long-poll).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// With `skip_source`, only the events of every other source, among the next
+/// [`SKIP_WINDOW`] sequences: how the ledger reaches a quiet merchant's events behind one
+/// source's backlog (a lookahead; the cursor and the acks still follow the whole log).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     pub shard: u32,
@@ -38,6 +46,8 @@ pub struct PullQuery {
     pub limit: Option<u32>,
     #[serde(default)]
     pub wait_ms: Option<u64>,
+    #[serde(default)]
+    pub skip_source: Option<String>,
 }
 
 impl PullQuery {
@@ -58,6 +68,17 @@ impl PullQuery {
                 "after" => q.after = value.parse().map_err(|_| bad())?,
                 "limit" => q.limit = Some(value.parse().map_err(|_| bad())?),
                 "wait_ms" => q.wait_ms = Some(value.parse().map_err(|_| bad())?),
+                "skip_source" => {
+                    // Source names are letters, digits, `-` and `_`: nothing to decode.
+                    let ok = !value.is_empty()
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                    if !ok {
+                        return Err("query parameter `skip_source` must be a source name".into());
+                    }
+                    q.skip_source = Some(value.to_owned());
+                }
                 other => return Err(format!("unknown query parameter `{other}`")),
             }
         }
@@ -75,6 +96,9 @@ impl PullQuery {
         }
         if let Some(w) = self.wait_ms {
             s.push_str(&format!("&wait_ms={w}"));
+        }
+        if let Some(skip) = &self.skip_source {
+            s.push_str(&format!("&skip_source={skip}"));
         }
         s
     }
@@ -247,10 +271,14 @@ mod tests {
                 shard: 2,
                 after: 10,
                 limit: Some(50),
-                wait_ms: Some(2000)
+                wait_ms: Some(2000),
+                skip_source: None,
             }
         );
         assert_eq!(PullQuery::from_query(&q.to_query()).unwrap(), q);
+        let skip = PullQuery::from_query("shard=0&skip_source=shop-a_1").unwrap();
+        assert_eq!(skip.skip_source.as_deref(), Some("shop-a_1"));
+        assert_eq!(PullQuery::from_query(&skip.to_query()).unwrap(), skip);
         assert_eq!(PullQuery::from_query("shard=1").unwrap().after, 0);
         for bad in [
             "",
@@ -259,6 +287,9 @@ mod tests {
             "shard=1&shard=2",
             "shard=1&x=2",
             "shard=1&limit=a",
+            "shard=1&skip_source=",
+            "shard=1&skip_source=a%20b",
+            "shard=1&skip_source=a'b",
         ] {
             assert!(PullQuery::from_query(bad).is_err(), "{bad}");
         }

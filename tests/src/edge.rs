@@ -223,6 +223,7 @@ impl TestEdge {
                         after,
                         limit: Some(limit),
                         wait_ms: None,
+                        skip_source: None,
                     })
                     .await?;
                 after = page.last_seq(after);

@@ -4,7 +4,7 @@
 
 use keffi_shared::envelope::Envelope;
 use keffi_shared::version::V1;
-use keffi_shared::wire::{HookOutcome, PullResponse, PulledEvent, ShardBacklog};
+use keffi_shared::wire::{HookOutcome, PullResponse, PulledEvent, ShardBacklog, SKIP_WINDOW};
 use serde::Deserialize;
 use worker::{Result, SqlStorage, SqlStorageValue as V};
 
@@ -81,20 +81,39 @@ pub fn append(sql: &SqlStorage, envelope: &AppendHead, envelope_json: &str) -> R
 }
 
 /// Unacknowledged events after `after`, in order, at most `limit`.
-pub fn pull(sql: &SqlStorage, shard: u32, after: u64, limit: u32) -> Result<PullResponse> {
+pub fn pull(
+    sql: &SqlStorage,
+    shard: u32,
+    after: u64,
+    limit: u32,
+    skip_source: Option<&str>,
+) -> Result<PullResponse> {
     #[derive(Deserialize)]
     struct Row {
         seq: u64,
         envelope: String,
     }
-    let rows: Vec<Row> = sql
-        .exec(
+    let rows: Vec<Row> = match skip_source {
+        None => sql.exec(
             "SELECT seq, envelope FROM events
              WHERE seq > ? AND acked_at_ms IS NULL
              ORDER BY seq LIMIT ?",
             vec![V::from(after as i64), V::from(i64::from(limit) + 1)],
-        )?
-        .to_array()?;
+        )?,
+        // A walk of the primary key over the window, never past it.
+        Some(skip) => sql.exec(
+            "SELECT seq, envelope FROM events
+             WHERE seq > ? AND seq <= ? AND acked_at_ms IS NULL AND source <> ?
+             ORDER BY seq LIMIT ?",
+            vec![
+                V::from(after as i64),
+                V::from(after.saturating_add(SKIP_WINDOW).min(i64::MAX as u64) as i64),
+                V::from(skip.to_owned()),
+                V::from(i64::from(limit) + 1),
+            ],
+        )?,
+    }
+    .to_array()?;
     let has_more = rows.len() > limit as usize;
     let mut events = Vec::with_capacity(rows.len().min(limit as usize));
     for row in rows.into_iter().take(limit as usize) {

@@ -122,7 +122,7 @@ impl Inbox {
         let max_wait = env::settings(&self.env).map_or(20_000, |s| s.long_poll_max_ms);
         let deadline = now_ms() + q.wait_ms.unwrap_or(0).min(max_wait) as i64;
         loop {
-            let batch = log::pull(&self.sql, q.shard, q.after, limit)?;
+            let batch = log::pull(&self.sql, q.shard, q.after, limit, q.skip_source.as_deref())?;
             let remaining = deadline - now_ms();
             if !batch.events.is_empty() || remaining <= 0 {
                 return respond::json(200, &batch);

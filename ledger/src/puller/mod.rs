@@ -7,10 +7,11 @@ pub mod backoff;
 pub mod client;
 pub mod status;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keffi_shared::wire::{EdgePosition, PullQuery, PullResponse};
+use keffi_shared::wire::{EdgePosition, PullQuery, PullResponse, SKIP_WINDOW};
 use rand::Rng;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
@@ -96,6 +97,23 @@ pub async fn run(
     Ok(())
 }
 
+/// The source holding at least half of a full batch with more behind it: a backlog the other
+/// sources' events would otherwise wait behind.
+fn dominant_source(pulled: &PullResponse) -> Option<String> {
+    if !pulled.has_more || pulled.events.is_empty() {
+        return None;
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for e in &pulled.events {
+        *counts.entry(e.envelope.source.as_str()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .filter(|(_, n)| n * 2 >= pulled.events.len())
+        .map(|(source, _)| source.to_owned())
+}
+
 /// A random number in [0, 1) for backoff jitter.
 fn jitter() -> f64 {
     rand::thread_rng().gen()
@@ -164,6 +182,9 @@ impl ShardPuller {
         // once first (acks are idempotent), so the edge's backlog drains to zero.
         let mut pending_ack: Option<u64> = None;
         let mut first = true;
+        // The source lookahead pulls skip and how far they have applied the others' events
+        // (see `scout`).
+        let mut scouted: Option<(String, u64)> = None;
         while !self.shutdown.is_requested() {
             // One span per round: what it pulled, applied and acked is recorded on it as it
             // becomes known, so the round's log lines (and its failure) tell one story.
@@ -182,7 +203,7 @@ impl ShardPuller {
                 unparked = Empty,
             );
             let result = self
-                .round(&mut pending_ack, &mut first)
+                .round(&mut pending_ack, &mut first, &mut scouted)
                 .instrument(cycle.clone())
                 .await;
             match result {
@@ -241,6 +262,7 @@ impl ShardPuller {
         &self,
         pending_ack: &mut Option<u64>,
         first: &mut bool,
+        scouted: &mut Option<(String, u64)>,
     ) -> Result<Round, RoundError> {
         let ttl_ms = self.cfg.lease_ttl.as_millis() as i64;
         let shard = i64::from(self.shard);
@@ -250,6 +272,7 @@ impl ShardPuller {
             .await?
         {
             *first = true;
+            *scouted = None;
             return Ok(Round::Standby);
         }
         let cursor = self
@@ -276,6 +299,7 @@ impl ShardPuller {
             after: cursor,
             limit: Some(self.cfg.batch),
             wait_ms: Some(self.cfg.wait.as_millis() as u64),
+            skip_source: None,
         };
         let pull_started = std::time::Instant::now();
         let pulled = tokio::select! {
@@ -310,12 +334,79 @@ impl ShardPuller {
         });
         self.status.record_lag(self.shard, lag_seconds, now_ms());
         let empty = pulled.events.is_empty();
+        let backlogged = dominant_source(&pulled);
+        let head = pulled.head_seq;
         self.apply(pulled, cursor, pending_ack).await?;
+        match backlogged {
+            Some(skip) => {
+                // Only a scout that skipped the same source vouches for what lies before
+                // where it reached: the events it skipped there are not applied yet.
+                let after = match scouted.take() {
+                    Some((s, reached)) if s == skip => reached.max(applied_to),
+                    _ => applied_to,
+                };
+                let reached = self.scout(&skip, after, head).await?;
+                *scouted = Some((skip, reached));
+            }
+            None => *scouted = None,
+        }
         Ok(if empty {
             Round::Empty(took)
         } else {
             Round::Done
         })
+    }
+
+    /// The lookahead that keeps one source's backlog from holding the others' events behind
+    /// it: past what the main pull applied, the next events of every source but `skip` (the
+    /// backlogged one), applied now without moving the cursor. The main pull reaches them
+    /// later as duplicates (the inbox's dedupe), so nothing is applied twice and the cursor
+    /// and the acks still follow the whole log; each source's own events stay in order,
+    /// since a scout starts where everything before it of those sources is applied.
+    /// Returns how far it reached: every event of the other sources up to there is applied.
+    async fn scout(&self, skip: &str, after: u64, head: u64) -> Result<u64, RoundError> {
+        let query = PullQuery {
+            shard: self.shard,
+            after,
+            limit: Some(self.cfg.batch),
+            wait_ms: None,
+            skip_source: Some(skip.to_owned()),
+        };
+        let pulled = self.client.pull(query).await?;
+        let reached = match pulled.events.last() {
+            // More of them in the window: the next scout goes on from the last one.
+            Some(last) if pulled.has_more => last.seq,
+            // The window holds no more of them: the next scout starts past it.
+            _ => after
+                .saturating_add(SKIP_WINDOW)
+                .min(head.max(pulled.head_seq)),
+        };
+        let envelopes: Vec<_> = pulled
+            .events
+            .into_iter()
+            .map(|e| {
+                let origin = EdgePosition {
+                    shard: self.shard,
+                    seq: e.seq,
+                };
+                (e.envelope, Some(origin))
+            })
+            .collect();
+        if !envelopes.is_empty() {
+            let events = routed(&self.store, envelopes).await?;
+            let report = apply_batch(&self.store, &events, None).await?;
+            self.changes.publish(&report.moved);
+            tracing::debug!(
+                events = events.len(),
+                applied = report.applied,
+                "applied other sources' events ahead of a backlog"
+            );
+            self.status.update(self.shard, |s| {
+                s.applied += report.applied;
+                s.dead += report.dead;
+            });
+        }
+        Ok(reached)
     }
 
     /// Applies a pulled batch (cursor moves in the same transaction), then acks it.
@@ -374,5 +465,59 @@ impl ShardPuller {
         *pending_ack = None;
         tracing::info!("batch applied and acked");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keffi_shared::headers::RequestHeaders;
+    use keffi_shared::version::V1;
+    use keffi_shared::wire::PulledEvent;
+    use keffi_shared::{Envelope, IdempotencyKey, Provider};
+
+    fn batch(sources: &[&str], has_more: bool) -> PullResponse {
+        PullResponse {
+            v: V1,
+            shard: 0,
+            events: sources
+                .iter()
+                .enumerate()
+                .map(|(i, source)| PulledEvent {
+                    seq: i as u64 + 1,
+                    envelope: Envelope::new(
+                        (*source).to_owned(),
+                        Provider::Paystack,
+                        IdempotencyKey::parse(format!("paystack:charge.success:{i}")).unwrap(),
+                        "charge.success",
+                        0,
+                        &RequestHeaders::new(),
+                        b"{}".to_vec(),
+                    ),
+                })
+                .collect(),
+            has_more,
+            head_seq: 100,
+            oldest_unacked_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_a_full_batch_mostly_of_one_source_is_a_backlog_to_look_past() {
+        assert_eq!(
+            dominant_source(&batch(&["a", "a", "b", "a"], true)).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            dominant_source(&batch(&["a", "b"], true))
+                .as_deref()
+                .map(|s| s.len()),
+            Some(1),
+            "an even split looks past one of them"
+        );
+        assert_eq!(dominant_source(&batch(&["a", "b", "c", "d"], true)), None);
+        // Nothing behind the batch: nothing to look past.
+        assert_eq!(dominant_source(&batch(&["a", "a", "a"], false)), None);
+        assert_eq!(dominant_source(&batch(&[], true)), None);
     }
 }

@@ -24,6 +24,7 @@ fn query(shard: u32, after: u64) -> PullQuery {
         after,
         limit: None,
         wait_ms: None,
+        skip_source: None,
     }
 }
 
@@ -271,5 +272,66 @@ async fn tombstones_are_purged_by_an_alarm_after_the_window() -> anyhow::Result<
         assert_eq!(b.acked_upto, b.head_seq);
         assert_eq!(b.unacked, 0);
     }
+    Ok(())
+}
+
+/// A pull that skips one source answers every other source's events behind its backlog, in
+/// order, and nothing of the skipped one; the log itself (and a plain pull of it) is
+/// unchanged.
+#[tokio::test]
+async fn a_pull_can_look_past_one_sources_backlog() -> anyhow::Result<()> {
+    let edge = TestEdge::start(EdgeConfig::standard()).await?;
+    deliver_charges(&edge, 1..=40).await?;
+    let quiet: Vec<_> = (0..3)
+        .map(|i| {
+            gateway::paystack_charge_success(PAYSTACK_SECRET, 900 + i, &format!("q_{i}"), 1000)
+        })
+        .collect();
+    for d in &quiet {
+        assert_eq!(
+            edge.deliver(
+                "paystack-ip",
+                &d.clone()
+                    .header("cf-connecting-ip", keffi_tests::edge::PAYSTACK_IP)
+            )
+            .await?
+            .0,
+            200
+        );
+    }
+    deliver_charges(&edge, 41..=60).await?;
+    let mut skipped_seen = 0;
+    for shard in 0..edge.shards() {
+        let all = edge.pull(query(shard, 0)).await?;
+        let others: Vec<u64> = all
+            .events
+            .iter()
+            .filter(|e| e.envelope.source != "paystack")
+            .map(|e| e.seq)
+            .collect();
+        let skipping = edge
+            .pull(PullQuery {
+                skip_source: Some("paystack".into()),
+                ..query(shard, 0)
+            })
+            .await?;
+        assert!(skipping
+            .events
+            .iter()
+            .all(|e| e.envelope.source == "paystack-ip"));
+        let seqs: Vec<u64> = skipping.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, others, "shard {shard}: the others, in order");
+        skipped_seen += seqs.len();
+        assert_eq!(skipping.head_seq, all.head_seq);
+    }
+    assert_eq!(skipped_seen, 3);
+    // A source name that is not one is refused.
+    let resp = edge
+        .http()
+        .get(edge.url("/ledger/pull?shard=0&skip_source=a%20b"))
+        .bearer_auth(PULL_TOKEN)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 400);
     Ok(())
 }
