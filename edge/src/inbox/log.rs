@@ -81,6 +81,14 @@ pub fn append(sql: &SqlStorage, envelope: &AppendHead, envelope_json: &str) -> R
 }
 
 /// Unacknowledged events after `after`, in order, at most `limit`.
+/// A pull skipping one source: the window walked in the pending index (sequence and source,
+/// never a skipped event's envelope), then the envelopes of what it found.
+pub(crate) const PULL_SKIPPING: &str = "SELECT seq, envelope FROM events WHERE seq IN (
+        SELECT seq FROM events
+        WHERE seq > ? AND seq <= ? AND acked_at_ms IS NULL AND source <> ?
+        ORDER BY seq LIMIT ?)
+    ORDER BY seq";
+
 pub fn pull(
     sql: &SqlStorage,
     shard: u32,
@@ -100,11 +108,8 @@ pub fn pull(
              ORDER BY seq LIMIT ?",
             vec![V::from(after as i64), V::from(i64::from(limit) + 1)],
         )?,
-        // A walk of the primary key over the window, never past it.
         Some(skip) => sql.exec(
-            "SELECT seq, envelope FROM events
-             WHERE seq > ? AND seq <= ? AND acked_at_ms IS NULL AND source <> ?
-             ORDER BY seq LIMIT ?",
+            PULL_SKIPPING,
             vec![
                 V::from(after as i64),
                 V::from(after.saturating_add(SKIP_WINDOW).min(i64::MAX as u64) as i64),

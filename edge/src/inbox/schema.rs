@@ -11,7 +11,7 @@
 
 use worker::{Result, SqlStorage, SqlStorageValue};
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -54,11 +54,18 @@ const V2: &[&str] = &[
         WHERE acked_at_ms IS NOT NULL",
 ];
 
+/// Version 3: the unacknowledged events by sequence with their source, so a pull that skips
+/// one source's backlog reads this small index, not every skipped event's stored envelope.
+const V3: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS events_pending ON events (seq, source)
+        WHERE acked_at_ms IS NULL",
+];
+
 /// The statements that bring a shard at schema version `current` (0: a new object) to
 /// [`SCHEMA_VERSION`], in order. Pure, so the SQL is tested natively against SQLite.
 fn steps(current: i64) -> impl Iterator<Item = &'static str> {
-    // Future versions: `(3, V3)`.
-    [(1, V1), (2, V2)]
+    // Future versions: `(4, V4)`.
+    [(1, V1), (2, V2), (3, V3)]
         .into_iter()
         .filter(move |(version, _)| current < *version)
         .flat_map(|(_, statements)| statements.iter().copied())
@@ -171,7 +178,62 @@ mod tests {
     #[test]
     fn a_current_shard_runs_nothing_and_a_new_one_runs_every_step() {
         assert_eq!(steps(SCHEMA_VERSION).count(), 0);
-        assert_eq!(steps(0).count(), V1.len() + V2.len());
-        assert!(steps(1).eq(V2.iter().copied()));
+        assert_eq!(steps(0).count(), V1.len() + V2.len() + V3.len());
+        assert!(steps(1).eq(V2.iter().chain(V3).copied()));
+        assert!(steps(2).eq(V3.iter().copied()));
+    }
+
+    /// A pull skipping a source walks the pending index (sequence and source), and reads an
+    /// envelope only for what it returns.
+    #[tokio::test]
+    async fn a_pull_skipping_a_source_reads_the_pending_index() {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        run(&mut c, steps(0)).await;
+        for seq in 1..=50 {
+            let source = if seq % 10 == 0 { "shop-b" } else { "shop-a" };
+            sqlx::query(
+                "INSERT INTO events (seq, key, source, received_at_ms, envelope)
+                 VALUES (?, ?, ?, 0, '{}')",
+            )
+            .bind(seq)
+            .bind(format!("k{seq}"))
+            .bind(source)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+        sqlx::query("UPDATE events SET acked_at_ms = 1, envelope = NULL WHERE seq <= 10")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            crate::inbox::log::PULL_SKIPPING
+        ))
+        .bind(0)
+        .bind(1000)
+        .bind("shop-a")
+        .bind(100)
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        let plan: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX events_pending (seq>? AND seq<?)")),
+            "{plan:?}"
+        );
+        let seqs: Vec<(i64,)> = sqlx::query_as(crate::inbox::log::PULL_SKIPPING)
+            .bind(0)
+            .bind(1000)
+            .bind("shop-a")
+            .bind(100)
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(seq, _): (i64, String)| (seq,))
+            .collect();
+        assert_eq!(seqs, [(20,), (30,), (40,), (50,)], "acked ones left out");
     }
 }
