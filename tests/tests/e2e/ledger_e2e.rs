@@ -597,3 +597,113 @@ async fn a_log_written_to_a_file_has_no_colour_codes() -> anyhow::Result<()> {
     assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
     Ok(())
 }
+
+/// A quiet source's charge and its refund, buffered in the middle of another source's
+/// backlog, are applied ahead of the backlog's tail (the puller's lookahead), in their own
+/// order, once; the backlog is then drained in full, each event once.
+#[tokio::test]
+async fn a_quiet_sources_events_go_ahead_of_a_backlog_in_their_own_order() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let url = db.url();
+    let edge = TestEdge::start(EdgeConfig::standard()).await?;
+    cli(&[
+        "create-order",
+        "--database-url",
+        &url,
+        "--reference",
+        "ord_quiet",
+        "--amount",
+        "10000",
+    ])?;
+    let storm = |range: std::ops::Range<u64>| {
+        let edge = &edge;
+        async move {
+            for i in range {
+                let d =
+                    gateway::paystack_charge_success(PAYSTACK_SECRET, i, &format!("s_{i}"), 100);
+                assert_eq!(edge.deliver("paystack", &d).await?.0, 200);
+            }
+            anyhow::Ok(())
+        }
+    };
+    storm(1..600).await?;
+    let from_quiet =
+        |d: gateway::Delivery| d.header("cf-connecting-ip", keffi_tests::edge::PAYSTACK_IP);
+    let charge = from_quiet(gateway::paystack_charge_success(
+        PAYSTACK_SECRET,
+        777_001,
+        "ord_quiet",
+        10_000,
+    ));
+    let refund = from_quiet(gateway::paystack_body(
+        PAYSTACK_SECRET,
+        serde_json::to_vec(&serde_json::json!({"event": "refund.processed", "data": {
+            "status": "processed", "transaction_reference": "ord_quiet",
+            "refund_reference": "rf_q", "amount": "4000", "currency": "NGN"}}))?,
+    ));
+    for d in [&charge, &refund] {
+        assert_eq!(edge.deliver("paystack-ip", d).await?.0, 200);
+    }
+    storm(600..1000).await?;
+    let ledger = pulling(&edge, &url, &["--pull-batch", "50"]).await?;
+    drained(&edge).await?;
+
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        http.get(ledger.url(path))
+            .bearer_auth(keffi_tests::ledger::ADMIN_TOKEN)
+            .send()
+    };
+    let quiet: serde_json::Value = get("/v1/events?reference=ord_quiet").await?.json().await?;
+    let quiet = quiet["data"].as_array().unwrap().clone();
+    assert_eq!(quiet.len(), 2, "{quiet:?}");
+    // Newest first: the refund was recorded after the charge, and both applied.
+    assert_eq!(quiet[0]["event_type"], "refund.processed", "{quiet:?}");
+    assert!(quiet.iter().all(|e| e["status"] == "applied"), "{quiet:?}");
+    // Every event's inbox id is the order it was applied in. In the quiet charge's shard, a
+    // first-in-first-out drain would apply every storm charge delivered before it first; the
+    // lookahead applies it after one batch of them.
+    let mut applied_at = std::collections::HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/events?limit=200&cursor={c}"),
+            None => "/v1/events?limit=200".to_owned(),
+        };
+        let page: serde_json::Value = get(&path).await?.json().await?;
+        for e in page["data"].as_array().unwrap() {
+            applied_at.insert(
+                e["idempotency_key"].as_str().unwrap().to_owned(),
+                e["id"].as_i64().unwrap(),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(applied_at.len(), 1001, "every event once");
+    let quiet_key = "paystack:charge.success:777001";
+    let shard = edge.shard_of(quiet_key);
+    let quiet_at = applied_at[quiet_key];
+    let before: Vec<i64> = (1..600)
+        .map(|i| format!("paystack:charge.success:{i}"))
+        .filter(|k| edge.shard_of(k) == shard)
+        .map(|k| applied_at[&k])
+        .collect();
+    let overtaken = before.iter().filter(|&&at| at > quiet_at).count();
+    assert!(
+        overtaken * 2 > before.len(),
+        "the quiet charge overtook {overtaken} of the {} storm charges ahead of it in its shard",
+        before.len()
+    );
+    let order: serde_json::Value = get("/v1/orders/ord_quiet").await?.json().await?;
+    assert_eq!(order["payment"]["refunded"], 4000, "{order}");
+    // Sales hold every charge once (a refund posts to its own account, counted above).
+    assert_eq!(
+        sales_balance(&url)?,
+        -(999 * 100 + 10_000),
+        "every charge posted once"
+    );
+    Ok(())
+}
