@@ -206,34 +206,31 @@ mod tests {
             .execute(&mut c)
             .await
             .unwrap();
-        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
-            "EXPLAIN QUERY PLAN {}",
-            crate::inbox::log::PULL_SKIPPING
-        ))
-        .bind(0)
-        .bind(1000)
-        .bind("shop-a")
-        .bind(100)
-        .fetch_all(&mut c)
-        .await
-        .unwrap();
+        // After 0, within 1000, skipping shop-a, at most 100.
+        async fn skipping<T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>(
+            c: &mut SqliteConnection,
+            sql: &str,
+        ) -> Vec<T> {
+            sqlx::query_as(sql)
+                .bind(0)
+                .bind(1000)
+                .bind("shop-a")
+                .bind(100)
+                .fetch_all(c)
+                .await
+                .unwrap()
+        }
+        let pull = crate::inbox::log::PULL_SKIPPING;
+        let plan: Vec<(i64, i64, i64, String)> =
+            skipping(&mut c, &format!("EXPLAIN QUERY PLAN {pull}")).await;
         let plan: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
         assert!(
             plan.iter()
                 .any(|step| step.contains("INDEX events_pending (seq>? AND seq<?)")),
             "{plan:?}"
         );
-        let seqs: Vec<(i64,)> = sqlx::query_as(crate::inbox::log::PULL_SKIPPING)
-            .bind(0)
-            .bind(1000)
-            .bind("shop-a")
-            .bind(100)
-            .fetch_all(&mut c)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(seq, _): (i64, String)| (seq,))
-            .collect();
+        let rows: Vec<(i64, String)> = skipping(&mut c, pull).await;
+        let seqs: Vec<(i64,)> = rows.into_iter().map(|(seq, _)| (seq,)).collect();
         assert_eq!(seqs, [(20,), (30,), (40,), (50,)], "acked ones left out");
     }
 }

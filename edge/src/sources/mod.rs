@@ -157,13 +157,13 @@ async fn serve(
                 Method::Get => call(env, Method::Get, "get", &named(&name), None).await?,
                 Method::Put => {
                     let body = text(&mut req).await?;
-                    forget();
-                    Some(call(env, Method::Post, "put", &named(&name), Some(body)).await?)
+                    Some(written(
+                        call(env, Method::Post, "put", &named(&name), Some(body)).await,
+                    )?)
                 }
                 _ => {
-                    forget();
                     let gone: Option<StoredSource> =
-                        call(env, Method::Post, "delete", &named(&name), None).await?;
+                        written(call(env, Method::Post, "delete", &named(&name), None).await)?;
                     if gone.is_some() {
                         return Ok(json(&Deleted {
                             v: V1,
@@ -179,9 +179,8 @@ async fn serve(
         }
         Route::RotateSource(name) => {
             let body = text(&mut req).await?;
-            forget();
             let stored: StoredSource =
-                call(env, Method::Post, "rotate", &named(&name), Some(body)).await?;
+                written(call(env, Method::Post, "rotate", &named(&name), Some(body)).await)?;
             Ok(json(&stored.view(&name, now))?)
         }
         _ => Err(Rejection::NotFound.into()),
@@ -195,11 +194,14 @@ struct Deleted {
     deleted: bool,
 }
 
-/// Drops this isolate's copy of `name`, so a change made through it shows here at once
-/// (other isolates see it within the cache's staleness).
-fn forget() {
+/// A write's answer, after dropping this isolate's copy of the table, so the change shows here
+/// at once (other isolates see it within the staleness). Dropped once the write is done, not
+/// before: a delivery read in between would otherwise keep the old table for the staleness.
+/// Dropped on a failure too, since the write may have happened.
+fn written<T>(answer: Result<T, Failure>) -> Result<T, Failure> {
     SNAPSHOT.with(|s| s.borrow_mut().invalidate());
     CONFIGS.with(|c| c.borrow_mut().clear());
+    answer
 }
 
 fn named(name: &str) -> [(&'static str, String); 1] {

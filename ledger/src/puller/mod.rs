@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keffi_shared::wire::{EdgePosition, PullQuery, PullResponse, SKIP_WINDOW};
+use keffi_shared::wire::{EdgePosition, PullQuery, PullResponse, PulledEvent, SKIP_WINDOW};
+use keffi_shared::Envelope;
 use rand::Rng;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
@@ -381,17 +382,7 @@ impl ShardPuller {
                 .saturating_add(SKIP_WINDOW)
                 .min(head.max(pulled.head_seq)),
         };
-        let envelopes: Vec<_> = pulled
-            .events
-            .into_iter()
-            .map(|e| {
-                let origin = EdgePosition {
-                    shard: self.shard,
-                    seq: e.seq,
-                };
-                (e.envelope, Some(origin))
-            })
-            .collect();
+        let envelopes = self.positioned(pulled.events.into_iter());
         if !envelopes.is_empty() {
             let events = routed(&self.store, envelopes).await?;
             let report = apply_batch(&self.store, &events, None).await?;
@@ -409,17 +400,12 @@ impl ShardPuller {
         Ok(reached)
     }
 
-    /// Applies a pulled batch (cursor moves in the same transaction), then acks it.
-    async fn apply(
+    /// Pulled events as envelopes with where each sits at the edge.
+    fn positioned(
         &self,
-        pulled: PullResponse,
-        cursor: u64,
-        pending_ack: &mut Option<u64>,
-    ) -> Result<(), RoundError> {
-        let envelopes: Vec<_> = pulled
-            .events
-            .into_iter()
-            .filter(|e| e.seq > cursor)
+        events: impl Iterator<Item = PulledEvent>,
+    ) -> Vec<(Envelope, Option<EdgePosition>)> {
+        events
             .map(|e| {
                 let origin = EdgePosition {
                     shard: self.shard,
@@ -427,7 +413,17 @@ impl ShardPuller {
                 };
                 (e.envelope, Some(origin))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Applies a pulled batch (cursor moves in the same transaction), then acks it.
+    async fn apply(
+        &self,
+        pulled: PullResponse,
+        cursor: u64,
+        pending_ack: &mut Option<u64>,
+    ) -> Result<(), RoundError> {
+        let envelopes = self.positioned(pulled.events.into_iter().filter(|e| e.seq > cursor));
         let events: Vec<Incoming> = routed(&self.store, envelopes)
             .await
             .map_err(RoundError::Store)?;
@@ -473,8 +469,7 @@ mod tests {
     use super::*;
     use keffi_shared::headers::RequestHeaders;
     use keffi_shared::version::V1;
-    use keffi_shared::wire::PulledEvent;
-    use keffi_shared::{Envelope, IdempotencyKey, Provider};
+    use keffi_shared::{IdempotencyKey, Provider};
 
     fn batch(sources: &[&str], has_more: bool) -> PullResponse {
         PullResponse {

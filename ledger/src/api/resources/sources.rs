@@ -308,8 +308,30 @@ fn taken(name: &str) -> ApiError {
     )
 }
 
+/// A source in `wrangler.toml`: this API neither writes nor removes it.
+fn static_source(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "source_static",
+        format!("source `{name}` is configured in wrangler.toml; change it there"),
+    )
+}
+
 fn rule(e: keffi_shared::edge::sources::SourceError) -> ApiError {
     ApiError::invalid(e.to_string())
+}
+
+/// The merchant's source `name` (removed or not); 404 if the name is not the merchant's.
+async fn own(
+    state: &ApiState,
+    merchant: &MerchantId,
+    name: &str,
+) -> Result<SourceRecord, ApiError> {
+    state
+        .store
+        .source_of(merchant, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("source", name))
 }
 
 /// The merchant's live source `name` added through this API, or why it cannot be changed
@@ -319,23 +341,15 @@ async fn own_runtime(
     merchant: &MerchantId,
     name: &str,
 ) -> Result<(SourceRecord, Provider), ApiError> {
-    let record = state
-        .store
-        .source_of(merchant, name)
-        .await?
-        .filter(|r| r.removed_at_ms.is_none())
-        .ok_or_else(|| ApiError::not_found("source", name))?;
+    let record = own(state, merchant, name).await?;
+    if record.removed_at_ms.is_some() {
+        return Err(ApiError::not_found("source", name));
+    }
     let provider = record
         .provider
         .as_deref()
         .and_then(|p| p.parse::<Provider>().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "source_static",
-                format!("source `{name}` is configured in wrangler.toml; change it there"),
-            )
-        })?;
+        .ok_or_else(|| static_source(name))?;
     Ok((record, provider))
 }
 
@@ -386,13 +400,7 @@ pub async fn put(
         return Err(taken(name));
     }
     match edge.source(name).await {
-        Ok(view) if view.origin == Origin::Static => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "source_static",
-                format!("source `{name}` is configured in wrangler.toml; change it there"),
-            ))
-        }
+        Ok(view) if view.origin == Origin::Static => return Err(static_source(name)),
         Ok(_) | Err(EdgeError::Refused { status: 404, .. }) => {}
         Err(e) => return Err(edge_error(e)),
     }
@@ -450,11 +458,7 @@ pub async fn get(
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<MerchantSource>, ApiError> {
     let merchant = existing(&state, &id).await?;
-    let record = state
-        .store
-        .source_of(&merchant.id, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source", &name))?;
+    let record = own(&state, &merchant.id, &name).await?;
     let edge = match (&state.edge, record.removed_at_ms) {
         (Some(edge), None) => match edge.source(&name).await {
             Ok(view) => Some(view.into()),
@@ -535,17 +539,8 @@ pub async fn delete(
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Json<SourceRecord>, ApiError> {
     let merchant = existing(&state, &id).await?;
-    let record = state
-        .store
-        .source_of(&merchant.id, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source", &name))?;
-    if record.provider.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "source_static",
-            format!("source `{name}` is configured in wrangler.toml; remove it there"),
-        ));
+    if own(&state, &merchant.id, &name).await?.provider.is_none() {
+        return Err(static_source(&name));
     }
     edge(&state)?
         .delete_source(&name)
