@@ -228,6 +228,11 @@ pub fn reconciler_started() {
     metrics::counter!("keffi_reconciler_errors_total").increment(0);
 }
 
+/// How many events of split sources wait, held, for a merchant to be told (set by each sweep).
+pub fn held_waiting(n: i64) {
+    metrics::gauge!("keffi_events_held").set(n as f64);
+}
+
 /// `n` parked events given up on by the sweep (0 registers the counter).
 pub fn orphaned(n: usize) {
     metrics::counter!("keffi_events_orphaned_total").increment(n as u64);

@@ -27,7 +27,7 @@ use access::tokens::Whose;
 use access::{audit, auth, me};
 use resources::{
     client, events, journal, merchants, orders, payments, reconciler, search, shards, sources,
-    stats, stream, timeline, tokens,
+    splits, stats, stream, timeline, tokens,
 };
 use support::{error, ApiState};
 
@@ -109,6 +109,8 @@ fn v1_routes() -> [(Scope, Whose, OpenApiRouter<ApiState>); 5] {
         .routes(routes!(merchants::get))
         .routes(routes!(sources::list))
         .routes(routes!(sources::get))
+        .routes(routes!(splits::list))
+        .routes(routes!(splits::held))
         .routes(routes!(merchants::tokens))
         .routes(routes!(shards::list))
         .routes(routes!(reconciler::status));
@@ -118,6 +120,8 @@ fn v1_routes() -> [(Scope, Whose, OpenApiRouter<ApiState>); 5] {
         .routes(routes!(sources::add))
         .routes(routes!(sources::put, sources::delete))
         .routes(routes!(sources::rotate))
+        .routes(routes!(splits::split))
+        .routes(routes!(splits::map))
         .routes(routes!(merchants::issue_token))
         .routes(routes!(merchants::revoke_token));
     [

@@ -9,6 +9,7 @@ pub mod fact;
 pub mod journal;
 pub mod order;
 pub mod payment;
+pub mod route;
 
 pub use decide::{decide, order_meets_payment, Decision, Outcome};
 pub use fact::Fact;

@@ -14,7 +14,7 @@ use keffi_shared::headers::RequestHeaders;
 use keffi_shared::wire::{HookAck, HookOutcome};
 
 use super::{error, AppState};
-use crate::pipeline::{apply_batch, routed};
+use crate::pipeline::{apply_routed, routed};
 use crate::store::now_ms;
 use crate::store::StoreError;
 use tracing::Instrument as _;
@@ -77,7 +77,7 @@ pub async fn receive(
     let applied = tokio::spawn(
         async move {
             let incoming = routed(&store, vec![(admitted.envelope, None)]).await?;
-            apply_batch(&store, &incoming, None).await
+            apply_routed(&store, &incoming, None).await
         }
         .in_current_span(),
     )

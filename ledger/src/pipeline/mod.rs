@@ -16,54 +16,32 @@
 //! events. So two writers touching one reference — two replicas, a batch and an order's
 //! creation, a batch and a replay — run one after the other, and the second sees the first.
 
+mod route;
 mod set_wise;
 mod sweep;
 
+pub use route::{route_held, routed, Routed};
 pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
-
-use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 use keffi_shared::wire::EdgePosition;
 use keffi_shared::{Envelope, MerchantId};
 use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use crate::domain::{Fact, Outcome};
 use crate::store::notify::OrderChange;
+use crate::store::splits::NewHeld;
 use crate::store::{InboxStatus, NewInboxEvent, SettledInbox, Store, StoreError, Tx};
 
 /// One event to apply, whose it is, and where it came from.
 #[derive(Debug, Clone)]
 pub struct Incoming {
-    /// The merchant the event belongs to: its source's (see [`routed`]).
+    /// The merchant the event belongs to (see [`routed`]).
     pub merchant: MerchantId,
     pub envelope: Envelope,
     /// The edge shard and sequence, for events pulled from the edge.
     pub origin: Option<EdgePosition>,
-}
-
-/// `envelopes` (with where each came from) as events to apply, each with its source's
-/// merchant: the one the source is routed to (`/v1/merchants/{id}/sources`), or the default
-/// merchant for a source routed nowhere (those configured in `wrangler.toml`). One read for
-/// the whole batch.
-pub async fn routed(
-    store: &Store,
-    envelopes: Vec<(Envelope, Option<EdgePosition>)>,
-) -> Result<Vec<Incoming>, StoreError> {
-    let names: BTreeSet<&str> = envelopes.iter().map(|(e, _)| e.source.as_str()).collect();
-    let names: Vec<&str> = names.into_iter().collect();
-    let merchants = store.source_merchants(&names).await?;
-    Ok(envelopes
-        .into_iter()
-        .map(|(envelope, origin)| Incoming {
-            merchant: merchants
-                .get(&envelope.source)
-                .cloned()
-                .unwrap_or_else(MerchantId::default_merchant),
-            envelope,
-            origin,
-        })
-        .collect())
 }
 
 /// What a batch did.
@@ -76,6 +54,8 @@ pub struct BatchReport {
     pub dead: u64,
     /// Parked events this batch unblocked and applied.
     pub unparked: u64,
+    /// Events of a split source no merchant could be told for, held (see [`routed`]).
+    pub held: u64,
     /// (source, outcome) per event, counted in metrics once the batch commits.
     #[serde(skip)]
     pub outcomes: Vec<(String, &'static str)>,
@@ -111,6 +91,7 @@ impl BatchReport {
         span.record("parked", self.parked);
         span.record("dead", self.dead);
         span.record("unparked", self.unparked);
+        span.record("held", self.held);
     }
 
     /// Adds what one event's own attempt did (the event-by-event path).
@@ -139,6 +120,35 @@ impl BatchReport {
 
 /// Applies `events` in one transaction and, for a pulled batch, moves the shard's cursor to
 /// `cursor` in the same transaction.
+pub async fn apply_batch(
+    store: &Store,
+    events: &[Incoming],
+    cursor: Option<EdgePosition>,
+) -> Result<BatchReport, StoreError> {
+    apply_with(store, events, &Holds::default(), cursor).await
+}
+
+/// Applies a routed batch as [`apply_batch`] does, and in the same transaction holds the
+/// events no merchant could be told for and marks the held ones it places routed.
+pub async fn apply_routed(
+    store: &Store,
+    routed: &Routed,
+    cursor: Option<EdgePosition>,
+) -> Result<BatchReport, StoreError> {
+    let holds = Holds {
+        held: &routed.held,
+        released: &routed.released,
+    };
+    apply_with(store, &routed.events, &holds, cursor).await
+}
+
+/// What a batch writes beside its events (see [`apply_routed`]).
+#[derive(Default, Clone, Copy)]
+struct Holds<'a> {
+    held: &'a [NewHeld],
+    released: &'a [(i64, MerchantId)],
+}
+
 #[tracing::instrument(
     name = "apply_batch",
     skip_all,
@@ -150,11 +160,13 @@ impl BatchReport {
         parked = tracing::field::Empty,
         dead = tracing::field::Empty,
         unparked = tracing::field::Empty,
+        held = tracing::field::Empty,
     )
 )]
-pub async fn apply_batch(
+async fn apply_with(
     store: &Store,
     events: &[Incoming],
+    holds: &Holds<'_>,
     cursor: Option<EdgePosition>,
 ) -> Result<BatchReport, StoreError> {
     let started = std::time::Instant::now();
@@ -167,7 +179,7 @@ pub async fn apply_batch(
     // again with a savepoint around each event, so only a failing event is recorded dead.
     let mut races = 0;
     let report = loop {
-        match attempt(store, events, &facts, cursor, Isolation::Batch).await {
+        match attempt(store, events, &facts, holds, cursor, Isolation::Batch).await {
             Ok(report) => break report,
             // Another writer recorded one of these events meanwhile: it has committed by now
             // (the insert waited for it), so a fresh attempt sees it as a duplicate.
@@ -177,7 +189,7 @@ pub async fn apply_batch(
             }
             Err(Failure::Event(e)) => {
                 tracing::info!(error = %e, "an event failed; re-applying the batch event by event");
-                break attempt(store, events, &facts, cursor, Isolation::PerEvent)
+                break attempt(store, events, &facts, holds, cursor, Isolation::PerEvent)
                     .await
                     .map_err(Failure::into_store)?;
             }
@@ -223,6 +235,7 @@ async fn attempt(
     store: &Store,
     events: &[Incoming],
     facts: &[Result<Fact, String>],
+    holds: &Holds<'_>,
     cursor: Option<EdgePosition>,
     isolation: Isolation,
 ) -> Result<BatchReport, Failure> {
@@ -245,6 +258,17 @@ async fn attempt(
         Isolation::PerEvent => one_by_one(&mut tx, events, facts, &mut report)
             .await
             .map_err(Failure::Store)?,
+    }
+    if !holds.held.is_empty() || !holds.released.is_empty() {
+        let now = crate::store::now_ms();
+        tx.hold(holds.held, now).await.map_err(Failure::Store)?;
+        tx.release_held(holds.released, now)
+            .await
+            .map_err(Failure::Store)?;
+        report.held = holds.held.len() as u64;
+        for h in holds.held {
+            report.outcomes.push((h.source.clone(), "held"));
+        }
     }
     let committing = std::time::Instant::now();
     if !report.moved.is_empty() {

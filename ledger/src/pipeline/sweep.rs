@@ -156,7 +156,8 @@ pub async fn adopt_orders_behind(store: &Store, limit: u32) -> Result<u64, Store
     Ok(moved)
 }
 
-/// The sweeps, every `cfg.interval`, until shutdown: parked events that are ready, then the
+/// The sweeps, every `cfg.interval`, until shutdown: held events a route now places, then
+/// parked events that are ready, then the
 /// parked events that have waited too long (ready ones first, so an event whose fact has just
 /// arrived is applied rather than given up on), then orders behind their payment.
 pub async fn sweep_forever(
@@ -166,11 +167,24 @@ pub async fn sweep_forever(
     shutdown: crate::shutdown::Shutdown,
 ) {
     crate::telemetry_metrics::orphaned(0);
+    crate::telemetry_metrics::held_waiting(0);
     crate::telemetry_metrics::settled_again_dead_registered();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
             _ = shutdown.clone().wait() => return,
+        }
+        match super::route_held(&store, cfg.page).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(placed = n, "held events placed with their merchants");
+                changes.nudge();
+            }
+            Err(e) => tracing::warn!(error = %e, "held-event routing failed"),
+        }
+        match store.count_waiting_held().await {
+            Ok(n) => crate::telemetry_metrics::held_waiting(n),
+            Err(e) => tracing::warn!(error = %e, "counting held events failed"),
         }
         match sweep_parked(&store, cfg.page).await {
             Ok(0) => {}

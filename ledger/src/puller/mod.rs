@@ -18,7 +18,7 @@ use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 
 use crate::changes::Changes;
-use crate::pipeline::{apply_batch, routed, Incoming};
+use crate::pipeline::{apply_routed, routed};
 use crate::shutdown::Shutdown;
 use crate::store::{now_ms, Store, StoreError};
 use backoff::Backoff;
@@ -385,10 +385,10 @@ impl ShardPuller {
         let envelopes = self.positioned(pulled.events.into_iter());
         if !envelopes.is_empty() {
             let events = routed(&self.store, envelopes).await?;
-            let report = apply_batch(&self.store, &events, None).await?;
+            let report = apply_routed(&self.store, &events, None).await?;
             self.changes.publish(&report.moved);
             tracing::debug!(
-                events = events.len(),
+                events = events.events.len(),
                 applied = report.applied,
                 "applied other sources' events ahead of a backlog"
             );
@@ -424,10 +424,14 @@ impl ShardPuller {
         pending_ack: &mut Option<u64>,
     ) -> Result<(), RoundError> {
         let envelopes = self.positioned(pulled.events.into_iter().filter(|e| e.seq > cursor));
-        let events: Vec<Incoming> = routed(&self.store, envelopes)
+        // The batch's end, whatever becomes of its last event (a held one moves the cursor
+        // as an applied one does).
+        let first = envelopes.first().and_then(|(_, o)| *o);
+        let last = envelopes.last().and_then(|(_, o)| *o);
+        let events = routed(&self.store, envelopes)
             .await
             .map_err(RoundError::Store)?;
-        let Some(last) = events.last().and_then(|e| e.origin) else {
+        let Some(last) = last else {
             let now = now_ms();
             self.status.update(self.shard, |s| {
                 s.last_success_ms = Some(now);
@@ -437,12 +441,12 @@ impl ShardPuller {
             return Ok(());
         };
         let span = Span::current();
-        span.record("events", events.len());
-        if let Some(first) = events.first().and_then(|e| e.origin) {
+        span.record("events", events.events.len() + events.held.len());
+        if let Some(first) = first {
             span.record("first_seq", first.seq);
         }
         span.record("last_seq", last.seq);
-        let report = apply_batch(&self.store, &events, Some(last)).await?;
+        let report = apply_routed(&self.store, &events, Some(last)).await?;
         self.changes.publish(&report.moved);
         report.record_on(&span);
         let now = now_ms();

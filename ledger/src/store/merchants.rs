@@ -54,6 +54,11 @@ pub struct SourceRecord {
     /// Set once removed: the edge refuses its deliveries from then on; events it brought
     /// before stay its merchant's, and the name stays this merchant's.
     pub removed_at_ms: Option<i64>,
+    /// Set once the source splits (a platform account): from then on each event is the
+    /// merchant's its payload names, not this merchant's.
+    pub split_at_ms: Option<i64>,
+    /// The metadata key a split source reads the merchant from, when it has one.
+    pub metadata_key: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -64,6 +69,8 @@ struct SourceRow {
     created_at_ms: i64,
     updated_at_ms: i64,
     removed_at_ms: Option<i64>,
+    split_at_ms: Option<i64>,
+    metadata_key: Option<String>,
 }
 
 impl TryFrom<SourceRow> for SourceRecord {
@@ -76,12 +83,15 @@ impl TryFrom<SourceRow> for SourceRecord {
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
             removed_at_ms: r.removed_at_ms,
+            split_at_ms: r.split_at_ms,
+            metadata_key: r.metadata_key,
         })
     }
 }
 
 const SOURCE_COLUMNS: &str =
-    "name, merchant_id, provider, created_at_ms, updated_at_ms, removed_at_ms";
+    "name, merchant_id, provider, created_at_ms, updated_at_ms, removed_at_ms, split_at_ms, \
+     metadata_key";
 
 /// How a claim of a source's name went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +218,8 @@ impl Store {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             removed_at_ms: None,
+            split_at_ms: None,
+            metadata_key: None,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod orders;
 pub mod reconcile;
 pub mod records;
+pub mod splits;
 pub mod statistics;
 pub mod timeline;
 

@@ -13,6 +13,7 @@ mod parking;
 mod plans;
 mod reconciler;
 mod serve;
+mod splits;
 mod store_pipeline;
 mod streams;
 mod tenants;

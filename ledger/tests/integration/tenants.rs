@@ -249,7 +249,8 @@ async fn sources_route_events_to_their_merchant(store: &Store) {
     let plain = charge(42, "ord_2", 500, 0).envelope;
     let routed = routed(store, vec![(via_a, None), (plain, None)])
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(routed[0].merchant, a);
     assert_eq!(routed[1].merchant, dm());
     assert_eq!(
@@ -325,7 +326,7 @@ async fn a_source_name_is_one_merchants_for_good(store: &Store) {
     );
     let mut late = charge(51, "ord_1", 500, 0).envelope;
     late.source = "acme-pay".into();
-    let routed = routed(store, vec![(late, None)]).await.unwrap();
+    let routed = routed(store, vec![(late, None)]).await.unwrap().events;
     assert_eq!(
         routed[0].merchant, a,
         "a removed source's events stay its merchant's"

@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod payee;
+
 use super::PayloadError;
 use crate::money::{Currency, MinorUnits};
 

@@ -72,6 +72,15 @@ const NEEDED: &[(&str, &str, Scope)] = &[
         Scope::Admin,
     ),
     ("DELETE", "/v1/merchants/{id}/sources/{name}", Scope::Admin),
+    // On the source the POST above added (see `SPLIT`), then a subaccount of it.
+    ("PUT", SPLIT, Scope::Admin),
+    (
+        "PUT",
+        "/v1/merchants/{id}/subaccounts/{source}/{code}",
+        Scope::Admin,
+    ),
+    ("GET", "/v1/merchants/{id}/subaccounts", Scope::Read),
+    ("GET", "/v1/held", Scope::Read),
     ("GET", "/v1/merchants/{id}/tokens", Scope::Read),
     ("POST", "/v1/merchants/{id}/tokens", Scope::Admin),
     // After the POST above: the token the admin issued there is the one it revokes.
@@ -84,6 +93,9 @@ const NEEDED: &[(&str, &str, Scope)] = &[
 /// that passes the scope check is answered `not_found` or `edge_not_configured`, never a
 /// refusal of its own (the runtime-sources test runs them against a real edge).
 const NEEDS_EDGE: &str = "/v1/merchants/{id}/sources/{name}";
+
+/// Splitting a source needs no edge: it is tried on the source the admin added above.
+const SPLIT: &str = "/v1/merchants/{id}/sources/{name}/split";
 
 fn token_list() -> String {
     TOKENS
@@ -268,10 +280,17 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
         } else {
             "t-by-boss"
         };
+        let issued_as = if *path == SPLIT {
+            "src-by-boss"
+        } else {
+            issued_as
+        };
         let mut concrete = path
             .replace("{reference}", "ord_seed")
             .replace("{id}", &id)
-            .replace("{name}", issued_as);
+            .replace("{name}", issued_as)
+            .replace("{source}", "src-by-boss")
+            .replace("{code}", "ACCT_seed");
         if *path == "/v1/search" {
             concrete.push_str("?q=ord_seed");
         }
@@ -300,6 +319,7 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
                 ("POST", "/v1/merchants/{id}/sources/{name}/rotate") => {
                     req = req.json(&json!({"secret": "sk_test_y"}));
                 }
+                ("PUT", SPLIT) => req = req.json(&json!({"metadata_key": "keffi_merchant"})),
                 ("POST", "/v1/merchants/{id}/tokens") => {
                     req = req.json(&json!({"name": format!("t-by-{by}"), "scope": "read"}));
                 }
@@ -331,7 +351,9 @@ async fn every_route_answers_every_scope_as_decided() -> anyhow::Result<()> {
                     assert_eq!(status, 401, "{method} {path} without a token: {body}");
                     assert_eq!(challenge.as_deref(), Some("Bearer"));
                 }
-                Some((_, scope, _)) if scope >= *needed && path.starts_with(NEEDS_EDGE) => {
+                Some((_, scope, _))
+                    if scope >= *needed && path.starts_with(NEEDS_EDGE) && *path != SPLIT =>
+                {
                     let code = body["error"]["code"].as_str().unwrap_or_default();
                     assert!(
                         ["not_found", "edge_not_configured"].contains(&code),

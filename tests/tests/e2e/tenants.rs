@@ -283,8 +283,10 @@ async fn two_merchants_each_see_and_move_only_their_own(db: TestDb) -> anyhow::R
                 body.clone(),
             )
             .await?;
-        let platform =
-            path.starts_with("/v1/merchants") || path == "/v1/shards" || path == "/v1/reconciler";
+        let platform = path.starts_with("/v1/merchants")
+            || path == "/v1/shards"
+            || path == "/v1/reconciler"
+            || path == "/v1/held";
         if platform {
             assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {named_b}");
             assert_eq!(named_b["error"]["code"], "platform_only", "{method} {path}");
@@ -520,4 +522,237 @@ async fn two_merchants_each_see_and_move_only_their_own(db: TestDb) -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_merchants_each_see_and_move_only_their_own_postgres() -> anyhow::Result<()> {
     two_merchants_each_see_and_move_only_their_own(TestDb::postgres().await?).await
+}
+
+/// A Paystack charge of the platform's account, naming its merchant's subaccount.
+fn platform_charge(
+    id: u64,
+    reference: &str,
+    amount: i64,
+    subaccount: &str,
+) -> anyhow::Result<gateway::Delivery> {
+    let body = json!({"event": "charge.success", "data": {
+        "id": id, "reference": reference, "amount": amount, "currency": "NGN",
+        "status": "success", "fees": 0, "channel": "card",
+        "paid_at": "2026-12-06T10:00:00.000Z", "metadata": "",
+        "subaccount": {"subaccount_code": subaccount, "business_name": "x"}, "split": {}}});
+    Ok(gateway::paystack_body(
+        keffi_tests::edge::PAYSTACK_SECRET,
+        serde_json::to_vec(&body)?,
+    ))
+}
+
+/// One platform account for both merchants, through the real edge: the platform makes its
+/// source split and maps acme's subaccount; acme's charge pays acme's order and its refund
+/// (which names only the reference) follows it; bolt's charge, its subaccount not mapped yet,
+/// is held in no one's inbox with the reason, and is placed with bolt once the platform maps
+/// it. Merchants see none of it: `/v1/held` and the mapping routes are the platform's.
+async fn a_platform_account_pays_each_merchant_by_its_subaccount(db: TestDb) -> anyhow::Result<()> {
+    let k = Keffi::start(&db).await?;
+    for (id, name) in [
+        ("platco", "The platform"),
+        ("acme", "Acme Foods"),
+        ("bolt", "Bolt Grills"),
+    ] {
+        let (s, m) = k
+            .call(
+                Method::POST,
+                "/v1/merchants",
+                PLATFORM,
+                None,
+                Some(json!({"id": id, "name": name})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+    }
+    let (s, src) = k
+        .call(
+            Method::POST,
+            "/v1/merchants/platco/sources",
+            PLATFORM,
+            None,
+            Some(json!({"name": "paystack"})),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::CREATED, "{src}");
+    let split = "/v1/merchants/platco/sources/paystack/split";
+    let (s, src) = k
+        .call(
+            Method::PUT,
+            split,
+            A_ADMIN,
+            None,
+            Some(json!({"metadata_key": null})),
+        )
+        .await?;
+    assert_eq!(
+        (s, src["error"]["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("platform_only"))
+    );
+    let (s, src) = k
+        .call(
+            Method::PUT,
+            split,
+            PLATFORM,
+            None,
+            Some(json!({"metadata_key": "keffi_merchant"})),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::OK, "{src}");
+    assert!(src["split_at_ms"].is_i64(), "{src}");
+    let (s, e) = k
+        .call(
+            Method::PUT,
+            split,
+            PLATFORM,
+            None,
+            Some(json!({"metadata_key": "other"})),
+        )
+        .await?;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("split_fixed"))
+    );
+    let (s, m) = k
+        .call(
+            Method::PUT,
+            "/v1/merchants/acme/subaccounts/paystack/ACCT_acme",
+            PLATFORM,
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let (s, e) = k
+        .call(
+            Method::PUT,
+            "/v1/merchants/bolt/subaccounts/paystack/ACCT_acme",
+            PLATFORM,
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (s, e["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("subaccount_taken"))
+    );
+
+    for (token, reference, amount) in [(A_ADMIN, "ord_p1", 500_000), (B_ADMIN, "ord_p2", 300_000)] {
+        let (s, o) = k
+            .call(
+                Method::POST,
+                "/v1/orders",
+                token,
+                None,
+                Some(json!({"reference": reference, "amount": amount, "currency": "NGN"})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::CREATED, "{o}");
+    }
+    assert_eq!(
+        k.edge
+            .deliver(
+                "paystack",
+                &platform_charge(7001, "ord_p1", 500_000, "ACCT_acme")?
+            )
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(
+        k.edge
+            .deliver(
+                "paystack",
+                &platform_charge(7002, "ord_p2", 300_000, "ACCT_bolt")?
+            )
+            .await?
+            .0,
+        200
+    );
+    let refund = gateway::paystack_body(
+        keffi_tests::edge::PAYSTACK_SECRET,
+        serde_json::to_vec(&json!({"event": "refund.processed", "data": {
+            "status": "processed", "transaction_reference": "ord_p1",
+            "refund_reference": "rf_p1", "amount": "100000", "currency": "NGN"}}))?,
+    );
+    assert_eq!(k.edge.deliver("paystack", &refund).await?.0, 200);
+
+    let until = |path: &'static str, token: &'static str, done: fn(&Value) -> bool| {
+        let k = &k;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(45);
+            loop {
+                let (_, v) = k.get(path, token).await?;
+                if done(&v) {
+                    return anyhow::Ok(v);
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{path}: {v}; ledger log:\n{}",
+                    k.ledger.log_tail(30)
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let a = until("/v1/orders/ord_p1", A_READ, |o| {
+        o["payment"]["refunded"] == 100_000
+    })
+    .await?;
+    assert_eq!(a["status"], "partially_refunded", "{a}");
+    let held = until("/v1/held", PLATFORM, |h| {
+        h["data"].as_array().is_some_and(|d| !d.is_empty())
+    })
+    .await?;
+    assert_eq!(held["data"].as_array().unwrap().len(), 1, "{held}");
+    assert_eq!(held["data"][0]["reference"], "ord_p2");
+    assert!(
+        held["data"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ACCT_bolt"),
+        "{held}"
+    );
+    let (_, b) = k.get("/v1/orders/ord_p2", B_ADMIN).await?;
+    assert_eq!(b["status"], "pending", "{b}");
+    for token in [A_ADMIN, B_ADMIN] {
+        let (s, e) = k.get("/v1/held", token).await?;
+        assert_eq!(
+            (s, e["error"]["code"].clone()),
+            (StatusCode::FORBIDDEN, json!("platform_only"))
+        );
+    }
+    let (_, owner) = k
+        .call(Method::GET, "/v1/events", PLATFORM, Some("platco"), None)
+        .await?;
+    assert_eq!(
+        owner["data"],
+        json!([]),
+        "the account's owner holds none of its merchants' events"
+    );
+
+    let (s, m) = k
+        .call(
+            Method::PUT,
+            "/v1/merchants/bolt/subaccounts/paystack/ACCT_bolt",
+            PLATFORM,
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let b = until("/v1/orders/ord_p2", B_ADMIN, |o| o["status"] == "paid").await?;
+    assert_eq!(b["payment"]["gateway_id"], "7002");
+    let (_, held) = k.get("/v1/held?state=all", PLATFORM).await?;
+    assert_eq!(held["data"][0]["merchant"], "bolt", "{held}");
+    let (_, waiting) = k.get("/v1/held", PLATFORM).await?;
+    assert_eq!(waiting["data"], json!([]));
+    let (_, subs) = k.get("/v1/merchants/bolt/subaccounts", PLATFORM).await?;
+    assert_eq!(subs[0]["code"], "ACCT_bolt", "{subs}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_account_pays_each_merchant_by_its_subaccount_postgres() -> anyhow::Result<()> {
+    a_platform_account_pays_each_merchant_by_its_subaccount(TestDb::postgres().await?).await
 }

@@ -11,6 +11,7 @@ pub(crate) mod reconciler;
 pub(crate) mod search;
 pub(crate) mod shards;
 pub(crate) mod sources;
+pub(crate) mod splits;
 pub(crate) mod stats;
 pub(crate) mod stream;
 pub(crate) mod timeline;

@@ -179,7 +179,7 @@ mod tests {
                 assert!(p["description"].is_string(), "{at}: {p}");
             }
         }
-        assert_eq!(ids.len(), 37);
+        assert_eq!(ids.len(), 41);
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["client_secret"]["in"], "query");
@@ -288,7 +288,8 @@ mod tests {
             );
             let platform = path.starts_with("/v1/merchants")
                 || path == "/v1/shards"
-                || path == "/v1/reconciler";
+                || path == "/v1/reconciler"
+                || path == "/v1/held";
             if platform {
                 assert!(
                     !names_merchant && forbidden.contains("platform_only"),
@@ -336,6 +337,14 @@ mod tests {
                 &(
                     "admin".to_owned(),
                     "PUT /v1/merchants/{id}/sources/{name}".to_owned()
+                ),
+                &(
+                    "admin".to_owned(),
+                    "PUT /v1/merchants/{id}/sources/{name}/split".to_owned()
+                ),
+                &(
+                    "admin".to_owned(),
+                    "PUT /v1/merchants/{id}/subaccounts/{source}/{code}".to_owned()
                 ),
                 &("operate".to_owned(), "POST /v1/events/replay".to_owned()),
                 &(
