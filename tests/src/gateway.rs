@@ -38,6 +38,22 @@ fn json_headers(extra: Vec<(&str, String)>) -> Vec<(String, String)> {
 
 /// A Paystack `charge.success` for transaction `id` / `reference` of `amount` kobo.
 pub fn paystack_charge_success(secret: &str, id: u64, reference: &str, amount: i64) -> Delivery {
+    paystack_charge_to(secret, id, reference, amount, None)
+}
+
+/// The same, on a platform account: for `subaccount`'s merchant when set (`subaccount` is
+/// `{}` on a transaction without one, as Paystack sends it).
+pub fn paystack_charge_to(
+    secret: &str,
+    id: u64,
+    reference: &str,
+    amount: i64,
+    subaccount: Option<&str>,
+) -> Delivery {
+    let subaccount = subaccount.map_or(
+        serde_json::json!({}),
+        |code| serde_json::json!({"subaccount_code": code, "business_name": code}),
+    );
     let body = serde_json::json!({
         "event": "charge.success",
         "data": {
@@ -52,7 +68,9 @@ pub fn paystack_charge_success(secret: &str, id: u64, reference: &str, amount: i
             "currency": "NGN",
             "fees": paystack_local_fee(amount),
             "customer": {"email": "ada@example.com", "customer_code": "CUS_1"},
-            "metadata": {}
+            "metadata": {},
+            "subaccount": subaccount,
+            "split": {}
         }
     });
     paystack_body(secret, serde_json::to_vec(&body).expect("json"))

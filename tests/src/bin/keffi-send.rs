@@ -4,6 +4,7 @@
 //! scripts/send-webhook --reference ord_1 --amount 500000          # one charge.success
 //! scripts/send-webhook --reference ord_1 --amount 500000 --times 5 # the same event, 5 times
 //! scripts/send-webhook --count 200                                 # 200 distinct events, with latency figures
+//! scripts/send-webhook --reference ord_2 --subaccount ACCT_acme    # a platform account's charge for a subaccount
 //! ```
 //! The secret defaults to the source's entry in `.dev.vars` (`KEFFI_SECRET_<SOURCE>`).
 
@@ -41,6 +42,10 @@ struct Args {
     /// Send this many distinct events (references `{reference}-{i}`) and print latency.
     #[arg(long)]
     count: Option<u32>,
+    /// The Paystack subaccount the charge settles to (`ACCT_…`), as a platform account's
+    /// charge for one of its merchants carries it.
+    #[arg(long)]
+    subaccount: Option<String>,
 }
 
 #[tokio::main]
@@ -71,7 +76,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut latencies = Vec::new();
     for (reference, id) in &events {
-        let d = gateway::paystack_charge_success(&secret, *id, reference, args.amount);
+        let d = gateway::paystack_charge_to(
+            &secret,
+            *id,
+            reference,
+            args.amount,
+            args.subaccount.as_deref(),
+        );
         for _ in 0..args.times {
             let req = d.post(&http, &url);
             let started = Instant::now();

@@ -524,24 +524,6 @@ async fn two_merchants_each_see_and_move_only_their_own_postgres() -> anyhow::Re
     two_merchants_each_see_and_move_only_their_own(TestDb::postgres().await?).await
 }
 
-/// A Paystack charge of the platform's account, naming its merchant's subaccount.
-fn platform_charge(
-    id: u64,
-    reference: &str,
-    amount: i64,
-    subaccount: &str,
-) -> anyhow::Result<gateway::Delivery> {
-    let body = json!({"event": "charge.success", "data": {
-        "id": id, "reference": reference, "amount": amount, "currency": "NGN",
-        "status": "success", "fees": 0, "channel": "card",
-        "paid_at": "2026-12-06T10:00:00.000Z", "metadata": "",
-        "subaccount": {"subaccount_code": subaccount, "business_name": "x"}, "split": {}}});
-    Ok(gateway::paystack_body(
-        keffi_tests::edge::PAYSTACK_SECRET,
-        serde_json::to_vec(&body)?,
-    ))
-}
-
 /// One platform account for both merchants, through the real edge: the platform makes its
 /// source split and maps acme's subaccount; acme's charge pays acme's order and its refund
 /// (which names only the reference) follows it; bolt's charge, its subaccount not mapped yet,
@@ -653,7 +635,13 @@ async fn a_platform_account_pays_each_merchant_by_its_subaccount(db: TestDb) -> 
         k.edge
             .deliver(
                 "paystack",
-                &platform_charge(7001, "ord_p1", 500_000, "ACCT_acme")?
+                &gateway::paystack_charge_to(
+                    keffi_tests::edge::PAYSTACK_SECRET,
+                    7001,
+                    "ord_p1",
+                    500_000,
+                    Some("ACCT_acme")
+                )
             )
             .await?
             .0,
@@ -663,7 +651,13 @@ async fn a_platform_account_pays_each_merchant_by_its_subaccount(db: TestDb) -> 
         k.edge
             .deliver(
                 "paystack",
-                &platform_charge(7002, "ord_p2", 300_000, "ACCT_bolt")?
+                &gateway::paystack_charge_to(
+                    keffi_tests::edge::PAYSTACK_SECRET,
+                    7002,
+                    "ord_p2",
+                    300_000,
+                    Some("ACCT_bolt")
+                )
             )
             .await?
             .0,
