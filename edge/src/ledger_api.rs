@@ -36,7 +36,7 @@ async fn serve(req: Request, env: &Env, route: Route) -> std::result::Result<Res
         Route::Ack => ack(req, env, &settings).await,
         Route::Shards => shards_report(env, &settings).await,
         Route::Stats => stats(env, &settings).await,
-        Route::Sources | Route::Source(_) | Route::RotateSource(_) => {
+        Route::Sources | Route::Source(_) | Route::RotateSource(_) | Route::VerifySource(_) => {
             sources::handle(req, env, &settings, route)
                 .await
                 .map_err(internal)

@@ -36,9 +36,15 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReconcilerArgs {
-    /// Paystack secret key for the Verify Transaction API; without it the reconciler is off.
+    /// Paystack secret key for the Verify Transaction API: the default merchant's account.
+    /// Without it (and without --reconcile-via-edge) the reconciler is off.
     #[arg(long, env = "KEFFI_PAYSTACK_SECRET_KEY", hide_env_values = true)]
     pub paystack_secret_key: Option<Secret>,
+    /// Reconcile every merchant's payments, each asked with its own Paystack source's key
+    /// through the edge (which alone holds the keys of runtime sources): needs KEFFI_EDGE_URL.
+    /// The default merchant's go to Paystack directly when KEFFI_PAYSTACK_SECRET_KEY is set.
+    #[arg(long, env = "KEFFI_RECONCILE_VIA_EDGE")]
+    pub reconcile_via_edge: bool,
     /// Paystack API base URL.
     #[arg(
         long,
@@ -67,11 +73,29 @@ pub struct ReconcilerArgs {
 }
 
 impl ReconcilerArgs {
-    /// The reconciler's settings; `None` without a secret key.
-    pub fn resolve(&self) -> Result<Option<crate::reconciler::ReconcilerConfig>, ConfigError> {
-        let Some(key) = self.paystack_secret_key.clone() else {
-            return Ok(None);
+    /// The reconciler's settings; `None` without a secret key or the edge to ask through.
+    /// `edge` is the edge's URL and pull token, when one is configured.
+    pub fn resolve(
+        &self,
+        edge: Option<(&str, &Secret)>,
+    ) -> Result<Option<crate::reconciler::ReconcilerConfig>, ConfigError> {
+        let via_edge = match (self.reconcile_via_edge, edge) {
+            (false, _) => None,
+            (true, Some((url, token))) => Some(crate::reconciler::EdgeVerify {
+                url: url.to_owned(),
+                token: token.clone(),
+            }),
+            (true, None) => {
+                return Err(ConfigError {
+                    setting: "KEFFI_RECONCILE_VIA_EDGE",
+                    problem: "needs the edge: set KEFFI_EDGE_URL and KEFFI_EDGE_TOKEN".into(),
+                })
+            }
         };
+        let key = self.paystack_secret_key.clone();
+        if key.is_none() && via_edge.is_none() {
+            return Ok(None);
+        }
         if !(self.reconcile_rps > 0.0 && self.reconcile_rps.is_finite())
             || self.reconcile_max_per_run == 0
         {
@@ -89,6 +113,7 @@ impl ReconcilerArgs {
         Ok(Some(crate::reconciler::ReconcilerConfig {
             api_base: self.paystack_api_base.clone(),
             secret_key: key,
+            via_edge,
             interval: self.reconcile_interval,
             min_age: self.reconcile_min_age,
             give_up_after: self.reconcile_give_up,
@@ -105,6 +130,9 @@ pub struct ReconcileArgs {
     pub db: DbConfig,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
+    /// The edge, for --reconcile-via-edge.
+    #[command(flatten)]
+    pub puller: PullerArgs,
     /// The merchant whose payment `--reference` names (its id; the deployment's own merchant when absent).
     #[arg(long, default_value = keffi_shared::MerchantId::DEFAULT, value_parser = parse_merchant)]
     pub merchant: keffi_shared::MerchantId,
@@ -447,14 +475,18 @@ mod tests {
             "pull_s3cr3t",
             "--paystack-secret-key",
             "sk_live_s3cr3t",
+            "--reconcile-via-edge",
         ]);
-        let shown = format!(
-            "{cfg:?} {:?} {:?}",
-            cfg.puller.resolve(),
-            cfg.reconciler.resolve()
-        );
+        let puller = cfg.puller.resolve().unwrap().unwrap();
+        let edge = Some((puller.edge_url.as_str(), &puller.edge_token));
+        let shown = format!("{cfg:?} {puller:?} {:?}", cfg.reconciler.resolve(edge));
         assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(cfg.reconciler.resolve().unwrap().is_some());
+        let reconciler = cfg.reconciler.resolve(edge).unwrap().unwrap();
+        assert!(reconciler.secret_key.is_some() && reconciler.via_edge.is_some());
+        assert!(
+            cfg.reconciler.resolve(None).is_err(),
+            "through the edge needs an edge"
+        );
         assert!(
             Cli::try_parse_from(["keffi-ledger", "serve", "--edge-token", " "]).is_err(),
             "an empty secret is refused, not taken for none"

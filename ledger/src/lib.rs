@@ -98,7 +98,11 @@ impl Settings {
     fn resolve(cfg: &ServeConfig) -> anyhow::Result<Settings> {
         let puller = cfg.puller.resolve()?;
         let sweep = cfg.sweep()?;
-        let reconciler = cfg.reconciler.resolve()?;
+        let reconciler = cfg.reconciler.resolve(
+            puller
+                .as_ref()
+                .map(|p| (p.edge_url.as_str(), &p.edge_token)),
+        )?;
         let auth = cfg.admin_auth()?;
         if matches!(auth, AdminAuth::Disabled) {
             tracing::warn!("--insecure-no-auth: the admin API is open to anyone who can reach it; local development only");
@@ -271,7 +275,7 @@ impl Background {
                 shutdown.clone(),
             ))),
             None => {
-                tracing::info!("no KEFFI_PAYSTACK_SECRET_KEY: the reconciler is off");
+                tracing::info!("no KEFFI_PAYSTACK_SECRET_KEY nor KEFFI_RECONCILE_VIA_EDGE: the reconciler is off");
                 None
             }
         };

@@ -98,11 +98,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<()> {
     use keffi_ledger::reconciler::{self, decide::Outcome, PassOptions};
     use std::io::IsTerminal;
-    let cfg = args.reconciler.resolve()?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "KEFFI_PAYSTACK_SECRET_KEY (--paystack-secret-key) is required to reconcile"
-        )
-    })?;
+    let edge = args.puller.resolve()?;
+    let cfg = args
+        .reconciler
+        .resolve(edge.as_ref().map(|p| (p.edge_url.as_str(), &p.edge_token)))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "KEFFI_PAYSTACK_SECRET_KEY (--paystack-secret-key) or --reconcile-via-edge is \
+                 required to reconcile"
+            )
+        })?;
     let store = keffi_ledger::connect(&args.db).await?;
     store.migrate().await?;
     let bar = indicatif::ProgressBar::new(0);

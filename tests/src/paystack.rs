@@ -22,6 +22,12 @@ pub enum Behaviour {
         currency: String,
         fees: i64,
     },
+    /// A success on a platform account, for the merchant of `subaccount`.
+    SettledTo {
+        id: u64,
+        amount: i64,
+        subaccount: String,
+    },
     Failed,
     Abandoned,
     /// `ongoing`: the customer has not finished.
@@ -53,9 +59,12 @@ pub struct Seen {
     pub reference: String,
     pub at: Instant,
     pub authorized: bool,
+    /// Which of the accounts' keys the request carried (its index in `start_accounts`).
+    pub account: Option<usize>,
 }
 
-type Behaviours = Arc<Mutex<HashMap<String, Behaviour>>>;
+/// Each account's transactions, by (account, reference): an account's key sees only its own.
+type Behaviours = Arc<Mutex<HashMap<(usize, String), Behaviour>>>;
 
 pub struct FakePaystack {
     port: u16,
@@ -67,6 +76,11 @@ pub struct FakePaystack {
 
 impl FakePaystack {
     pub async fn start(secret_key: &str) -> anyhow::Result<Self> {
+        Self::start_accounts(&[secret_key]).await
+    }
+
+    /// Several Paystack accounts behind one API, each with its own secret key.
+    pub async fn start_accounts(secret_keys: &[&str]) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let behaviours: Behaviours = Arc::default();
@@ -75,7 +89,10 @@ impl FakePaystack {
         let (b, s, key, bad) = (
             behaviours.clone(),
             seen.clone(),
-            secret_key.to_owned(),
+            secret_keys
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect::<Vec<_>>(),
             bad_key_status.clone(),
         );
         let task = tokio::spawn(async move {
@@ -111,10 +128,15 @@ impl FakePaystack {
     }
 
     pub fn set(&self, reference: &str, behaviour: Behaviour) {
+        self.set_for(0, reference, behaviour);
+    }
+
+    /// How account `account` (its index in `start_accounts`) answers about `reference`.
+    pub fn set_for(&self, account: usize, reference: &str, behaviour: Behaviour) {
         self.behaviours
             .lock()
             .expect("not poisoned")
-            .insert(reference.to_owned(), behaviour);
+            .insert((account, reference.to_owned()), behaviour);
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -141,7 +163,7 @@ async fn serve(
     mut stream: TcpStream,
     behaviours: Behaviours,
     seen: Arc<Mutex<Vec<Seen>>>,
-    key: String,
+    keys: Vec<String>,
     bad_key_status: u16,
 ) {
     let mut buf = Vec::new();
@@ -161,10 +183,13 @@ async fn serve(
         .nth(1)
         .unwrap_or_default()
         .to_owned();
-    let authorized = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("authorization:")
-            && l.trim_end().ends_with(&format!("Bearer {key}"))
+    let account = keys.iter().position(|key| {
+        head.lines().any(|l| {
+            l.to_ascii_lowercase().starts_with("authorization:")
+                && l.trim_end().ends_with(&format!("Bearer {key}"))
+        })
     });
+    let authorized = account.is_some();
     let Some(reference) = path
         .strip_prefix("/transaction/verify/")
         .map(|r| r.to_owned())
@@ -182,8 +207,9 @@ async fn serve(
         reference: reference.clone(),
         at: Instant::now(),
         authorized,
+        account,
     });
-    if !authorized {
+    let Some(account) = account else {
         let _ = respond(
             &mut stream,
             bad_key_status,
@@ -192,11 +218,12 @@ async fn serve(
         )
         .await;
         return;
-    }
+    };
+    let slot = (account, reference.clone());
     let mut behaviour = behaviours
         .lock()
         .expect("not poisoned")
-        .get(&reference)
+        .get(&slot)
         .cloned()
         .unwrap_or(Behaviour::NotFound);
     loop {
@@ -208,7 +235,7 @@ async fn serve(
             } => {
                 if times > 0 {
                     behaviours.lock().expect("not poisoned").insert(
-                        reference.clone(),
+                        slot.clone(),
                         Behaviour::RateLimited {
                             times: times - 1,
                             retry_after_s,
@@ -260,7 +287,22 @@ async fn serve(
 
 /// A Verify Transaction answer in Paystack's documented shape.
 fn transaction(reference: &str, b: &Behaviour) -> String {
+    let subaccount = match b {
+        Behaviour::SettledTo { subaccount, .. } => {
+            serde_json::json!({"subaccount_code": subaccount, "business_name": subaccount})
+        }
+        _ => serde_json::json!({}),
+    };
     let (status, id, amount, currency, fees, paid_at, gateway_response) = match b {
+        Behaviour::SettledTo { id, amount, .. } => (
+            "success",
+            *id,
+            *amount,
+            "NGN",
+            serde_json::json!(crate::gateway::paystack_local_fee(*amount)),
+            serde_json::json!("2026-11-25T10:00:00.000Z"),
+            "Successful",
+        ),
         Behaviour::Success {
             id,
             amount,
@@ -317,7 +359,7 @@ fn transaction(reference: &str, b: &Behaviour) -> String {
             "createdAt": "2026-11-25T09:59:00.000Z", "requested_amount": amount,
             "pos_transaction_data": null, "source": null, "fees_breakdown": null,
             "connect": null, "transaction_date": "2026-11-25T09:59:00.000Z",
-            "plan_object": {}, "subaccount": {}
+            "plan_object": {}, "subaccount": subaccount
         }
     })
     .to_string()

@@ -8,6 +8,7 @@
 //! cannot take its name, and the list shows it as `static`.
 
 pub mod object;
+mod verify;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -176,6 +177,15 @@ async fn serve(
             };
             let stored = stored.ok_or(Rejection::UnknownSource)?;
             Ok(json(&stored.view(&name, now))?)
+        }
+        Route::VerifySource(name) => {
+            let config = match settings.source(&name) {
+                Some(s) => Rc::new(s.clone()),
+                None => runtime(env, settings, &name)
+                    .await?
+                    .ok_or(Rejection::UnknownSource)?,
+            };
+            Ok(verify::call(&req, settings, &config).await?)
         }
         Route::RotateSource(name) => {
             let body = text(&mut req).await?;

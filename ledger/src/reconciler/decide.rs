@@ -23,6 +23,9 @@ pub enum Outcome {
     StillPending,
     NotFound,
     GaveUp,
+    /// A platform account's transaction of this reference is another merchant's (or no one
+    /// it can be told for): not applied; asked again later.
+    Elsewhere,
     Error,
 }
 
@@ -35,6 +38,7 @@ impl Outcome {
             Outcome::StillPending => "still_pending",
             Outcome::NotFound => "not_found",
             Outcome::GaveUp => "gave_up",
+            Outcome::Elsewhere => "elsewhere",
             Outcome::Error => "error",
         }
     }

@@ -3,13 +3,17 @@
 //! answer as a fact of its own (inbox source `reconciler`) through the same pipeline and state
 //! machine as webhooks, so a webhook arriving later is a recorded no-op and the journal holds
 //! one transaction. Rate-limited, bounded per run, respectful of 429 and `Retry-After`.
-//! A request the gateway refuses outright (a bad or rotated key) stops the pass: it says
-//! nothing about the payment, and read as "not found" it would abandon every pending order.
+//! A request the gateway refuses outright (a bad or rotated key) stops the checks of that
+//! gateway account: it says nothing about the payment, and read as "not found" it would
+//! abandon every pending order. Each merchant's payments are asked of its own account: the
+//! default merchant's with `KEFFI_PAYSTACK_SECRET_KEY`, every other's (with
+//! `KEFFI_RECONCILE_VIA_EDGE`) through the edge, with the key of its Paystack source that
+//! only the edge holds; a platform account's answers go only to the merchant they are for.
 
 pub mod decide;
 pub mod verify;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,10 +25,13 @@ use tracing::field::Empty;
 use tracing::Instrument as _;
 
 use crate::changes::Changes;
+use crate::domain::route::{route, Known, Route};
 use crate::pipeline::{apply_batch, Incoming};
 use crate::shutdown::Shutdown;
+use crate::store::splits::SourceRoute;
 use crate::store::{now_ms, Store};
 use decide::{Action, Outcome};
+use keffi_shared::payload::paystack::payee::PayeeHints;
 use verify::{VerifyClient, VerifyError};
 
 /// The inbox source of the reconciler's facts, and the envelope header naming the reference
@@ -33,10 +40,20 @@ pub use crate::domain::fact::{
     RECONCILER_SOURCE as SOURCE, VERIFY_REFERENCE_HEADER as REFERENCE_HEADER,
 };
 
+/// The edge to ask through, for the merchants whose keys only it holds.
+#[derive(Debug, Clone)]
+pub struct EdgeVerify {
+    pub url: String,
+    pub token: keffi_shared::Secret,
+}
+
 #[derive(Debug, Clone)]
 pub struct ReconcilerConfig {
     pub api_base: String,
-    pub secret_key: keffi_shared::Secret,
+    /// The default merchant's Paystack key, asked with directly.
+    pub secret_key: Option<keffi_shared::Secret>,
+    /// Every merchant's payments, each asked through the edge with its own source's key.
+    pub via_edge: Option<EdgeVerify>,
     /// Time between passes (background task).
     pub interval: Duration,
     /// Only payments pending at least this long are checked.
@@ -68,8 +85,10 @@ pub struct Summary {
     /// found", e.g. 401 "Invalid key" after a key rotation). Such a refusal is about the key or
     /// configuration, not the payment, so the rest are left unchecked and untouched; fix the
     /// configuration and they are checked on the next pass. Also counted under `error` and
-    /// listed in `errors`.
+    /// listed in `errors`. It stops that one gateway account: other merchants' accounts go on.
     pub aborted: Option<String>,
+    /// Merchants whose due payments were not checked, and why (no gateway account to ask).
+    pub skipped: BTreeMap<String, String>,
 }
 
 impl Summary {
@@ -120,6 +139,96 @@ impl Pace {
     }
 }
 
+/// One gateway account to ask, and how its answers are checked.
+struct Gateway {
+    /// Names the account for pacing and refusals: `direct`, or `source:{name}`.
+    account: String,
+    client: VerifyClient,
+    /// For a split source (one platform account, many merchants): its answers are applied
+    /// only to the merchant the rule of `domain::route` places them with.
+    split: Option<(String, Option<String>)>,
+}
+
+/// The gateway account that answers for `merchant`'s payments, or why there is none.
+async fn gateway_of(
+    store: &Store,
+    cfg: &ReconcilerConfig,
+    merchant: &MerchantId,
+) -> anyhow::Result<Result<Gateway, String>> {
+    if merchant.is_default() {
+        if let Some(key) = &cfg.secret_key {
+            return Ok(Ok(Gateway {
+                account: "direct".into(),
+                client: VerifyClient::new(&cfg.api_base, key, cfg.timeout)?,
+                split: None,
+            }));
+        }
+    }
+    // The configured secret key is one gateway account's: the default merchant's. Asking it
+    // about another merchant's payment (made on that merchant's own account) would hear "not
+    // found", and a payment given up on for that would be abandoned though it was paid.
+    let Some(edge) = &cfg.via_edge else {
+        return Ok(Err(format!(
+            "the reconciler holds the default merchant's gateway key only; `{merchant}`'s \
+             payments are reconciled with KEFFI_RECONCILE_VIA_EDGE"
+        )));
+    };
+    let Some((source, split)) = store.verify_source(merchant).await? else {
+        return Ok(Err(format!(
+            "merchant `{merchant}` has no Paystack source to ask about its payments"
+        )));
+    };
+    let split = if split {
+        match store
+            .source_routes(&[source.as_str()])
+            .await?
+            .remove(&source)
+        {
+            Some(SourceRoute::Split { metadata_key }) => Some((source.clone(), metadata_key)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Ok(Ok(Gateway {
+        account: format!("source:{source}"),
+        client: VerifyClient::via_edge(&edge.url, &edge.token, &source, cfg.timeout)?,
+        split,
+    }))
+}
+
+/// Whether a split source's answer is `merchant`'s: the transaction it describes is placed
+/// with `merchant` by the same rule its webhooks are (its subaccount, split or metadata).
+/// A platform account answers for every merchant on it, and merchant B's pending `ord_9` must
+/// not be paid by merchant A's transaction `ord_9`.
+async fn placed_with(
+    store: &Store,
+    (source, metadata_key): &(String, Option<String>),
+    merchant: &MerchantId,
+    answer: &verify::Verified,
+) -> anyhow::Result<bool> {
+    let verify::Verified::Found { raw, .. } = answer else {
+        return Ok(true);
+    };
+    let hints = PayeeHints::read(raw, metadata_key.as_deref());
+    let subaccounts = store.subaccount_merchants(source, &hints.codes()).await?;
+    let named: Vec<MerchantId> = hints
+        .metadata
+        .iter()
+        .filter_map(|n| MerchantId::parse(n.as_str()).ok())
+        .collect();
+    let merchants = store
+        .existing_merchants(&named.iter().collect::<Vec<_>>())
+        .await?;
+    let known = Known {
+        stored_at: None,
+        subaccounts: &subaccounts,
+        merchants: &merchants,
+        by_reference: &[],
+    };
+    Ok(route(&hints, None, &known) == Route::To(merchant.clone()))
+}
+
 /// Runs one pass. `progress(done, total)` is called after each payment.
 #[tracing::instrument(name = "reconcile_pass", skip_all, fields(dry_run = options.dry_run))]
 pub async fn pass(
@@ -129,24 +238,18 @@ pub async fn pass(
     changes: Option<&Changes>,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<Summary> {
-    let client = VerifyClient::new(&cfg.api_base, &cfg.secret_key, cfg.timeout)?;
     let now = now_ms();
     let min_age = options.older_than.unwrap_or(cfg.min_age);
-    // The configured secret key is one gateway account's: the default merchant's. Asking it
-    // about another merchant's payment (made on that merchant's own account) would hear "not
-    // found", and a payment given up on for that would be abandoned though it was paid.
-    let merchant = MerchantId::default_merchant();
-    let reference = match &options.reference {
-        Some((m, _)) if *m != merchant => anyhow::bail!(
-            "the reconciler holds the default merchant's gateway key only; `{m}`'s payments \
-             are not reconciled"
-        ),
-        Some((_, r)) => Some(r.as_str()),
-        None => None,
+    // Every merchant's through the edge; otherwise only the default merchant's.
+    let only = match (&options.reference, &cfg.via_edge) {
+        (Some((m, _)), _) => Some(m.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(MerchantId::default_merchant()),
     };
+    let reference = options.reference.as_ref().map(|(_, r)| r.as_str());
     let stale = store
         .stale_payments(
-            &merchant,
+            only.as_ref(),
             now - min_age.as_millis() as i64,
             now,
             reference,
@@ -159,8 +262,32 @@ pub async fn pass(
         ..Summary::default()
     };
     let total = stale.len() as u64;
-    let mut pace = Pace::new(cfg.rate_per_second);
+    let mut gateways: HashMap<MerchantId, Option<Gateway>> = HashMap::new();
+    let mut paces: HashMap<String, Pace> = HashMap::new();
+    let mut refused: HashSet<String> = HashSet::new();
     for payment in stale {
+        let merchant = payment.merchant_id.clone();
+        if !gateways.contains_key(&merchant) {
+            let gateway = match gateway_of(store, cfg, &merchant).await? {
+                Ok(g) => Some(g),
+                Err(why) if options.reference.is_some() => anyhow::bail!(why),
+                Err(why) => {
+                    tracing::warn!(%merchant, reason = %why, "merchant's payments not reconciled");
+                    summary.skipped.insert(merchant.to_string(), why);
+                    None
+                }
+            };
+            gateways.insert(merchant.clone(), gateway);
+        }
+        let Some(gateway) = gateways.get(&merchant).and_then(Option::as_ref) else {
+            continue;
+        };
+        if refused.contains(&gateway.account) {
+            continue;
+        }
+        let pace = paces
+            .entry(gateway.account.clone())
+            .or_insert_with(|| Pace::new(cfg.rate_per_second));
         // One span per payment checked: the gateway's answer, the fact applied (its
         // `apply_batch` inside) and any error belong to the reference.
         let span = tracing::info_span!(
@@ -170,9 +297,10 @@ pub async fn pass(
             outcome = Empty,
         );
         let outcome = async {
-            let outcome = match check(&client, &mut pace, &payment.reference).await {
+            let outcome = match check(&gateway.client, pace, &payment.reference).await {
                 Err(e) if e.stops_the_pass() => {
                     abort(&mut summary, &payment.reference, &e);
+                    refused.insert(gateway.account.clone());
                     Outcome::Error
                 }
                 Err(e) => {
@@ -185,8 +313,18 @@ pub async fn pass(
                 }
                 Ok(answer) => {
                     let age = Duration::from_millis((now - payment.created_at_ms).max(0) as u64);
-                    let (action, outcome) =
-                        decide::decide(&answer, age, cfg.give_up_after, payment.reconcile_attempts);
+                    let (action, outcome) = match &gateway.split {
+                        Some(split) if !placed_with(store, split, &merchant, &answer).await? => {
+                            let after = decide::recheck_after(payment.reconcile_attempts);
+                            (Action::Later { after }, Outcome::Elsewhere)
+                        }
+                        _ => decide::decide(
+                            &answer,
+                            age,
+                            cfg.give_up_after,
+                            payment.reconcile_attempts,
+                        ),
+                    };
                     if !options.dry_run {
                         let whose = (&payment.merchant_id, payment.reference.as_str());
                         act(store, whose, action, &answer, changes).await?;
@@ -207,9 +345,6 @@ pub async fn pass(
             .or_default() += 1;
         summary.checked += 1;
         progress(summary.checked, total);
-        if summary.aborted.is_some() {
-            break;
-        }
     }
     summary.finished_at_ms = now_ms();
     Ok(summary)

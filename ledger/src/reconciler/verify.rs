@@ -1,5 +1,6 @@
 //! Paystack's Verify Transaction API: `GET {base}/transaction/verify/{reference}` with the
-//! secret key as bearer. A transaction that exists answers 200 with `status: true` whatever
+//! secret key as bearer, asked directly or through the edge with a source's key (the edge
+//! passes Paystack's answer on as it came, so both are read the same). A transaction that exists answers 200 with `status: true` whatever
 //! its outcome (the outcome is `data.status`); an unknown reference answers `status: false`
 //! with "Transaction reference not found" (documented as 404; 400 is seen too). 429 means slow
 //! down, with `Retry-After` when given.
@@ -45,31 +46,75 @@ impl VerifyError {
     }
 }
 
+/// Who is asked: Paystack itself with a key the ledger holds (the default merchant's), or
+/// the edge, which asks Paystack with a source's key (kept only at the edge) and passes the
+/// answer on as it came.
+#[derive(Debug, Clone)]
+enum Target {
+    Direct { base: String, key: Secret },
+    Edge { verify_url: String, token: Secret },
+}
+
 #[derive(Debug, Clone)]
 pub struct VerifyClient {
     http: reqwest::Client,
-    base: String,
-    secret_key: Secret,
+    target: Target,
+}
+
+fn http(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .build()
 }
 
 impl VerifyClient {
+    /// Asks Paystack at `base` with `secret_key`.
     pub fn new(base: &str, secret_key: &Secret, timeout: Duration) -> Result<Self, reqwest::Error> {
         Ok(VerifyClient {
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(timeout)
-                .build()?,
-            base: base.trim_end_matches('/').to_owned(),
-            secret_key: secret_key.clone(),
+            http: http(timeout)?,
+            target: Target::Direct {
+                base: base.trim_end_matches('/').to_owned(),
+                key: secret_key.clone(),
+            },
+        })
+    }
+
+    /// Asks the edge at `edge_base` (with its pull token) to ask Paystack with `source`'s key.
+    pub fn via_edge(
+        edge_base: &str,
+        token: &Secret,
+        source: &str,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(VerifyClient {
+            http: http(timeout)?,
+            target: Target::Edge {
+                verify_url: format!(
+                    "{}/ledger/sources/{}/verify",
+                    edge_base.trim_end_matches('/'),
+                    encode(source)
+                ),
+                token: token.clone(),
+            },
         })
     }
 
     pub async fn verify(&self, reference: &str) -> Result<Verified, VerifyError> {
-        let url = format!("{}/transaction/verify/{}", self.base, encode(reference));
+        let (url, bearer) = match &self.target {
+            Target::Direct { base, key } => (
+                format!("{base}/transaction/verify/{}", encode(reference)),
+                key,
+            ),
+            Target::Edge { verify_url, token } => (
+                format!("{verify_url}?reference={}", encode(reference)),
+                token,
+            ),
+        };
         let resp = self
             .http
             .get(url)
-            .bearer_auth(self.secret_key.expose_str().unwrap_or_default())
+            .bearer_auth(bearer.expose_str().unwrap_or_default())
             .send()
             .await?;
         let status = resp.status().as_u16();

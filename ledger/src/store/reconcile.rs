@@ -53,7 +53,7 @@ impl Store {
     /// its `reference` if given.
     pub async fn stale_payments(
         &self,
-        merchant: &MerchantId,
+        merchant: Option<&MerchantId>,
         created_before_ms: i64,
         now_ms: i64,
         reference: Option<&str>,
@@ -61,7 +61,7 @@ impl Store {
     ) -> Result<Vec<StalePayment>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
             "SELECT merchant_id, reference, created_at_ms, reconcile_attempts FROM payments
-             WHERE merchant_id = $5 AND status = 'pending' AND created_at_ms <= $1
+             WHERE ($5 IS NULL OR merchant_id = $5) AND status = 'pending' AND created_at_ms <= $1
                AND ($2 IS NULL OR reference = $2)
                AND (next_reconcile_at_ms IS NULL OR next_reconcile_at_ms <= $3 OR $2 IS NOT NULL)
              ORDER BY created_at_ms LIMIT $4",
@@ -70,10 +70,40 @@ impl Store {
         .bind(reference)
         .bind(now_ms)
         .bind(i64::from(limit))
-        .bind(merchant.as_str())
+        .bind(merchant.map(MerchantId::as_str))
         .fetch_all(c)
         .await)?;
         Ok(rows)
+    }
+
+    /// The Paystack source to ask about `merchant`'s payments through the edge: its own live
+    /// Paystack source (one added through the API before one only routed here, whose provider
+    /// the edge knows), else the split source it has a subaccount on, else a split source it
+    /// owns. `split` says whether the answers must be checked for whose they are.
+    pub async fn verify_source(
+        &self,
+        merchant: &MerchantId,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        const QUERIES: [&str; 3] = [
+            "SELECT name FROM sources WHERE merchant_id = $1 AND removed_at_ms IS NULL
+               AND split_at_ms IS NULL AND (provider = 'paystack' OR provider IS NULL)
+             ORDER BY provider IS NULL, created_at_ms, name LIMIT 1",
+            "SELECT s.name FROM subaccounts a JOIN sources s ON s.name = a.source
+             WHERE a.merchant_id = $1 AND s.removed_at_ms IS NULL
+             ORDER BY a.created_at_ms, s.name LIMIT 1",
+            "SELECT name FROM sources WHERE merchant_id = $1 AND removed_at_ms IS NULL
+               AND split_at_ms IS NOT NULL ORDER BY created_at_ms, name LIMIT 1",
+        ];
+        for (i, sql) in QUERIES.iter().enumerate() {
+            let name: Option<String> = on_pool!(self, c => sqlx::query_scalar(sql)
+                .bind(merchant.as_str())
+                .fetch_optional(c)
+                .await)?;
+            if let Some(name) = name {
+                return Ok(Some((name, i > 0)));
+            }
+        }
+        Ok(None)
     }
 
     /// Records a check that found nothing final: try again at `next_at_ms`.

@@ -22,7 +22,8 @@ const KEY: &str = "sk_test_reconciler";
 fn config(gateway: &FakePaystack) -> ReconcilerConfig {
     ReconcilerConfig {
         api_base: gateway.url(),
-        secret_key: KEY.parse().unwrap(),
+        secret_key: Some(KEY.parse().unwrap()),
+        via_edge: None,
         interval: Duration::from_secs(60),
         min_age: Duration::ZERO,
         give_up_after: Duration::from_secs(3600),
@@ -72,7 +73,7 @@ async fn untouched(store: &Store, reference: &str) {
     assert_eq!(p.status, PaymentStatus::Pending, "{reference}");
     // Not by reference: a reference given bypasses the schedule.
     let due = store
-        .stale_payments(&dm(), now_ms(), now_ms(), None, 100)
+        .stale_payments(Some(&dm()), now_ms(), now_ms(), None, 100)
         .await
         .unwrap();
     let due = due.iter().find(|p| p.reference == reference);
@@ -182,7 +183,7 @@ async fn a_rotated_key_stops_the_pass_and_abandons_nothing(store: &Store, refuse
         old_order(store, r).await; // the gateway would answer not-found: give-up material
     }
     let cfg = ReconcilerConfig {
-        secret_key: "sk_test_rotated_away".parse().unwrap(),
+        secret_key: Some("sk_test_rotated_away".parse().unwrap()),
         ..config(&gateway)
     };
     let summary = run(store, &cfg).await;

@@ -38,6 +38,8 @@ pub enum Rejection {
     /// The edge's own settings are broken. 503, not 500: a provider retries a 503, and the
     /// delivery must survive until the settings are fixed.
     Misconfigured(String),
+    /// A gateway the edge called for the ledger (a verify) did not answer in time.
+    GatewayUnavailable(String),
 }
 
 impl Rejection {
@@ -55,6 +57,7 @@ impl Rejection {
             | Rejection::TooManySecrets => 409,
             Rejection::InvalidSource(_) => 422,
             Rejection::InboxUnavailable(_) | Rejection::Misconfigured(_) => 503,
+            Rejection::GatewayUnavailable(_) => 502,
         }
     }
 
@@ -76,6 +79,7 @@ impl Rejection {
             Rejection::TooManySecrets => "too_many_secrets",
             Rejection::InboxUnavailable(_) => "inbox_unavailable",
             Rejection::Misconfigured(_) => "edge_misconfigured",
+            Rejection::GatewayUnavailable(_) => "gateway_unavailable",
         }
     }
 
@@ -111,6 +115,7 @@ impl Rejection {
                 format!("the event was not stored, retry later: {m}")
             }
             Rejection::Misconfigured(m) => format!("the edge is misconfigured: {m}"),
+            Rejection::GatewayUnavailable(m) => format!("the gateway did not answer: {m}"),
         }
     }
 
@@ -123,7 +128,9 @@ impl Rejection {
     pub fn is_delivery_rejection(&self) -> bool {
         !matches!(
             self,
-            Rejection::InboxUnavailable(_) | Rejection::Misconfigured(_)
+            Rejection::InboxUnavailable(_)
+                | Rejection::Misconfigured(_)
+                | Rejection::GatewayUnavailable(_)
         )
     }
 }

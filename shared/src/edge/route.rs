@@ -17,6 +17,9 @@ pub enum Route {
     Source(String),
     /// `/ledger/sources/{name}/rotate`: a new secret, the old one kept for an overlap.
     RotateSource(String),
+    /// `/ledger/sources/{name}/verify?reference=`: the gateway's Verify Transaction API asked
+    /// with the source's own key, which never leaves the edge (the ledger's reconciler).
+    VerifySource(String),
     /// Benchmark baseline: answers 200 and does nothing (only with `KEFFI_BENCH_ROUTES`).
     BenchNoop,
     /// Benchmark baseline: appends the raw body to one object's SQLite table, no checks (only
@@ -48,6 +51,9 @@ impl Route {
                     if let Some(name) = rest.strip_suffix("/rotate").and_then(|n| segment(n, "")) {
                         return Route::RotateSource(name);
                     }
+                    if let Some(name) = rest.strip_suffix("/verify").and_then(|n| segment(n, "")) {
+                        return Route::VerifySource(name);
+                    }
                     if let Some(name) = segment(rest, "") {
                         return Route::Source(name);
                     }
@@ -65,6 +71,7 @@ impl Route {
             | Route::Shards
             | Route::Stats
             | Route::Sources
+            | Route::VerifySource(_)
             | Route::BenchVerify => Some("GET"),
             Route::Hook(_)
             | Route::Ack
@@ -93,6 +100,7 @@ impl Route {
                 | Route::Sources
                 | Route::Source(_)
                 | Route::RotateSource(_)
+                | Route::VerifySource(_)
         )
     }
 }
@@ -134,6 +142,10 @@ mod tests {
             Route::of("/ledger/sources/rotate"),
             Route::Source("rotate".into())
         );
+        assert_eq!(
+            Route::of("/ledger/sources/a/verify"),
+            Route::VerifySource("a".into())
+        );
         assert_eq!(Route::of("/ledger/sources/a/b"), Route::NotFound);
         assert_eq!(Route::of("/ledger/sources//rotate"), Route::NotFound);
     }
@@ -146,6 +158,8 @@ mod tests {
         assert!(!Route::Hook("x".into()).requires_pull_token());
         assert!(Route::Source("x".into()).requires_pull_token());
         assert!(Route::RotateSource("x".into()).requires_pull_token());
+        let verify = Route::VerifySource("x".into());
+        assert!(verify.requires_pull_token() && verify.allows("GET") && !verify.allows("POST"));
         assert!(Route::Ack.allows("POST") && !Route::Ack.allows("GET"));
         let one = Route::Source("x".into());
         assert!(["GET", "PUT", "DELETE", "delete"]

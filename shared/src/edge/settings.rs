@@ -14,6 +14,7 @@
 //! | `KEFFI_LONG_POLL_MAX_MS` | var | 20000 | cap on a pull's `wait_ms` |
 //! | `KEFFI_SOURCES_KEY` | secret | none | key(s) sealing runtime sources' secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated to rotate (the first seals, all open); without one, runtime sources cannot be added or used (static ones are unaffected) |
 //! | `KEFFI_SOURCE_CACHE_MS` | var | 5000 | how long an isolate keeps its copy of the runtime sources before reading them again: the staleness of an added, rotated or removed source |
+//! | `KEFFI_PAYSTACK_API_BASE` | var | `https://api.paystack.co` | where the reconciler's verify calls for a source go (`/ledger/sources/{name}/verify`) |
 //! | `KEFFI_BENCH_ROUTES` | var | off | `1` serves the benchmark baselines `/bench/noop` and `/bench/append`; never set in a deployment |
 
 use std::net::IpAddr;
@@ -53,6 +54,8 @@ pub struct EdgeSettings {
     pub location_hint: Option<String>,
     pub append_timeout_ms: u64,
     pub long_poll_max_ms: u64,
+    /// Paystack's API, for verify calls made with a source's key.
+    pub paystack_api_base: String,
     /// Serve `/bench/*` baselines (benchmarks only).
     pub bench_routes: bool,
     /// The keys sealing runtime sources' secrets, or why there are none: only the runtime
@@ -159,6 +162,18 @@ impl EdgeSettings {
             long_poll_max_ms: number(lookup, "KEFFI_LONG_POLL_MAX_MS", 20_000u64, |n| {
                 *n <= 60_000
             })?,
+            paystack_api_base: match lookup("KEFFI_PAYSTACK_API_BASE") {
+                None => "https://api.paystack.co".to_owned(),
+                Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+                    v.trim().trim_end_matches('/').to_owned()
+                }
+                Some(v) => {
+                    return Err(invalid(
+                        "KEFFI_PAYSTACK_API_BASE",
+                        format!("{v:?} is not an http(s) URL"),
+                    ))
+                }
+            },
             bench_routes: lookup("KEFFI_BENCH_ROUTES").is_some_and(|v| v.trim() == "1"),
             seal_keys: SealKeys::parse(lookup(SOURCES_KEY_SECRET).as_deref()),
             source_cache_ms: number(lookup, "KEFFI_SOURCE_CACHE_MS", 5000u64, |n| *n <= 60_000)?,

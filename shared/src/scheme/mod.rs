@@ -79,6 +79,14 @@ pub enum Verifier {
 }
 
 impl Verifier {
+    /// The Paystack account's current secret key, for a Paystack source.
+    pub fn paystack_key(&self) -> Option<&Secret> {
+        match self {
+            Verifier::Paystack(p) => p.current_key(),
+            _ => None,
+        }
+    }
+
     /// Builds the verifier for `provider` from the source's configured secrets (one or more,
     /// for rotation) and the timestamp tolerance (ignored by schemes without timestamps).
     pub fn new<S: AsRef<str>>(

@@ -20,6 +20,12 @@ impl Paystack {
             secrets: parse_all(secrets, |s| Secret::from_bytes(s.as_bytes().to_vec()))?,
         })
     }
+
+    /// The current secret key (the first: a rotation lists the new one first), which is also
+    /// the account's API key.
+    pub fn current_key(&self) -> Option<&Secret> {
+        self.secrets.first()
+    }
 }
 
 /// The `x-paystack-signature` value Paystack would send for `body` under `secret`.

@@ -28,13 +28,25 @@ struct Keffi {
 
 impl Keffi {
     async fn start(db: &TestDb) -> anyhow::Result<Keffi> {
+        Keffi::start_with(db, &[], &[]).await
+    }
+
+    /// With more edge vars and ledger arguments.
+    async fn start_with(
+        db: &TestDb,
+        edge_vars: &[(&str, &str)],
+        ledger_args: &[&str],
+    ) -> anyhow::Result<Keffi> {
         let sources = r#"[{"name":"paystack","provider":"paystack"},
                           {"name":"shop-a","provider":"paystack"},
                           {"name":"shop-b","provider":"paystack"}]"#;
-        let config = EdgeConfig::standard()
+        let mut config = EdgeConfig::standard()
             .var("KEFFI_SOURCES", sources)
             .secret("KEFFI_SECRET_SHOP_A", SECRET_A)
             .secret("KEFFI_SECRET_SHOP_B", SECRET_B);
+        for (name, value) in edge_vars {
+            config = config.var(name, value);
+        }
         let edge = TestEdge::start(config).await?;
         let url = db.url();
         let edge_url = edge.url("");
@@ -42,15 +54,17 @@ impl Keffi {
             "ops:admin:{PLATFORM}, a-admin@acme:admin:{A_ADMIN}, a-read@acme:read:{A_READ}, \
              b-admin@bolt:admin:{B_ADMIN}"
         );
+        let mut args = vec![
+            "--database-url",
+            &url,
+            "--edge-url",
+            &edge_url,
+            "--pull-wait-ms",
+            "1000",
+        ];
+        args.extend_from_slice(ledger_args);
         let ledger = TestLedger::start(
-            &[
-                "--database-url",
-                &url,
-                "--edge-url",
-                &edge_url,
-                "--pull-wait-ms",
-                "1000",
-            ],
+            &args,
             &[
                 ("KEFFI_EDGE_TOKEN", PULL_TOKEN),
                 ("KEFFI_ADMIN_TOKENS", &tokens),
@@ -749,4 +763,222 @@ async fn a_platform_account_pays_each_merchant_by_its_subaccount(db: TestDb) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_account_pays_each_merchant_by_its_subaccount_postgres() -> anyhow::Result<()> {
     a_platform_account_pays_each_merchant_by_its_subaccount(TestDb::postgres().await?).await
+}
+
+/// The reconciler asks each merchant's own gateway account, through the edge, which alone
+/// holds the keys: acme's payment with acme's runtime source's key, bolt's with the platform
+/// account's (bolt is a subaccount of it), and a platform transaction for bolt that carries
+/// cora's reference never pays cora's order. No webhook is ever sent: only the verify answers
+/// move the orders.
+async fn every_merchants_payments_are_reconciled_with_its_own_account(
+    db: TestDb,
+) -> anyhow::Result<()> {
+    use keffi_tests::paystack::{Behaviour, FakePaystack};
+    const ACME_KEY: &str = "sk_test_acme_own_account";
+    let gateway =
+        FakePaystack::start_accounts(&[keffi_tests::edge::PAYSTACK_SECRET, ACME_KEY]).await?;
+    let api = gateway.url();
+    let k = Keffi::start_with(
+        &db,
+        &[("KEFFI_PAYSTACK_API_BASE", &api)],
+        &[
+            "--reconcile-via-edge",
+            "--reconcile-interval",
+            "300ms",
+            "--reconcile-min-age",
+            "0s",
+        ],
+    )
+    .await?;
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let k = &k;
+        async move {
+            let (s, v) = k.call(method, &path, PLATFORM, None, body).await?;
+            anyhow::ensure!(s.is_success(), "{path}: {s} {v}");
+            anyhow::Ok(v)
+        }
+    };
+    for id in ["platco", "acme", "bolt", "cora"] {
+        call(
+            Method::POST,
+            "/v1/merchants".into(),
+            Some(json!({"id": id, "name": id})),
+        )
+        .await?;
+    }
+    call(
+        Method::PUT,
+        "/v1/merchants/acme/sources/acme-own".into(),
+        Some(json!({"provider": "paystack", "secret": ACME_KEY})),
+    )
+    .await?;
+    call(
+        Method::POST,
+        "/v1/merchants/platco/sources".into(),
+        Some(json!({"name": "paystack"})),
+    )
+    .await?;
+    call(
+        Method::PUT,
+        "/v1/merchants/platco/sources/paystack/split".into(),
+        Some(json!({"metadata_key": null})),
+    )
+    .await?;
+    for m in ["bolt", "cora"] {
+        call(
+            Method::PUT,
+            format!("/v1/merchants/{m}/subaccounts/paystack/ACCT_{m}"),
+            None,
+        )
+        .await?;
+    }
+    gateway.set_for(1, "ord_r1", FakePaystack::success(9001, 500_000));
+    gateway.set_for(
+        0,
+        "ord_r2",
+        Behaviour::SettledTo {
+            id: 9002,
+            amount: 300_000,
+            subaccount: "ACCT_bolt".into(),
+        },
+    );
+    gateway.set_for(
+        0,
+        "ord_r3",
+        Behaviour::SettledTo {
+            id: 9003,
+            amount: 300_000,
+            subaccount: "ACCT_bolt".into(),
+        },
+    );
+    for (m, reference, amount) in [
+        ("acme", "ord_r1", 500_000),
+        ("bolt", "ord_r2", 300_000),
+        ("cora", "ord_r3", 300_000),
+    ] {
+        let (s, o) = k
+            .call(
+                Method::POST,
+                "/v1/orders",
+                PLATFORM,
+                Some(m),
+                Some(json!({"reference": reference, "amount": amount, "currency": "NGN"})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::CREATED, "{o}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (_, a) = k
+            .call(
+                Method::GET,
+                "/v1/orders/ord_r1",
+                PLATFORM,
+                Some("acme"),
+                None,
+            )
+            .await?;
+        let (_, b) = k
+            .call(
+                Method::GET,
+                "/v1/orders/ord_r2",
+                PLATFORM,
+                Some("bolt"),
+                None,
+            )
+            .await?;
+        let asked_r3 = gateway.requests().iter().any(|r| r.reference == "ord_r3");
+        if a["status"] == "paid" && b["status"] == "paid" && asked_r3 {
+            assert_eq!(a["payment"]["gateway_id"], "9001");
+            assert_eq!(b["payment"]["gateway_id"], "9002");
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not reconciled: {a} {b}; ledger log:\n{}",
+            k.ledger.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, c) = k
+        .call(
+            Method::GET,
+            "/v1/orders/ord_r3",
+            PLATFORM,
+            Some("cora"),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        c["status"], "pending",
+        "bolt's transaction paid cora's order: {c}"
+    );
+    // The edge's verify route: the ledger's only (pull token), Paystack sources only, and a
+    // reference it must be given.
+    call(
+        Method::PUT,
+        "/v1/merchants/acme/sources/acme-stripe".into(),
+        Some(json!({"provider": "stripe", "secret": "whsec_acme_stripe"})),
+    )
+    .await?;
+    for (path, token, status) in [
+        (
+            "/ledger/sources/paystack/verify?reference=ord_r2",
+            None,
+            401,
+        ),
+        (
+            "/ledger/sources/paystack/verify?reference=ord_r2",
+            Some("wrong"),
+            401,
+        ),
+        (
+            "/ledger/sources/acme-stripe/verify?reference=ord_r2",
+            Some(PULL_TOKEN),
+            422,
+        ),
+        (
+            "/ledger/sources/nope/verify?reference=ord_r2",
+            Some(PULL_TOKEN),
+            404,
+        ),
+        ("/ledger/sources/paystack/verify", Some(PULL_TOKEN), 400),
+        (
+            "/ledger/sources/paystack/verify?reference=ord_r2",
+            Some(PULL_TOKEN),
+            200,
+        ),
+    ] {
+        let mut req = k.http.get(k.edge.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        assert_eq!(resp.status().as_u16(), status, "{path} with {token:?}");
+        let body: Value = resp.json().await?;
+        if status != 200 {
+            assert!(body["error"]["code"].is_string(), "{path}: {body}");
+        } else {
+            assert_eq!(body["data"]["subaccount"]["subaccount_code"], "ACCT_bolt");
+        }
+    }
+    let seen = gateway.requests();
+    for (reference, account) in [("ord_r1", 1), ("ord_r2", 0), ("ord_r3", 0)] {
+        let asked: Vec<Option<usize>> = seen
+            .iter()
+            .filter(|r| r.reference == reference)
+            .map(|r| r.account)
+            .collect();
+        assert!(
+            !asked.is_empty() && asked.iter().all(|a| *a == Some(account)),
+            "{reference} asked with {asked:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_merchants_payments_are_reconciled_with_its_own_account_postgres(
+) -> anyhow::Result<()> {
+    every_merchants_payments_are_reconciled_with_its_own_account(TestDb::postgres().await?).await
 }
