@@ -157,10 +157,12 @@ try {
   await page.selectOption("#merchant", scenario.merchant);
   await page.waitForSelector(`#orders tr[data-reference="${scenario.merchantOrder}"]`, { timeout: 10000 });
   result.pickedOrders = await page.$$eval("#orders tr[data-reference]", (rows) => rows.map((r) => r.dataset.reference));
+  await page.waitForSelector("#held tr", { timeout: 10000 });
+  result.platformHeld = await page.textContent("#held");
   await shot(page, "dashboard-merchant-picked.png", { fullPage: false });
   step("picked a merchant");
 
-  // A merchant's token: no picker, no edge or reconciler panels, its own orders only.
+  // A merchant's token: no picker, no edge, reconciler or held panels, its own orders only.
   await page.click("#signout");
   await page.waitForSelector("#signin:not([hidden])", { timeout: 5000 });
   await page.fill("#token", scenario.merchantToken);
@@ -169,6 +171,7 @@ try {
   result.merchantSees = {
     picker: await page.isVisible("#merchant-picker"),
     shards: await page.isVisible("#shards"),
+    held: await page.isVisible("#held"),
     orders: await page.$$eval("#orders tr[data-reference]", (rows) => rows.map((r) => r.dataset.reference)),
     me: await page.textContent("#me"),
   };

@@ -201,6 +201,8 @@ async fn dashboard_shows_live_events_and_replays_in_a_real_browser() -> anyhow::
     let merchant = &result["merchantSees"];
     assert_eq!(merchant["picker"], false, "{result}");
     assert_eq!(merchant["shards"], false, "{result}");
+    assert_eq!(merchant["held"], false, "{result}");
+    assert_eq!(result["platformHeld"], "Nothing held.", "{result}");
     assert_eq!(merchant["orders"], json!(["ord_acme"]), "{result}");
     assert!(
         merchant["me"].as_str().is_some_and(|m| m.contains("acme")),
