@@ -37,7 +37,7 @@ pub async fn routed(
     let routes = store.source_routes(&names).await?;
     let mut split: HashMap<&str, Splitting> = HashMap::new();
     for (name, r) in &routes {
-        if let SourceRoute::Split { metadata_key } = r {
+        if let SourceRoute::Split { metadata_key, .. } = r {
             let of_it: Vec<&Envelope> = envelopes
                 .iter()
                 .map(|(e, _)| e)

@@ -184,7 +184,7 @@ async fn gateway_of(
             .await?
             .remove(&source)
         {
-            Some(SourceRoute::Split { metadata_key }) => Some((source.clone(), metadata_key)),
+            Some(SourceRoute::Split { metadata_key, .. }) => Some((source.clone(), metadata_key)),
             _ => None,
         }
     } else {

@@ -1,7 +1,5 @@
 //! Merchants, and which merchant each source's events belong to.
 
-use std::collections::HashMap;
-
 use keffi_shared::MerchantId;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -326,32 +324,6 @@ impl Store {
             .fetch_optional(c)
             .await)?;
         row.map(SourceRecord::try_from).transpose()
-    }
-
-    /// The merchant each of `names` is routed to; a name not routed is absent (its events
-    /// are the default merchant's).
-    pub async fn source_merchants(
-        &self,
-        names: &[&str],
-    ) -> Result<HashMap<String, MerchantId>, StoreError> {
-        if names.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let list: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT name, merchant_id FROM sources WHERE name IN ({})",
-            list.join(", ")
-        );
-        let rows: Vec<(String, String)> = on_pool!(self, c => {
-            let mut q = sqlx::query_as(&sql);
-            for n in names {
-                q = q.bind(*n);
-            }
-            q.fetch_all(c).await
-        })?;
-        rows.into_iter()
-            .map(|(name, m)| Ok((name, merchant(&m)?)))
-            .collect()
     }
 }
 

@@ -17,8 +17,21 @@ use super::{Store, StoreError, Tx};
 pub enum SourceRoute {
     /// All of them are this merchant's.
     Owner(MerchantId),
-    /// Each is the merchant its payload names (see `domain::route`).
-    Split { metadata_key: Option<String> },
+    /// Each is the merchant its payload names (see `domain::route`); `owner` holds the
+    /// name.
+    Split {
+        owner: MerchantId,
+        metadata_key: Option<String>,
+    },
+}
+
+impl SourceRoute {
+    /// The merchant whose name the source is.
+    pub fn owner(&self) -> &MerchantId {
+        match self {
+            SourceRoute::Owner(m) | SourceRoute::Split { owner: m, .. } => m,
+        }
+    }
 }
 
 /// A subaccount of a split source and the merchant it settles to.
@@ -130,7 +143,7 @@ fn params(from: usize, n: usize) -> String {
 }
 
 impl Store {
-    /// How each of `names` routes; a name not listed (as those configured in `wrangler.toml`
+    /// How each of `names` routes, and whose name it is; a name not listed (as those configured in `wrangler.toml`
     /// and never routed) is absent: its events are the default merchant's.
     pub async fn source_routes(
         &self,
@@ -153,9 +166,13 @@ impl Store {
         })?;
         rows.into_iter()
             .map(|(name, owner, split_at, metadata_key)| {
+                let owner = merchant(&owner)?;
                 let route = match split_at {
-                    Some(_) => SourceRoute::Split { metadata_key },
-                    None => SourceRoute::Owner(merchant(&owner)?),
+                    Some(_) => SourceRoute::Split {
+                        owner,
+                        metadata_key,
+                    },
+                    None => SourceRoute::Owner(owner),
                 };
                 Ok((name, route))
             })

@@ -105,6 +105,16 @@ impl Keffi {
         ))
     }
 
+    /// Adds merchant `id` as the platform.
+    async fn add_merchant(&self, id: &str, name: &str) -> anyhow::Result<()> {
+        let body = json!({"id": id, "name": name});
+        let (s, m) = self
+            .call(Method::POST, "/v1/merchants", PLATFORM, None, Some(body))
+            .await?;
+        anyhow::ensure!(s == StatusCode::CREATED, "adding {id}: {s} {m}");
+        Ok(())
+    }
+
     async fn get(&self, path: &str, token: &str) -> anyhow::Result<(StatusCode, Value)> {
         self.call(Method::GET, path, token, None, None).await
     }
@@ -550,16 +560,7 @@ async fn a_platform_account_pays_each_merchant_by_its_subaccount(db: TestDb) -> 
         ("acme", "Acme Foods"),
         ("bolt", "Bolt Grills"),
     ] {
-        let (s, m) = k
-            .call(
-                Method::POST,
-                "/v1/merchants",
-                PLATFORM,
-                None,
-                Some(json!({"id": id, "name": name})),
-            )
-            .await?;
-        assert_eq!(s, StatusCode::CREATED, "{m}");
+        k.add_merchant(id, name).await?;
     }
     let (s, src) = k
         .call(
@@ -799,12 +800,7 @@ async fn every_merchants_payments_are_reconciled_with_its_own_account(
         }
     };
     for id in ["platco", "acme", "bolt", "cora"] {
-        call(
-            Method::POST,
-            "/v1/merchants".into(),
-            Some(json!({"id": id, "name": id})),
-        )
-        .await?;
+        k.add_merchant(id, id).await?;
     }
     call(
         Method::PUT,

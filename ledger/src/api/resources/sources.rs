@@ -395,8 +395,8 @@ pub async fn put(
     spec.check(name).map_err(rule)?;
     let edge = edge(&state)?;
     // Another merchant's name is refused before the edge is asked anything.
-    let owners = state.store.source_merchants(&[name]).await?;
-    if owners.get(name).is_some_and(|m| *m != merchant.id) {
+    let routes = state.store.source_routes(&[name]).await?;
+    if routes.get(name).is_some_and(|r| *r.owner() != merchant.id) {
         return Err(taken(name));
     }
     match edge.source(name).await {
