@@ -2,6 +2,10 @@
 //! an ISO 4217 currency code. Never floats: a float cannot hold 0.1 naira exactly, and a ledger
 //! that rounds is a ledger that drifts.
 
+mod major;
+
+pub use major::MajorAmountError;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -145,7 +149,8 @@ impl fmt::Display for Currency {
 }
 
 /// An amount in its currency, as people read it: the code, the major units grouped by
-/// thousands, two decimals (`NGN 5,000.00` for 500000 kobo). Every money figure Keffi writes
+/// thousands, the currency's decimals (`NGN 5,000.00` for 500000 kobo, `UGX 5,000` for 5000
+/// shillings). Every money figure Keffi writes
 /// for a human in text (the timeline's summaries) goes through this one formatter, and the
 /// dashboard's `money()` writes the same form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +170,9 @@ impl fmt::Display for Money {
         // `unsigned_abs`: `i64::MIN` has no positive `i64`.
         let minor = self.amount.0.unsigned_abs();
         let sign = if self.amount.0 < 0 { "-" } else { "" };
-        let major = (minor / 100).to_string();
+        let exponent = self.currency.exponent();
+        let scale = 10u64.pow(exponent);
+        let major = (minor / scale).to_string();
         let mut grouped = String::with_capacity(major.len() + major.len() / 3);
         for (i, digit) in major.chars().enumerate() {
             if i > 0 && (major.len() - i) % 3 == 0 {
@@ -173,7 +180,16 @@ impl fmt::Display for Money {
             }
             grouped.push(digit);
         }
-        write!(f, "{} {sign}{grouped}.{:02}", self.currency, minor % 100)
+        if exponent == 0 {
+            return write!(f, "{} {sign}{grouped}", self.currency);
+        }
+        let width = exponent as usize;
+        write!(
+            f,
+            "{} {sign}{grouped}.{:0width$}",
+            self.currency,
+            minor % scale
+        )
     }
 }
 
@@ -217,6 +233,10 @@ mod tests {
         assert_eq!(ngn(-150), "NGN -1.50");
         assert_eq!(ngn(i64::MIN), "NGN -92,233,720,368,547,758.08");
         assert_eq!(ngn(i64::MAX), "NGN 92,233,720,368,547,758.07");
+        let of =
+            |minor, code: &str| Money::new(MinorUnits(minor), code.parse().unwrap()).to_string();
+        assert_eq!(of(5000, "UGX"), "UGX 5,000", "no minor unit: no decimals");
+        assert_eq!(of(1_234, "KWD"), "KWD 1.234");
     }
 
     proptest::proptest! {

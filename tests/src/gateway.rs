@@ -94,6 +94,25 @@ pub fn paystack_body(secret: &str, body: Vec<u8>) -> Delivery {
     }
 }
 
+/// A Flutterwave `charge.completed` for transaction `id` / `tx_ref`, its amounts in naira as
+/// Flutterwave writes them (`"2500.5"` → 2500.5 naira), verified by the `verif-hash` header.
+pub fn flutterwave_charge(
+    secret_hash: &str,
+    id: u64,
+    tx_ref: &str,
+    amount: &str,
+    app_fee: &str,
+    status: &str,
+) -> Delivery {
+    let body = format!(
+        r#"{{"event":"charge.completed","data":{{"id":{id},"tx_ref":"{tx_ref}","flw_ref":"FLW-{id}","amount":{amount},"charged_amount":{amount},"app_fee":{app_fee},"merchant_fee":0,"currency":"NGN","status":"{status}","payment_type":"card","created_at":"2026-12-06T10:00:00.000Z"}},"event.type":"CARD_TRANSACTION"}}"#
+    );
+    Delivery {
+        headers: json_headers(vec![("verif-hash", secret_hash.to_owned())]),
+        body: body.into_bytes(),
+    }
+}
+
 /// A Stripe event `id` of `kind`, signed at `t`.
 pub fn stripe_event(secret: &str, id: &str, kind: &str, t: i64) -> Delivery {
     let body = serde_json::to_vec(&serde_json::json!({

@@ -279,8 +279,10 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
     if let Some(p) = payment.filter(|p| p.status.is_captured()) {
         // The same fact by another route (webhook after the reconciler, or a re-sent event).
         return match &p.gateway_id {
-            Some(id) if id != gateway_id => Decision::dead(format!(
-                "a second charge ({gateway_id}) for reference {reference}, already paid by {id}"
+            Some(id) if id != gateway_id || p.gateway != *gateway => Decision::dead(format!(
+                "a second charge ({gateway} {gateway_id}) for reference {reference}, already \
+                 paid by {} {id}",
+                p.gateway
             )),
             _ => Decision::ignored(format!("payment already {}: nothing to do", p.status)),
         };
@@ -292,7 +294,10 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
     let mut next = payment
         .cloned()
         .unwrap_or_else(|| Payment::pending(reference, *gateway, *amount, *currency));
-    // The payment records what the gateway captured, whatever the order expected.
+    // The payment records what the gateway captured, whatever the order expected, and which
+    // gateway it was: a payment opened for one gateway and paid through another (the
+    // fallback a merchant runs beside it) is that other's, and its refunds and fees follow it.
+    next.gateway = *gateway;
     next.gateway_id = Some(gateway_id.clone());
     next.amount = *amount;
     next.currency = *currency;

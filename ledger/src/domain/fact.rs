@@ -1,6 +1,7 @@
 //! What an event says, in the ledger's terms, whatever route it came by (a provider webhook, or
 //! the reconciler's call to the gateway's verify API).
 
+use keffi_shared::payload::flutterwave::{self, FlutterwaveEvent};
 use keffi_shared::payload::paystack::{
     Charge, DisputeEvent, PaystackEvent, RefundEvent, TransferEvent,
 };
@@ -135,6 +136,10 @@ impl Fact {
                 let event = PaystackEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
                 from_paystack(event)
             }
+            Provider::Flutterwave => {
+                let event = FlutterwaveEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
+                Ok(from_flutterwave(event))
+            }
             other => Ok(Fact::Noted {
                 reference: None,
                 why: format!("{other} events are recorded; applying them is not supported yet"),
@@ -255,6 +260,50 @@ fn from_paystack(event: PaystackEvent) -> Result<Fact, String> {
             why: format!("`{event}` is not an event the ledger acts on"),
         },
     })
+}
+
+fn from_flutterwave(event: FlutterwaveEvent) -> Fact {
+    match event {
+        FlutterwaveEvent::ChargeCompleted(c) => match c.status.as_str() {
+            "successful" => flutterwave_charge(c),
+            "failed" => Fact::ChargeFailed {
+                reason: format!(
+                    "gateway reports `failed`{}",
+                    c.processor_response
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+                reference: c.tx_ref,
+                gateway: Provider::Flutterwave,
+                abandoned: false,
+            },
+            other => Fact::Noted {
+                why: format!("gateway reports `{other}`: not final yet"),
+                reference: Some(c.tx_ref),
+            },
+        },
+        FlutterwaveEvent::Other { event } => Fact::Noted {
+            reference: None,
+            why: format!("`{event}` is not an event the ledger acts on"),
+        },
+    }
+}
+
+/// A successful Flutterwave charge: what the customer paid (`charged_amount`), what the
+/// merchant asked for (`amount`), Flutterwave's fee (`app_fee`).
+fn flutterwave_charge(c: flutterwave::Charge) -> Fact {
+    Fact::ChargeSucceeded {
+        gateway: Provider::Flutterwave,
+        gateway_id: c.id,
+        amount: c.charged_amount,
+        requested_amount: Some(c.amount),
+        currency: c.currency,
+        fees: c.app_fee,
+        channel: c.payment_type,
+        paid_at: c.created_at,
+        reference: c.tx_ref,
+    }
 }
 
 /// Paystack's dispute resolutions. An unknown one is not guessed at: the event is dead and a

@@ -268,6 +268,7 @@ impl Tx {
                 });
                 q.push(
                     " ON CONFLICT (merchant_id, reference) DO UPDATE SET
+                         gateway = excluded.gateway,
                          gateway_id = excluded.gateway_id, amount = excluded.amount,
                          requested_amount = excluded.requested_amount,
                          currency = excluded.currency, fees = excluded.fees,

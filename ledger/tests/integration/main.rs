@@ -7,6 +7,7 @@ mod common;
 
 mod cli;
 mod crossing;
+mod gateways;
 mod migrations;
 mod model;
 mod parking;

@@ -2,6 +2,7 @@
 //! carries. Amounts are [`MinorUnits`](crate::money::MinorUnits); unknown fields are ignored and
 //! unknown event types are kept as raw JSON, never an error.
 
+pub mod flutterwave;
 pub mod paystack;
 
 /// A body could not be read as the event it claims to be. The ledger dead-letters the event

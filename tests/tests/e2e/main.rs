@@ -11,6 +11,7 @@ mod edge_deploy;
 mod edge_intake;
 mod edge_pull;
 mod faults;
+mod gateways;
 mod json_logs;
 mod ledger_e2e;
 mod openapi_contract;

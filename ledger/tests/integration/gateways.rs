@@ -1,0 +1,183 @@
+//! Flutterwave moves money: its published `charge.completed` sample applies, in minor units
+//! (its amounts are naira, decimals included), to an order opened for the default gateway,
+//! which is then the payment's gateway, with its fee and balance accounts; a failed charge
+//! fails the order; an amount that would round is dead with the reason; and a charge of the
+//! other gateway for the paid reference, with the same transaction id, is a second capture,
+//! not the first one again.
+
+use crate::common::{self, dm, unbalanced_transactions};
+
+use keffi_ledger::domain::{OrderStatus, PaymentStatus};
+use keffi_ledger::pipeline::{apply_batch, Incoming};
+use keffi_ledger::store::{now_ms, InboxStatus, Store};
+use keffi_shared::headers::RequestHeaders;
+use keffi_shared::{derive_event, Currency, Envelope, MinorUnits, Provider};
+
+const SAMPLE: &[u8] =
+    include_bytes!("../../../shared/tests/fixtures/flutterwave/charge-completed.json");
+
+/// A Flutterwave webhook body, as the edge would have stored it.
+fn flutterwave(body: Vec<u8>) -> Incoming {
+    let headers = RequestHeaders::new().with("content-type", "application/json");
+    let derived = derive_event(Provider::Flutterwave, &headers, &body).unwrap();
+    Incoming {
+        merchant: dm(),
+        envelope: Envelope::new(
+            "flutterwave",
+            Provider::Flutterwave,
+            derived.key,
+            derived.event_type,
+            1_764_000_000_000,
+            &headers,
+            body,
+        ),
+        origin: None,
+    }
+}
+
+fn charge(id: u64, reference: &str, amount: &str, fee: &str, status: &str) -> Incoming {
+    flutterwave(
+        format!(
+            r#"{{"event":"charge.completed","data":{{"id":{id},"tx_ref":"{reference}","amount":{amount},
+            "charged_amount":{amount},"app_fee":{fee},"currency":"NGN","status":"{status}",
+            "payment_type":"card","processor_response":"Declined by bank"}}}}"#
+        )
+        .into_bytes(),
+    )
+}
+
+async fn order(store: &Store, reference: &str, amount: i64) {
+    store
+        .create_order(
+            &dm(),
+            reference,
+            MinorUnits(amount),
+            Currency::NGN,
+            None,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn the_published_sample_pays_an_order_in_minor_units(store: &Store) {
+    order(store, "Links-616626414629", 10_000).await;
+    let report = apply_batch(store, &[flutterwave(SAMPLE.to_vec())], None)
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1, "{report:?}");
+    let o = store
+        .order(&dm(), "Links-616626414629")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status, OrderStatus::Paid);
+    let p = store
+        .payment(&dm(), "Links-616626414629")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        p.gateway,
+        Provider::Flutterwave,
+        "paid through the other gateway: its payment"
+    );
+    assert_eq!((p.amount, p.fees), (MinorUnits(10_000), MinorUnits(140)));
+    assert_eq!(p.gateway_id.as_deref(), Some("285959875"));
+    let journal = store
+        .journal_for(&dm(), "Links-616626414629")
+        .await
+        .unwrap();
+    let entries: Vec<(String, i64)> = journal[0]
+        .entries
+        .iter()
+        .map(|e| (e.account.clone(), e.amount))
+        .collect();
+    for want in [
+        ("sales".to_owned(), -10_000),
+        ("fees:flutterwave".to_owned(), 140),
+        ("merchant_balance:flutterwave".to_owned(), 9_860),
+    ] {
+        assert!(entries.contains(&want), "{entries:?}");
+    }
+    // Flutterwave's retry of the same event is a duplicate.
+    let again = apply_batch(store, &[flutterwave(SAMPLE.to_vec())], None)
+        .await
+        .unwrap();
+    assert_eq!(again.duplicates, 1);
+    assert_eq!(unbalanced_transactions(store).await, 0);
+}
+on_both_stores!(the_published_sample_pays_an_order_in_minor_units);
+
+async fn failures_and_amounts_that_would_round(store: &Store) {
+    order(store, "ord_fail", 50_000).await;
+    order(store, "ord_odd", 50_000).await;
+    let report = apply_batch(
+        store,
+        &[
+            charge(1, "ord_fail", "500", "0", "failed"),
+            charge(2, "ord_odd", "500.005", "7", "successful"),
+            charge(3, "ord_pending", "500", "0", "pending"),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.applied, report.dead), (1, 1), "{report:?}");
+    let failed = store.order(&dm(), "ord_fail").await.unwrap().unwrap();
+    assert_eq!(failed.status, OrderStatus::Failed);
+    let odd = store.order(&dm(), "ord_odd").await.unwrap().unwrap();
+    assert_eq!(
+        odd.status,
+        OrderStatus::Pending,
+        "never rounded into a payment"
+    );
+    let dm = dm();
+    let dead = store
+        .list_events_where(
+            &keffi_ledger::store::timeline::EventFilter {
+                status: Some(InboxStatus::Dead),
+                ..keffi_ledger::store::timeline::EventFilter::of(&dm)
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        dead[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("more decimals"),
+        "{dead:?}"
+    );
+}
+on_both_stores!(failures_and_amounts_that_would_round);
+
+/// Paid through Flutterwave with transaction 1001: Paystack's transaction 1001 for the same
+/// reference is another gateway's capture, not the same one arriving again.
+async fn the_same_id_from_the_other_gateway_is_another_capture(store: &Store) {
+    order(store, "ord_1", 500_000).await;
+    apply_batch(
+        store,
+        &[charge(1001, "ord_1", "5000", "75", "successful")],
+        None,
+    )
+    .await
+    .unwrap();
+    let report = apply_batch(
+        store,
+        &[common::charge(1001, "ord_1", 500_000, 7_500)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.dead, 1, "{report:?}");
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.gateway, p.status),
+        (Provider::Flutterwave, PaymentStatus::Success)
+    );
+}
+on_both_stores!(the_same_id_from_the_other_gateway_is_another_capture);
