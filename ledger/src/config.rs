@@ -205,6 +205,10 @@ pub struct ServeConfig {
     /// Local development only.
     #[arg(long, env = "KEFFI_DEMO")]
     pub demo: bool,
+    /// The gateway an order is opened for when `POST /v1/orders` names none: `paystack` or
+    /// `flutterwave`.
+    #[arg(long, env = "KEFFI_DEFAULT_GATEWAY", default_value = "paystack", value_parser = parse_gateway)]
+    pub default_gateway: keffi_shared::Provider,
 }
 
 /// The periodic sweep's settings (see `pipeline::sweep_forever`).
@@ -311,6 +315,9 @@ pub struct CreateOrderArgs {
     /// ISO 4217 code of a currency the gateway settles (NGN, GHS, ZAR, KES, USD, XOF, EGP, RWF).
     #[arg(long, default_value = "NGN")]
     pub currency: String,
+    /// The gateway the order is paid through: `paystack` or `flutterwave`.
+    #[arg(long, default_value = "paystack")]
+    pub gateway: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -331,6 +338,10 @@ pub struct BalancesArgs {
     /// The merchant whose books to show (its id; the deployment's own merchant when absent).
     #[arg(long, default_value = keffi_shared::MerchantId::DEFAULT, value_parser = parse_merchant)]
     pub merchant: keffi_shared::MerchantId,
+}
+
+fn parse_gateway(s: &str) -> Result<keffi_shared::Provider, String> {
+    crate::domain::order::order_gateway(s).map_err(|e| e.to_string())
 }
 
 fn parse_merchant(s: &str) -> Result<keffi_shared::MerchantId, keffi_shared::InvalidMerchantId> {

@@ -12,7 +12,7 @@ use keffi_shared::{derive_event, Envelope, MerchantId, Provider};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::resources::orders::{create_order, CreateOrder};
+use crate::api::resources::orders::{create_order_via, CreateOrder};
 use crate::api::support::error::ApiError;
 use crate::api::support::idempotency::IdempotencyKey;
 use crate::pipeline::{apply_batch, Incoming};
@@ -69,10 +69,19 @@ async fn merchant_backend(
         amount,
         currency: "NGN".into(),
         metadata: Some(serde_json::json!({ "product": req.product })),
+        gateway: None,
     };
     // The demo's shop is the default merchant: its page has no platform to pick another.
     let shop = MerchantId::default_merchant();
-    let answer = create_order(&state.store, &shop, key, "POST /demo/api/orders", order).await?;
+    let answer = create_order_via(
+        &state.store,
+        state.default_gateway,
+        &shop,
+        key,
+        "POST /demo/api/orders",
+        order,
+    )
+    .await?;
     Ok(answer.into_response())
 }
 

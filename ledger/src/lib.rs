@@ -92,6 +92,7 @@ struct Settings {
     max_streams: usize,
     status_catch_up: Duration,
     demo: bool,
+    default_gateway: keffi_shared::Provider,
 }
 
 impl Settings {
@@ -117,6 +118,7 @@ impl Settings {
             max_streams: cfg.max_streams,
             status_catch_up: cfg.status_catch_up.max(Duration::from_millis(100)),
             demo: cfg.demo,
+            default_gateway: cfg.default_gateway,
         })
     }
 }
@@ -159,6 +161,7 @@ impl Ledger {
             shutdown: shutdown.clone(),
             last_reconcile: shared.last_reconcile,
             sse_max_age: settings.sse_max_age,
+            default_gateway: settings.default_gateway,
             metrics,
         };
         tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "keffi-ledger listening");

@@ -40,15 +40,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CreateOrder(args) => {
             // The admin API's rules and messages, checked before the database is touched.
-            let new = NewOrder::parse(&args.reference, args.amount, &args.currency)?;
+            let gateway = keffi_ledger::domain::order::order_gateway(&args.gateway)?;
+            let new = NewOrder::parse(&args.reference, args.amount, &args.currency, gateway)?;
             let store = keffi_ledger::connect(&args.db).await?;
             store.migrate().await?;
             let order = store
-                .create_order(
+                .create_order_via(
                     &args.merchant,
                     new.reference.as_str(),
                     new.amount,
                     new.currency,
+                    new.gateway,
                     None,
                     now_ms(),
                 )

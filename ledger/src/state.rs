@@ -29,6 +29,8 @@ pub struct AppState {
     pub last_reconcile: crate::reconciler::LastRun,
     /// How long one status stream lasts before the server ends it (clients resume).
     pub sse_max_age: std::time::Duration,
+    /// The gateway an order is opened for when it names none (`KEFFI_DEFAULT_GATEWAY`).
+    pub default_gateway: keffi_shared::Provider,
     /// Renders `/metrics`; `None` if the recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

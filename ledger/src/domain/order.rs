@@ -8,7 +8,7 @@
 use std::str::FromStr;
 
 use keffi_shared::money::InvalidCurrency;
-use keffi_shared::{Currency, InvalidReference, MinorUnits, Reference};
+use keffi_shared::{Currency, InvalidReference, MinorUnits, Provider, Reference};
 use serde::{Deserialize, Serialize};
 
 use super::payment::PaymentStatus;
@@ -24,7 +24,12 @@ pub struct NewOrder {
     pub reference: Reference,
     pub amount: MinorUnits,
     pub currency: Currency,
+    /// The gateway the order is paid through (a charge through another still pays it).
+    pub gateway: Provider,
 }
+
+/// The gateways an order can be opened for: those whose events move money.
+pub const GATEWAYS: [&str; 2] = ["paystack", "flutterwave"];
 
 /// Why an order cannot be created. The messages are the admin API's `invalid_request`
 /// messages, word for word.
@@ -44,12 +49,28 @@ pub enum InvalidOrder {
         settled = SETTLED_CURRENCIES.join(", ")
     )]
     Unsettled(Currency),
+    #[error("gateway must be one of {list} (got `{0}`)", list = GATEWAYS.join(", "))]
+    Gateway(String),
+}
+
+/// The gateway named `name`, if an order can be opened for it.
+pub fn order_gateway(name: &str) -> Result<Provider, InvalidOrder> {
+    match name.parse::<Provider>() {
+        Ok(p) if GATEWAYS.contains(&p.as_str()) => Ok(p),
+        _ => Err(InvalidOrder::Gateway(name.to_owned())),
+    }
 }
 
 impl NewOrder {
     /// Checks, in this order: the reference (see [`Reference`]), the amount (1 to
     /// [`MinorUnits::MAX_AMOUNT`]), the currency code, and that the gateway settles it.
-    pub fn parse(reference: &str, amount: i64, currency: &str) -> Result<NewOrder, InvalidOrder> {
+    /// (Every gateway an order can be opened for settles the same currencies.)
+    pub fn parse(
+        reference: &str,
+        amount: i64,
+        currency: &str,
+        gateway: Provider,
+    ) -> Result<NewOrder, InvalidOrder> {
         let reference = Reference::parse(reference)?;
         let amount = MinorUnits(amount);
         if !amount.is_valid_amount() {
@@ -63,6 +84,7 @@ impl NewOrder {
             reference,
             amount,
             currency,
+            gateway,
         })
     }
 }
@@ -131,13 +153,31 @@ mod tests {
 
     #[test]
     fn a_new_order_follows_the_apis_rules_with_its_messages() {
-        let ok = NewOrder::parse("ord_1", 500_000, "ngn").unwrap();
+        assert_eq!(order_gateway("flutterwave"), Ok(Provider::Flutterwave));
+        assert_eq!(order_gateway("paystack"), Ok(Provider::Paystack));
+        for no in ["stripe", "standard-webhooks", "", "PAYSTACKX"] {
+            assert_eq!(
+                order_gateway(no).unwrap_err().to_string(),
+                format!("gateway must be one of paystack, flutterwave (got `{no}`)")
+            );
+        }
+        let ok = NewOrder::parse("ord_1", 500_000, "ngn", Provider::Paystack).unwrap();
         assert_eq!(
             (ok.reference.as_str(), ok.amount, ok.currency),
             ("ord_1", MinorUnits(500_000), Currency::NGN)
         );
-        assert!(NewOrder::parse("x", MinorUnits::MAX_AMOUNT.get(), "RWF").is_ok());
-        let refused = |r: &str, a: i64, c: &str| NewOrder::parse(r, a, c).unwrap_err().to_string();
+        assert!(NewOrder::parse(
+            "x",
+            MinorUnits::MAX_AMOUNT.get(),
+            "RWF",
+            Provider::Flutterwave
+        )
+        .is_ok());
+        let refused = |r: &str, a: i64, c: &str| {
+            NewOrder::parse(r, a, c, Provider::Paystack)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             refused("bad ref", 1, "NGN"),
             "reference must be 1 to 100 of A-Z a-z 0-9 . - _ ="
@@ -163,11 +203,11 @@ mod tests {
         );
         // The reference is checked first, then the amount, then the currency.
         assert!(matches!(
-            NewOrder::parse("bad ref", 0, "EUR"),
+            NewOrder::parse("bad ref", 0, "EUR", Provider::Paystack),
             Err(InvalidOrder::Reference(_))
         ));
         assert!(matches!(
-            NewOrder::parse("ord_1", 0, "EUR"),
+            NewOrder::parse("ord_1", 0, "EUR", Provider::Paystack),
             Err(InvalidOrder::Amount(_))
         ));
     }

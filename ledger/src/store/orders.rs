@@ -26,12 +26,16 @@ impl Tx {
     /// taken first, as every path does: whichever of the two commits second sees the other.
     /// The pending payment is only ever inserted, never written over: a charge committed by
     /// the time this runs is adopted, not erased.
+    // The order's fields one by one, as the columns they fill: a struct for them would only
+    // be unpacked here.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_order(
         &mut self,
         merchant: &MerchantId,
         reference: &str,
         amount: MinorUnits,
         currency: Currency,
+        gateway: Provider,
         metadata: Option<&str>,
         now_ms: i64,
     ) -> Result<Order, CreateOrderError> {
@@ -66,7 +70,7 @@ impl Tx {
             None => {
                 self.insert_pending_payment(
                     merchant,
-                    &Payment::pending(reference, Provider::Paystack, amount, currency),
+                    &Payment::pending(reference, gateway, amount, currency),
                     now_ms,
                 )
                 .await?;
@@ -89,7 +93,8 @@ impl Tx {
 }
 
 impl Store {
-    /// Creates an order and the pending payment it expects, in one transaction.
+    /// Creates an order to be paid through Paystack and the pending payment it expects, in
+    /// one transaction.
     pub async fn create_order(
         &self,
         merchant: &MerchantId,
@@ -99,9 +104,35 @@ impl Store {
         metadata: Option<&str>,
         now_ms: i64,
     ) -> Result<Order, CreateOrderError> {
+        self.create_order_via(
+            merchant,
+            reference,
+            amount,
+            currency,
+            Provider::Paystack,
+            metadata,
+            now_ms,
+        )
+        .await
+    }
+
+    /// Creates an order to be paid through `gateway`, and its pending payment.
+    #[allow(clippy::too_many_arguments)] // as `Tx::create_order`
+    pub async fn create_order_via(
+        &self,
+        merchant: &MerchantId,
+        reference: &str,
+        amount: MinorUnits,
+        currency: Currency,
+        gateway: Provider,
+        metadata: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Order, CreateOrderError> {
         let mut tx = self.begin().await?;
         match tx
-            .create_order(merchant, reference, amount, currency, metadata, now_ms)
+            .create_order(
+                merchant, reference, amount, currency, gateway, metadata, now_ms,
+            )
             .await
         {
             Ok(order) => {

@@ -48,9 +48,10 @@ pub struct Orphan {
 }
 
 impl Store {
-    /// The merchant's pending payments created before `created_before_ms` and due
-    /// (`next_reconcile_at_ms` passed or never set), oldest first, at most `limit`; or just
-    /// its `reference` if given.
+    /// The merchant's (every merchant's for `None`) pending Paystack payments created before
+    /// `created_before_ms` and due (`next_reconcile_at_ms` passed or never set), oldest first,
+    /// at most `limit`; or just its `reference` if given. Only Paystack's: the reconciler asks
+    /// Paystack, which would call another gateway's payment "not found" and abandon it.
     pub async fn stale_payments(
         &self,
         merchant: Option<&MerchantId>,
@@ -61,7 +62,8 @@ impl Store {
     ) -> Result<Vec<StalePayment>, StoreError> {
         let rows = on_pool!(self, c => sqlx::query_as(
             "SELECT merchant_id, reference, created_at_ms, reconcile_attempts FROM payments
-             WHERE ($5 IS NULL OR merchant_id = $5) AND status = 'pending' AND created_at_ms <= $1
+             WHERE ($5 IS NULL OR merchant_id = $5) AND status = 'pending' AND gateway = 'paystack'
+               AND created_at_ms <= $1
                AND ($2 IS NULL OR reference = $2)
                AND (next_reconcile_at_ms IS NULL OR next_reconcile_at_ms <= $3 OR $2 IS NOT NULL)
              ORDER BY created_at_ms LIMIT $4",

@@ -88,7 +88,15 @@ async fn a_charge_applied_while_its_order_is_created_pays_it_postgres() {
     let store = &s.store;
     let mut creation = store.begin().await.unwrap();
     creation
-        .create_order(&dm(), "ord_1", MinorUnits(500_000), NGN, None, now_ms())
+        .create_order(
+            &dm(),
+            "ord_1",
+            MinorUnits(500_000),
+            NGN,
+            keffi_shared::Provider::Paystack,
+            None,
+            now_ms(),
+        )
         .await
         .unwrap();
     let applying = {
@@ -161,6 +169,7 @@ fn request(reference: &str) -> CreateOrder {
         amount: 500_000,
         currency: "NGN".into(),
         metadata: None,
+        gateway: None,
     }
 }
 

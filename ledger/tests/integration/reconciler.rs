@@ -572,3 +572,29 @@ async fn another_merchants_payments_are_not_reconciled_with_the_default_key(stor
         .is_err());
 }
 on_both_stores!(another_merchants_payments_are_not_reconciled_with_the_default_key);
+
+/// An order opened for Flutterwave is never asked of Paystack: "not found" there would
+/// abandon a payment that is another gateway's to settle.
+async fn another_gateways_payments_are_not_asked_of_paystack(store: &Store) {
+    let gateway = FakePaystack::start(KEY).await.unwrap();
+    store
+        .create_order_via(
+            &dm(),
+            "ord_flw",
+            MinorUnits(500_000),
+            Currency::NGN,
+            keffi_shared::Provider::Flutterwave,
+            None,
+            now_ms() - 48 * 3600 * 1000,
+        )
+        .await
+        .unwrap();
+    old_order(store, "ord_ours").await;
+    gateway.set("ord_ours", Behaviour::NotFound);
+    let summary = run(store, &config(&gateway)).await;
+    assert_eq!(summary.checked, 1, "{summary:?}");
+    assert!(gateway.requests().iter().all(|r| r.reference != "ord_flw"));
+    let flw = store.order(&dm(), "ord_flw").await.unwrap().unwrap();
+    assert_eq!(flw.status, OrderStatus::Pending);
+}
+on_both_stores!(another_gateways_payments_are_not_asked_of_paystack);

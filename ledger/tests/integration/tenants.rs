@@ -207,12 +207,28 @@ async fn ids_and_secrets_open_only_their_own_merchants_rows(store: &Store) {
     assert!(replay(store, &b, id).await.unwrap().is_some());
 
     let mut tx = store.begin().await.unwrap();
-    tx.create_order(&a, "ord_1", MinorUnits(500), Currency::NGN, None, now_ms())
-        .await
-        .unwrap();
-    tx.create_order(&b, "ord_1", MinorUnits(700), Currency::NGN, None, now_ms())
-        .await
-        .unwrap();
+    tx.create_order(
+        &a,
+        "ord_1",
+        MinorUnits(500),
+        Currency::NGN,
+        keffi_shared::Provider::Paystack,
+        None,
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    tx.create_order(
+        &b,
+        "ord_1",
+        MinorUnits(700),
+        Currency::NGN,
+        keffi_shared::Provider::Paystack,
+        None,
+        now_ms(),
+    )
+    .await
+    .unwrap();
     tx.add_client_secret(&a, "ord_1", "hash_a", now_ms())
         .await
         .unwrap();

@@ -249,6 +249,7 @@ async fn an_http_request_span_names_its_route_and_status() {
         shutdown,
         last_reconcile: keffi_ledger::reconciler::LastRun::default(),
         sse_max_age: Duration::from_secs(60),
+        default_gateway: keffi_shared::Provider::Paystack,
         metrics: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

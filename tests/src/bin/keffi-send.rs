@@ -5,6 +5,7 @@
 //! scripts/send-webhook --reference ord_1 --amount 500000 --times 5 # the same event, 5 times
 //! scripts/send-webhook --count 200                                 # 200 distinct events, with latency figures
 //! scripts/send-webhook --reference ord_2 --subaccount ACCT_acme    # a platform account's charge for a subaccount
+//! scripts/send-webhook --provider flutterwave --reference ord_3     # a Flutterwave charge.completed
 //! ```
 //! The secret defaults to the source's entry in `.dev.vars` (`KEFFI_SECRET_<SOURCE>`).
 
@@ -16,15 +17,20 @@ use clap::Parser;
 use keffi_tests::gateway;
 
 #[derive(Parser)]
-#[command(about = "Send signed sample Paystack webhooks to a Keffi edge")]
+#[command(about = "Send signed sample Paystack or Flutterwave webhooks to a Keffi edge")]
 struct Args {
     /// The edge's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8787")]
     edge: String,
-    /// The configured source name (`/hooks/{source}`).
-    #[arg(long, default_value = "paystack")]
-    source: String,
-    /// The Paystack secret key; defaults to KEFFI_SECRET_<SOURCE> from .dev.vars.
+    /// Whose webhook to send: `paystack` (a `charge.success`) or `flutterwave` (a
+    /// `charge.completed`, its amounts in naira as Flutterwave writes them).
+    #[arg(long, default_value = "paystack", value_parser = ["paystack", "flutterwave"])]
+    provider: String,
+    /// The configured source name (`/hooks/{source}`); defaults to the provider's name.
+    #[arg(long)]
+    source: Option<String>,
+    /// The source's secret (Paystack's secret key, Flutterwave's secret hash); defaults to
+    /// KEFFI_SECRET_<SOURCE> from .dev.vars.
     #[arg(long, env = "KEFFI_SEND_SECRET", hide_env_values = true)]
     secret: Option<String>,
     /// The merchant's transaction reference (the order's reference).
@@ -51,14 +57,15 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let source = args.source.clone().unwrap_or_else(|| args.provider.clone());
     let secret = match &args.secret {
         Some(s) => s.clone(),
-        None => secret_from_dev_vars(&args.source)?,
+        None => secret_from_dev_vars(&source)?,
     };
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let url = format!("{}/hooks/{}", args.edge.trim_end_matches('/'), args.source);
+    let url = format!("{}/hooks/{}", args.edge.trim_end_matches('/'), source);
 
     let events: Vec<(String, u64)> = match args.count {
         Some(n) => (0..n)
@@ -76,13 +83,21 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut latencies = Vec::new();
     for (reference, id) in &events {
-        let d = gateway::paystack_charge_to(
-            &secret,
-            *id,
-            reference,
-            args.amount,
-            args.subaccount.as_deref(),
-        );
+        let d = if args.provider == "flutterwave" {
+            // Flutterwave writes naira, not kobo.
+            let naira = format!("{}.{:02}", args.amount / 100, args.amount % 100);
+            let fee = gateway::paystack_local_fee(args.amount);
+            let fee = format!("{}.{:02}", fee / 100, fee % 100);
+            gateway::flutterwave_charge(&secret, *id, reference, &naira, &fee, "successful")
+        } else {
+            gateway::paystack_charge_to(
+                &secret,
+                *id,
+                reference,
+                args.amount,
+                args.subaccount.as_deref(),
+            )
+        };
         for _ in 0..args.times {
             let req = d.post(&http, &url);
             let started = Instant::now();

@@ -1,8 +1,8 @@
 //! Flutterwave moves money, through the real edge under `wrangler dev` and the ledger binary
-//! on Postgres: a `charge.completed` signed with the source's secret hash pays an order opened
-//! for the default gateway, in minor units from Flutterwave's naira (decimals included), and
+//! on Postgres: a `charge.completed` signed with the source's secret hash pays an order, in minor units from Flutterwave's naira (decimals included), and
 //! the payment, its fee and its balance are Flutterwave's; the retry is a duplicate, a forged
-//! hash is refused at the edge, and a failed charge fails its order.
+//! hash is refused at the edge, and a failed charge fails its order. An order is opened for the
+//! ledger's default gateway or the one it names.
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ async fn a_flutterwave_charge_pays_an_order_through_the_edge() -> anyhow::Result
             &edge_url,
             "--pull-wait-ms",
             "1000",
+            "--default-gateway",
+            "flutterwave",
         ],
         &[
             ("KEFFI_EDGE_TOKEN", PULL_TOKEN),
@@ -77,6 +79,33 @@ async fn a_flutterwave_charge_pays_an_order_through_the_edge() -> anyhow::Result
             .send()
             .await?;
         anyhow::ensure!(resp.status() == 201, "{}", resp.text().await?);
+    }
+
+    // The order's gateway: the ledger's default, or the one it names; Stripe's events do not
+    // move money yet, so no order is opened for it.
+    let (_, o): (u16, Value) = {
+        let r = http
+            .get(ledger.url("/v1/orders/ord_fw"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await?;
+        (r.status().as_u16(), r.json().await?)
+    };
+    assert_eq!(o["payment"]["gateway"], "flutterwave", "{o}");
+    for (gateway, status) in [("paystack", 201), ("stripe", 422), ("nope", 422)] {
+        let resp = http
+            .post(ledger.url("/v1/orders"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"reference": format!("ord_{gateway}"), "amount": 1000, "currency": "NGN", "gateway": gateway}))
+            .send()
+            .await?;
+        assert_eq!(resp.status().as_u16(), status, "{gateway}");
+        let body: Value = resp.json().await?;
+        if status == 201 {
+            assert_eq!(body["payment"]["gateway"], gateway, "{body}");
+        } else {
+            assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+        }
     }
 
     let forged = gateway::flutterwave_charge(

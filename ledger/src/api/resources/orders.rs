@@ -19,12 +19,13 @@ use crate::api::support::extract::{ApiJson, ApiPath, ApiQuery, NoQuery, OrderPat
 use crate::api::support::idempotency::{self, IdempotencyKey};
 use crate::api::support::page::{self, KeysetCursor, Limit, Page};
 use crate::api::support::ApiState;
-use crate::domain::order::{InvalidOrder, NewOrder, SETTLED_CURRENCIES};
+use crate::domain::order::{order_gateway, InvalidOrder, NewOrder, SETTLED_CURRENCIES};
 use crate::domain::OrderStatus;
 use crate::store::orders::CreateOrderError;
 use crate::store::records::{OrderRecord, PaymentRecord};
 use crate::store::{now_ms, Store, Tx};
 use keffi_shared::wire::ErrorBody;
+use keffi_shared::Provider;
 
 /// Largest metadata object accepted, serialised.
 const MAX_METADATA_BYTES: usize = 8 * 1024;
@@ -47,6 +48,12 @@ pub struct CreateOrder {
     #[serde(default)]
     #[schema(schema_with = metadata_schema)]
     pub metadata: Option<serde_json::Value>,
+    /// The gateway the order is paid through: `paystack` or `flutterwave` (default: the
+    /// ledger's `KEFFI_DEFAULT_GATEWAY`, `paystack` unless set). A charge through the other
+    /// still pays it, and the payment is then that gateway's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(paystack|flutterwave)$")]
+    pub gateway: Option<String>,
 }
 
 /// An order's amount: 1 to [`MinorUnits::MAX_AMOUNT`] minor units, the rule
@@ -138,9 +145,14 @@ struct ValidOrder {
 
 /// The order's rules ([`NewOrder::parse`], shared with the `create-order` command), then the
 /// metadata, which only the API takes.
-fn validate(req: &CreateOrder) -> Result<ValidOrder, ApiError> {
-    let order = NewOrder::parse(&req.reference, req.amount, &req.currency)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+fn validate(req: &CreateOrder, default_gateway: Provider) -> Result<ValidOrder, ApiError> {
+    let invalid = |e: InvalidOrder| ApiError::invalid(e.to_string());
+    let gateway = match &req.gateway {
+        Some(g) => order_gateway(g).map_err(invalid)?,
+        None => default_gateway,
+    };
+    let order =
+        NewOrder::parse(&req.reference, req.amount, &req.currency, gateway).map_err(invalid)?;
     let metadata = match &req.metadata {
         None | Some(serde_json::Value::Null) => None,
         Some(m @ serde_json::Value::Object(_)) => {
@@ -195,9 +207,16 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateOrder>,
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
-    create_order(&state.store, &tenant, key, "POST /v1/orders", req)
-        .await
-        .map(idempotency::Answer::into_response)
+    create_order_via(
+        &state.store,
+        state.default_gateway,
+        &tenant,
+        key,
+        "POST /v1/orders",
+        req,
+    )
+    .await
+    .map(idempotency::Answer::into_response)
 }
 
 /// Creates an order once per idempotency key and answers with its client secret. Shared by
@@ -209,9 +228,22 @@ pub async fn create_order(
     route: &str,
     req: CreateOrder,
 ) -> Result<idempotency::Answer, ApiError> {
+    create_order_via(store, Provider::Paystack, merchant, key, route, req).await
+}
+
+/// [`create_order`], for `default_gateway` when the request names none.
+pub async fn create_order_via(
+    store: &Store,
+    default_gateway: Provider,
+    merchant: &MerchantId,
+    key: Option<IdempotencyKey>,
+    route: &str,
+    req: CreateOrder,
+) -> Result<idempotency::Answer, ApiError> {
     let params = serde_json::to_value(&req).unwrap_or_default();
     let whose = merchant.clone();
-    let work: idempotency::Work = Box::new(move |tx| Box::pin(create_in(tx, whose, req)));
+    let work: idempotency::Work =
+        Box::new(move |tx| Box::pin(create_in(tx, whose, req, default_gateway)));
     // The secret is never kept in the replay record; a replayed creation gets a fresh one.
     let whose = merchant.clone();
     let refresh: idempotency::Refresh = Box::new(move |tx, answer| {
@@ -240,8 +272,9 @@ async fn create_in(
     tx: &mut Tx,
     merchant: MerchantId,
     req: CreateOrder,
+    default_gateway: Provider,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let ValidOrder { order, metadata } = validate(&req)?;
+    let ValidOrder { order, metadata } = validate(&req, default_gateway)?;
     let reference = order.reference.as_str();
     let now = now_ms();
     let created = tx
@@ -250,6 +283,7 @@ async fn create_in(
             reference,
             order.amount,
             order.currency,
+            order.gateway,
             metadata.as_deref(),
             now,
         )
@@ -364,11 +398,12 @@ mod tests {
             amount,
             currency: currency.into(),
             metadata: None,
+            gateway: None,
         }
     }
 
     fn refused(req: CreateOrder) -> (StatusCode, &'static str, String) {
-        let e = validate(&req).err().expect("refused");
+        let e = validate(&req, Provider::Paystack).err().expect("refused");
         (e.status, e.code, e.message)
     }
 
@@ -431,7 +466,7 @@ mod tests {
 
         let mut ok = request("ord_1", 500_000, "ngn");
         ok.metadata = Some(serde_json::json!({"table": 4}));
-        let valid = validate(&ok).unwrap();
+        let valid = validate(&ok, Provider::Paystack).unwrap();
         assert_eq!(valid.order.reference.as_str(), "ord_1");
         assert_eq!(valid.order.currency.as_str(), "NGN");
         assert_eq!(valid.metadata.as_deref(), Some(r#"{"table":4}"#));
