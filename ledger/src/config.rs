@@ -205,8 +205,8 @@ pub struct ServeConfig {
     /// Local development only.
     #[arg(long, env = "KEFFI_DEMO")]
     pub demo: bool,
-    /// The gateway an order is opened for when `POST /v1/orders` names none: `paystack` or
-    /// `flutterwave`.
+    /// The gateway an order is opened for when `POST /v1/orders` names none: `paystack`,
+    /// `flutterwave` or `stripe`.
     #[arg(long, env = "KEFFI_DEFAULT_GATEWAY", default_value = "paystack", value_parser = parse_gateway)]
     pub default_gateway: keffi_shared::Provider,
 }
@@ -315,7 +315,7 @@ pub struct CreateOrderArgs {
     /// ISO 4217 code of a currency the gateway settles (NGN, GHS, ZAR, KES, USD, XOF, EGP, RWF).
     #[arg(long, default_value = "NGN")]
     pub currency: String,
-    /// The gateway the order is paid through: `paystack` or `flutterwave`.
+    /// The gateway the order is paid through: `paystack`, `flutterwave` or `stripe`.
     #[arg(long, default_value = "paystack")]
     pub gateway: String,
 }

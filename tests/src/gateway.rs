@@ -113,6 +113,38 @@ pub fn flutterwave_charge(
     }
 }
 
+/// A Stripe PaymentIntent event (`payment_intent.succeeded` or `.payment_failed`) for the
+/// order `reference` (its `metadata.keffi_reference`), signed at `t`.
+#[allow(clippy::too_many_arguments)] // one per field a test varies
+pub fn stripe_payment_intent(
+    secret: &str,
+    event_id: &str,
+    kind: &str,
+    intent_id: &str,
+    reference: &str,
+    amount: i64,
+    currency: &str,
+    t: i64,
+) -> Delivery {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": event_id, "object": "event", "type": kind, "api_version": "2024-06-20",
+        "data": {"object": {
+            "id": intent_id, "object": "payment_intent", "amount": amount,
+            "amount_received": if kind == "payment_intent.succeeded" { amount } else { 0 },
+            "currency": currency, "status": if kind == "payment_intent.succeeded" { "succeeded" } else { "requires_payment_method" },
+            "payment_method_types": ["card"], "metadata": {"keffi_reference": reference}
+        }}
+    }))
+    .expect("json");
+    Delivery {
+        headers: json_headers(vec![(
+            "stripe-signature",
+            stripe::sign(secret.as_bytes(), t, &body),
+        )]),
+        body,
+    }
+}
+
 /// A Stripe event `id` of `kind`, signed at `t`.
 pub fn stripe_event(secret: &str, id: &str, kind: &str, t: i64) -> Delivery {
     let body = serde_json::to_vec(&serde_json::json!({

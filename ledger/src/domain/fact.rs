@@ -5,6 +5,7 @@ use keffi_shared::payload::flutterwave::{self, FlutterwaveEvent};
 use keffi_shared::payload::paystack::{
     Charge, DisputeEvent, PaystackEvent, RefundEvent, TransferEvent,
 };
+use keffi_shared::payload::stripe::StripeEvent;
 use keffi_shared::{Currency, Envelope, MinorUnits, Provider};
 
 /// The inbox source of the facts the reconciler records: Paystack's Verify Transaction
@@ -139,6 +140,10 @@ impl Fact {
             Provider::Flutterwave => {
                 let event = FlutterwaveEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
                 Ok(from_flutterwave(event))
+            }
+            Provider::Stripe => {
+                let event = StripeEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
+                Ok(from_stripe(event))
             }
             other => Ok(Fact::Noted {
                 reference: None,
@@ -303,6 +308,38 @@ fn flutterwave_charge(c: flutterwave::Charge) -> Fact {
         channel: c.payment_type,
         paid_at: c.created_at,
         reference: c.tx_ref,
+    }
+}
+
+/// Stripe's PaymentIntent outcomes. Stripe's fee is not in the event (it is on the charge's
+/// balance transaction), so the charge's fee is recorded as 0: the merchant balance is gross
+/// for Stripe until fees are read from the balance transactions.
+fn from_stripe(event: StripeEvent) -> Fact {
+    match event {
+        StripeEvent::PaymentSucceeded(pi) => Fact::ChargeSucceeded {
+            gateway: Provider::Stripe,
+            gateway_id: pi.id,
+            amount: pi.amount_received,
+            requested_amount: Some(pi.amount),
+            currency: pi.currency,
+            fees: MinorUnits::ZERO,
+            channel: pi.method,
+            paid_at: None,
+            reference: pi.reference,
+        },
+        StripeEvent::PaymentFailed(pi) => Fact::ChargeFailed {
+            reason: format!(
+                "gateway reports the payment failed{}",
+                pi.failure.map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            reference: pi.reference,
+            gateway: Provider::Stripe,
+            abandoned: false,
+        },
+        StripeEvent::Other { event } => Fact::Noted {
+            reference: None,
+            why: format!("`{event}` is not an event the ledger acts on"),
+        },
     }
 }
 

@@ -29,7 +29,7 @@ pub struct NewOrder {
 }
 
 /// The gateways an order can be opened for: those whose events move money.
-pub const GATEWAYS: [&str; 2] = ["paystack", "flutterwave"];
+pub const GATEWAYS: [&str; 3] = ["paystack", "flutterwave", "stripe"];
 
 /// Why an order cannot be created. The messages are the admin API's `invalid_request`
 /// messages, word for word.
@@ -155,10 +155,11 @@ mod tests {
     fn a_new_order_follows_the_apis_rules_with_its_messages() {
         assert_eq!(order_gateway("flutterwave"), Ok(Provider::Flutterwave));
         assert_eq!(order_gateway("paystack"), Ok(Provider::Paystack));
-        for no in ["stripe", "standard-webhooks", "", "PAYSTACKX"] {
+        assert_eq!(order_gateway("stripe"), Ok(Provider::Stripe));
+        for no in ["standard-webhooks", "", "PAYSTACKX"] {
             assert_eq!(
                 order_gateway(no).unwrap_err().to_string(),
-                format!("gateway must be one of paystack, flutterwave (got `{no}`)")
+                format!("gateway must be one of paystack, flutterwave, stripe (got `{no}`)")
             );
         }
         let ok = NewOrder::parse("ord_1", 500_000, "ngn", Provider::Paystack).unwrap();

@@ -3,7 +3,7 @@
 //! which is then the payment's gateway, with its fee and balance accounts; a failed charge
 //! fails the order; an amount that would round is dead with the reason; and a charge of the
 //! other gateway for the paid reference, with the same transaction id, is a second capture,
-//! not the first one again.
+//! not the first one again. Stripe's PaymentIntent events pay and fail orders too.
 
 use crate::common::{self, dm, unbalanced_transactions};
 
@@ -13,18 +13,25 @@ use keffi_ledger::store::{now_ms, InboxStatus, Store};
 use keffi_shared::headers::RequestHeaders;
 use keffi_shared::{derive_event, Currency, Envelope, MinorUnits, Provider};
 
+const STRIPE_SAMPLE: &[u8] =
+    include_bytes!("../../../shared/tests/fixtures/stripe/payment-intent-succeeded.json");
 const SAMPLE: &[u8] =
     include_bytes!("../../../shared/tests/fixtures/flutterwave/charge-completed.json");
 
 /// A Flutterwave webhook body, as the edge would have stored it.
 fn flutterwave(body: Vec<u8>) -> Incoming {
+    delivered(Provider::Flutterwave, body)
+}
+
+/// A body of `provider`'s, as the edge would have stored it from its source of that name.
+fn delivered(provider: Provider, body: Vec<u8>) -> Incoming {
     let headers = RequestHeaders::new().with("content-type", "application/json");
-    let derived = derive_event(Provider::Flutterwave, &headers, &body).unwrap();
+    let derived = derive_event(provider, &headers, &body).unwrap();
     Incoming {
         merchant: dm(),
         envelope: Envelope::new(
-            "flutterwave",
-            Provider::Flutterwave,
+            provider.as_str(),
+            provider,
             derived.key,
             derived.event_type,
             1_764_000_000_000,
@@ -181,3 +188,59 @@ async fn the_same_id_from_the_other_gateway_is_another_capture(store: &Store) {
     );
 }
 on_both_stores!(the_same_id_from_the_other_gateway_is_another_capture);
+
+/// Stripe's PaymentIntent events: the fixture pays its order (the reference from
+/// `metadata.keffi_reference`), in the currency's smallest unit as Stripe writes it (UGX with
+/// its two always-zero decimals dropped), and a failed payment fails its order.
+async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
+    store
+        .create_order_via(
+            &dm(),
+            "ord_stripe_1",
+            MinorUnits(1099),
+            "USD".parse().unwrap(),
+            Provider::Stripe,
+            None,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_order_via(
+            &dm(),
+            "ord_no",
+            MinorUnits(5000),
+            "USD".parse().unwrap(),
+            Provider::Stripe,
+            None,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let failed = serde_json::json!({"id": "evt_f", "type": "payment_intent.payment_failed", "data": {"object": {
+        "id": "pi_f", "amount": 5000, "currency": "usd", "metadata": {"keffi_reference": "ord_no"},
+        "last_payment_error": {"message": "Your card was declined."}}}});
+    let odd = serde_json::json!({"id": "evt_u", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": "pi_u", "amount": 150_050, "amount_received": 150_050, "currency": "ugx"}}});
+    let report = apply_batch(
+        store,
+        &[
+            delivered(Provider::Stripe, STRIPE_SAMPLE.to_vec()),
+            delivered(Provider::Stripe, serde_json::to_vec(&failed).unwrap()),
+            delivered(Provider::Stripe, serde_json::to_vec(&odd).unwrap()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.applied, report.dead), (2, 1), "{report:?}");
+    let o = store.order(&dm(), "ord_stripe_1").await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Paid);
+    let p = store.payment(&dm(), "ord_stripe_1").await.unwrap().unwrap();
+    assert_eq!((p.gateway, p.amount), (Provider::Stripe, MinorUnits(1099)));
+    assert_eq!(p.gateway_id.as_deref(), Some("pi_1PgafyB7WZ01zgkWSjxsAJo3"));
+    let no = store.order(&dm(), "ord_no").await.unwrap().unwrap();
+    assert_eq!(no.status, OrderStatus::Failed);
+    assert_eq!(unbalanced_transactions(store).await, 0);
+}
+on_both_stores!(stripe_payment_intents_pay_and_fail_orders);

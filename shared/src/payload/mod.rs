@@ -4,6 +4,7 @@
 
 pub mod flutterwave;
 pub mod paystack;
+pub mod stripe;
 
 /// A body could not be read as the event it claims to be. The ledger dead-letters the event
 /// with this reason; the edge never parses payloads, so this never refuses a delivery.

@@ -2,7 +2,7 @@
 //! on Postgres: a `charge.completed` signed with the source's secret hash pays an order, in minor units from Flutterwave's naira (decimals included), and
 //! the payment, its fee and its balance are Flutterwave's; the retry is a duplicate, a forged
 //! hash is refused at the edge, and a failed charge fails its order. An order is opened for the
-//! ledger's default gateway or the one it names.
+//! ledger's default gateway or the one it names, and a Stripe PaymentIntent pays its order.
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ async fn a_flutterwave_charge_pays_an_order_through_the_edge() -> anyhow::Result
     let config = EdgeConfig::standard()
         .var(
             "KEFFI_SOURCES",
-            r#"[{"name":"flutterwave","provider":"flutterwave"}]"#,
+            r#"[{"name":"flutterwave","provider":"flutterwave"},{"name":"stripe","provider":"stripe"}]"#,
         )
         .secret("KEFFI_SECRET_FLUTTERWAVE", HASH);
     let edge = TestEdge::start(config).await?;
@@ -81,8 +81,7 @@ async fn a_flutterwave_charge_pays_an_order_through_the_edge() -> anyhow::Result
         anyhow::ensure!(resp.status() == 201, "{}", resp.text().await?);
     }
 
-    // The order's gateway: the ledger's default, or the one it names; Stripe's events do not
-    // move money yet, so no order is opened for it.
+    // The order's gateway: the ledger's default, or the one it names (one that moves money).
     let (_, o): (u16, Value) = {
         let r = http
             .get(ledger.url("/v1/orders/ord_fw"))
@@ -92,7 +91,7 @@ async fn a_flutterwave_charge_pays_an_order_through_the_edge() -> anyhow::Result
         (r.status().as_u16(), r.json().await?)
     };
     assert_eq!(o["payment"]["gateway"], "flutterwave", "{o}");
-    for (gateway, status) in [("paystack", 201), ("stripe", 422), ("nope", 422)] {
+    for (gateway, status) in [("paystack", 201), ("stripe", 201), ("nope", 422)] {
         let resp = http
             .post(ledger.url("/v1/orders"))
             .bearer_auth(ADMIN)
@@ -151,6 +150,31 @@ async fn a_flutterwave_charge_pays_an_order_through_the_edge() -> anyhow::Result
         "{o}"
     );
     until(&http, &ledger, "ord_fw_fail", "failed").await?;
+
+    // Stripe pays the order opened for it above (`ord_stripe`, 1000 cents), by its
+    // PaymentIntent's `metadata.keffi_reference`.
+    let t = gateway::now_unix();
+    let stripe = gateway::stripe_payment_intent(
+        keffi_tests::edge::STRIPE_SECRET,
+        "evt_e2e_1",
+        "payment_intent.succeeded",
+        "pi_e2e_1",
+        "ord_stripe",
+        1000,
+        "ngn",
+        t,
+    );
+    let (s, ack) = edge.deliver("stripe", &stripe).await?;
+    assert_eq!(s, 200, "{ack}");
+    let o = until(&http, &ledger, "ord_stripe", "paid").await?;
+    assert_eq!(
+        (
+            o["payment"]["gateway"].clone(),
+            o["payment"]["gateway_id"].clone()
+        ),
+        (json!("stripe"), json!("pi_e2e_1")),
+        "{o}"
+    );
     let balances: Value = http
         .get(ledger.url("/v1/balances"))
         .bearer_auth(ADMIN)

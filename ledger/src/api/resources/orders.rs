@@ -48,11 +48,11 @@ pub struct CreateOrder {
     #[serde(default)]
     #[schema(schema_with = metadata_schema)]
     pub metadata: Option<serde_json::Value>,
-    /// The gateway the order is paid through: `paystack` or `flutterwave` (default: the
-    /// ledger's `KEFFI_DEFAULT_GATEWAY`, `paystack` unless set). A charge through the other
+    /// The gateway the order is paid through: `paystack`, `flutterwave` or `stripe` (default:
+    /// the ledger's `KEFFI_DEFAULT_GATEWAY`, `paystack` unless set). A charge through another
     /// still pays it, and the payment is then that gateway's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, pattern = "^(paystack|flutterwave)$")]
+    #[schema(value_type = Option<String>, pattern = "^(paystack|flutterwave|stripe)$")]
     pub gateway: Option<String>,
 }
 
