@@ -78,6 +78,9 @@ pub fn decide(fact: &Fact, payment: Option<&Payment>, order: Option<&Order>) -> 
         Fact::RefundProcessed {
             amount, currency, ..
         } => refund(*amount, *currency, payment, order),
+        Fact::RefundedTo {
+            total, currency, ..
+        } => refunded_to(*total, *currency, payment, order),
         Fact::DisputeOpened {
             dispute_id,
             amount,
@@ -130,6 +133,30 @@ fn refund(
         order,
         JournalTx::refund(&p.reference, p.gateway, amount, p.currency),
     )
+}
+
+/// Refunds that come to `total` in all: the part above what the payment has refunded is a
+/// refund; nothing above it (a re-sent or late event, one overtaken by a later total) changes
+/// nothing and says so.
+fn refunded_to(
+    total: MinorUnits,
+    currency: Currency,
+    payment: Option<&Payment>,
+    order: Option<&Order>,
+) -> Decision {
+    match captured(payment) {
+        Some(p) if currency == p.currency && total <= p.refunded => Decision::ignored(format!(
+            "refunds of {total} in all: {} refunded already",
+            p.refunded
+        )),
+        Some(p) if currency == p.currency => refund(
+            MinorUnits(total.get() - p.refunded.get()),
+            currency,
+            payment,
+            order,
+        ),
+        _ => refund(total, currency, payment, order),
+    }
 }
 
 /// `what` would take more than the payment still holds: dead, with every figure a human needs.

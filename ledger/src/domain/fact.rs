@@ -46,6 +46,13 @@ pub enum Fact {
         amount: MinorUnits,
         currency: Currency,
     },
+    /// The payment's refunds come to `total` in all so far (Stripe's `amount_refunded`): what
+    /// is new is the part above what the payment has refunded already.
+    RefundedTo {
+        reference: String,
+        total: MinorUnits,
+        currency: Currency,
+    },
     /// A customer disputed `amount` of the payment; the gateway holds it until resolved.
     DisputeOpened {
         reference: String,
@@ -107,6 +114,7 @@ impl Fact {
                         .map(|r| format!("requested amount {r} is more than the charged {amount}"))
                 }),
             Fact::RefundProcessed { amount, .. } => bad("refund amount", *amount),
+            Fact::RefundedTo { total, .. } => bad("refunds in all", *total),
             Fact::DisputeOpened { amount, .. } => bad("disputed amount", *amount),
             Fact::DisputeResolved {
                 resolution: Resolution::CustomerRefunded { refund },
@@ -121,6 +129,7 @@ impl Fact {
             Fact::ChargeSucceeded { reference, .. }
             | Fact::ChargeFailed { reference, .. }
             | Fact::RefundProcessed { reference, .. }
+            | Fact::RefundedTo { reference, .. }
             | Fact::DisputeOpened { reference, .. }
             | Fact::DisputeResolved { reference, .. } => Some(reference),
             Fact::Noted { reference, .. } => reference.as_deref(),
@@ -335,6 +344,11 @@ fn from_stripe(event: StripeEvent) -> Fact {
             reference: pi.reference,
             gateway: Provider::Stripe,
             abandoned: false,
+        },
+        StripeEvent::ChargeRefunded(r) => Fact::RefundedTo {
+            reference: r.reference,
+            total: r.amount_refunded,
+            currency: r.currency,
         },
         StripeEvent::Other { event } => Fact::Noted {
             reference: None,

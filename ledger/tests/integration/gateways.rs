@@ -3,7 +3,8 @@
 //! which is then the payment's gateway, with its fee and balance accounts; a failed charge
 //! fails the order; an amount that would round is dead with the reason; and a charge of the
 //! other gateway for the paid reference, with the same transaction id, is a second capture,
-//! not the first one again. Stripe's PaymentIntent events pay and fail orders too.
+//! not the first one again. Stripe's PaymentIntent events pay and fail orders too, and its
+//! `charge.refunded`, which says the refunds so far in all, refunds each part once.
 
 use crate::common::{self, dm, unbalanced_transactions};
 
@@ -241,6 +242,45 @@ async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
     assert_eq!(p.gateway_id.as_deref(), Some("pi_1PgafyB7WZ01zgkWSjxsAJo3"));
     let no = store.order(&dm(), "ord_no").await.unwrap().unwrap();
     assert_eq!(no.status, OrderStatus::Failed);
+
+    // Two partial refunds say 300 then 500 in all; the 300 again, late, says nothing new.
+    let refunded = |event: &str, total: i64| {
+        let body = serde_json::json!({"id": event, "type": "charge.refunded", "data": {"object": {
+            "id": "ch_1PgafuB7WZ01zgkWXYmPNZs8", "object": "charge", "amount": 1099,
+            "amount_refunded": total, "currency": "usd", "payment_intent": "pi_1PgafyB7WZ01zgkWSjxsAJo3",
+            "metadata": {"keffi_reference": "ord_stripe_1"}}}});
+        delivered(Provider::Stripe, serde_json::to_vec(&body).unwrap())
+    };
+    let report = apply_batch(
+        store,
+        &[refunded("evt_r1", 300), refunded("evt_r2", 500)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.applied, 2, "{report:?}");
+    let late = apply_batch(store, &[refunded("evt_r1_late", 300)], None)
+        .await
+        .unwrap();
+    assert_eq!(late.ignored, 1, "{late:?}");
+    let p = store.payment(&dm(), "ord_stripe_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.refunded, p.status),
+        (MinorUnits(500), PaymentStatus::PartiallyRefunded)
+    );
+    let refunds: i64 = store
+        .journal_for(&dm(), "ord_stripe_1")
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|t| t.entries.iter())
+        .filter(|e| e.account == "refunds")
+        .map(|e| e.amount)
+        .sum();
+    assert_eq!(
+        refunds, 500,
+        "the journal's refunds add up to the last total"
+    );
     assert_eq!(unbalanced_transactions(store).await, 0);
 }
 on_both_stores!(stripe_payment_intents_pay_and_fail_orders);

@@ -27,6 +27,8 @@ pub enum StripeEvent {
     PaymentSucceeded(PaymentIntent),
     /// `payment_intent.payment_failed`.
     PaymentFailed(PaymentIntent),
+    /// `charge.refunded`: the charge's refunds so far, in all.
+    ChargeRefunded(ChargeRefunds),
     /// Any other event, recorded and not acted on.
     Other { event: String },
 }
@@ -46,6 +48,27 @@ pub struct PaymentIntent {
     pub method: Option<String>,
     /// Why the last attempt failed, when it did.
     pub failure: Option<String>,
+}
+
+/// A refunded charge: `amount_refunded` is every refund of it so far, not this one's, so
+/// two partial refunds arrive as 300 then 500, and a late 300 after the 500 says nothing new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRefunds {
+    pub id: String,
+    /// `metadata.keffi_reference`, else its PaymentIntent's id, else the charge's own id.
+    pub reference: String,
+    pub amount_refunded: MinorUnits,
+    pub currency: Currency,
+}
+
+#[derive(Deserialize)]
+struct RawCharge {
+    id: String,
+    payment_intent: Option<String>,
+    amount_refunded: i64,
+    currency: Currency,
+    #[serde(default)]
+    metadata: BTreeMap<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -108,34 +131,66 @@ impl StripeEvent {
             "payment_intent.payment_failed" => {
                 StripeEvent::PaymentFailed(intent(&raw.kind, raw.data)?)
             }
+            "charge.refunded" => StripeEvent::ChargeRefunded(refunds(&raw.kind, raw.data)?),
             _ => StripeEvent::Other { event: raw.kind },
         })
     }
 }
 
-/// The PaymentIntent a PaymentIntent event carries.
-fn intent(kind: &str, data: Option<RawData>) -> Result<PaymentIntent, PayloadError> {
-    let malformed = |reason: String| PayloadError::Malformed {
+fn malformed(kind: &str) -> impl Fn(String) -> PayloadError + '_ {
+    move |reason| PayloadError::Malformed {
         event: kind.to_owned(),
         reason,
-    };
+    }
+}
+
+/// The event's `data.object` as `T`.
+fn object<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    data: Option<RawData>,
+) -> Result<T, PayloadError> {
     let object = data
-        .ok_or_else(|| malformed("no `data.object`".into()))?
+        .ok_or_else(|| malformed(kind)("no `data.object`".into()))?
         .object;
-    let i: RawIntent = serde_json::from_value(object).map_err(|e| malformed(e.to_string()))?;
-    let reference = match i.metadata.get(REFERENCE_KEY) {
-        Some(Value::String(r)) if !r.trim().is_empty() => r.trim().to_owned(),
-        Some(other) => {
-            return Err(malformed(format!(
-                "`metadata.{REFERENCE_KEY}` {other} is not a reference"
-            )))
-        }
-        None => i.id.clone(),
-    };
+    serde_json::from_value(object).map_err(|e| malformed(kind)(e.to_string()))
+}
+
+/// `metadata.keffi_reference`, if set; a value that is not a reference is refused.
+fn metadata_reference(
+    kind: &str,
+    metadata: &BTreeMap<String, Value>,
+) -> Result<Option<String>, PayloadError> {
+    match metadata.get(REFERENCE_KEY) {
+        Some(Value::String(r)) if !r.trim().is_empty() => Ok(Some(r.trim().to_owned())),
+        Some(other) => Err(malformed(kind)(format!(
+            "`metadata.{REFERENCE_KEY}` {other} is not a reference"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The charge a `charge.refunded` event carries.
+fn refunds(kind: &str, data: Option<RawData>) -> Result<ChargeRefunds, PayloadError> {
+    let c: RawCharge = object(kind, data)?;
+    let reference = metadata_reference(kind, &c.metadata)?
+        .or_else(|| c.payment_intent.clone())
+        .unwrap_or_else(|| c.id.clone());
+    Ok(ChargeRefunds {
+        reference,
+        amount_refunded: minor_units(c.amount_refunded, c.currency).map_err(malformed(kind))?,
+        currency: c.currency,
+        id: c.id,
+    })
+}
+
+/// The PaymentIntent a PaymentIntent event carries.
+fn intent(kind: &str, data: Option<RawData>) -> Result<PaymentIntent, PayloadError> {
+    let i: RawIntent = object(kind, data)?;
+    let reference = metadata_reference(kind, &i.metadata)?.unwrap_or_else(|| i.id.clone());
     Ok(PaymentIntent {
         reference,
-        amount: minor_units(i.amount, i.currency).map_err(malformed)?,
-        amount_received: minor_units(i.amount_received, i.currency).map_err(malformed)?,
+        amount: minor_units(i.amount, i.currency).map_err(malformed(kind))?,
+        amount_received: minor_units(i.amount_received, i.currency).map_err(malformed(kind))?,
         currency: i.currency,
         method: i.payment_method_types.into_iter().next(),
         failure: i.last_payment_error.and_then(|e| e.message.or(e.code)),
@@ -239,5 +294,35 @@ mod tests {
         );
         assert!(event("payment_intent.succeeded", serde_json::json!({"id": "pi_3", "amount": 1, "currency": "usd", "metadata": {"keffi_reference": 7}})).is_err());
         assert!(StripeEvent::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn a_refunded_charge_says_its_refunds_in_all() {
+        let refunded = |object: Value| event("charge.refunded", object);
+        let StripeEvent::ChargeRefunded(r) = refunded(serde_json::json!({
+            "id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 1099,
+            "amount_refunded": 500, "currency": "usd", "refunded": false,
+            "metadata": {"keffi_reference": "ord_stripe_1"}}))
+        .unwrap() else {
+            panic!("not a refund");
+        };
+        assert_eq!(
+            (r.reference.as_str(), r.amount_refunded),
+            ("ord_stripe_1", MinorUnits(500))
+        );
+        let by_intent = refunded(serde_json::json!({"id": "ch_2", "payment_intent": "pi_2", "amount_refunded": 10_000, "currency": "isk"})).unwrap();
+        assert_eq!(
+            by_intent,
+            StripeEvent::ChargeRefunded(ChargeRefunds {
+                id: "ch_2".into(),
+                reference: "pi_2".into(),
+                amount_refunded: MinorUnits(100),
+                currency: "ISK".parse().unwrap(),
+            })
+        );
+        assert!(
+            refunded(serde_json::json!({"id": "ch_3", "currency": "usd"})).is_err(),
+            "no amount_refunded"
+        );
     }
 }

@@ -431,7 +431,7 @@ fn impossible_figures_are_dead() {
 }
 
 fn any_fact() -> impl Strategy<Value = Fact> {
-    (0u8..6, -10i64..600_000, 0i64..10_000, any::<bool>(), 0u8..3).prop_map(
+    (0u8..7, -10i64..600_000, 0i64..10_000, any::<bool>(), 0u8..3).prop_map(
         |(k, amount, fees, flag, id)| {
             let id = format!("d{id}");
             match k {
@@ -446,6 +446,11 @@ fn any_fact() -> impl Strategy<Value = Fact> {
                     abandoned: flag,
                     reason: "x".into(),
                 },
+                5 => Fact::RefundedTo {
+                    reference: "ord_1".into(),
+                    total: MinorUnits(amount),
+                    currency: NGN,
+                },
                 _ => Fact::Noted {
                     reference: None,
                     why: "noted".into(),
@@ -453,6 +458,27 @@ fn any_fact() -> impl Strategy<Value = Fact> {
             }
         },
     )
+}
+
+/// Stripe's `charge.refunded` says the refunds so far in all: however the events of one real
+/// sequence of refunds arrive (out of order, repeated, some before the charge), the payment
+/// ends refunded by the largest total, once, and the journal's refunds add up to it.
+fn totals_arriving_in_any_order() -> impl Strategy<Value = (Vec<i64>, Vec<usize>, usize)> {
+    prop::collection::vec(1i64..100_000, 1..6).prop_flat_map(|steps| {
+        let totals: Vec<i64> = steps
+            .iter()
+            .scan(0, |sum, s| {
+                *sum += s;
+                Some(*sum)
+            })
+            .collect();
+        let n = totals.len();
+        (
+            Just(totals),
+            prop::collection::vec(0..n, n..3 * n).prop_shuffle(),
+            0..=n,
+        )
+    })
 }
 
 proptest! {
@@ -484,6 +510,42 @@ proptest! {
             o = no;
         }
         prop_assert!(charges <= 1, "one capture per reference");
+    }
+
+    #[test]
+    fn refunds_in_all_count_once_whatever_the_order(case in totals_arriving_in_any_order()) {
+        let (totals, order_of_arrival, charge_at) = case;
+        let fact = |t: i64| Fact::RefundedTo { reference: "ord_1".into(), total: MinorUnits(t), currency: NGN };
+        // Every total arrives at least once; the charge somewhere among them.
+        let mut arrivals: Vec<Fact> = order_of_arrival.iter().map(|i| fact(totals[*i])).collect();
+        arrivals.extend(totals.iter().map(|t| fact(*t)));
+        arrivals.insert(charge_at.min(arrivals.len()), charge("ord_1", 500_000, 0));
+        let (mut p, mut o) = (Some(pending()), Some(order(500_000)));
+        let mut parked: Vec<Fact> = Vec::new();
+        let mut refunded_in_journal = 0;
+        for f in arrivals {
+            let (d, np, no) = step(&f, p.clone(), o.clone());
+            if matches!(d.outcome, Outcome::Parked(_)) { parked.push(f.clone()); }
+            if let Some(j) = &d.journal {
+                if j.kind == TxKind::Refund { refunded_in_journal += j.entries.iter().filter(|e| e.amount.get() > 0 && e.account == Account::refunds()).map(|e| e.amount.get()).sum::<i64>(); }
+            }
+            p = np;
+            o = no;
+            // A charge unparks what waited on it, in order.
+            if p.as_ref().is_some_and(|p| p.status.is_captured()) {
+                for f in std::mem::take(&mut parked) {
+                    let (d, np, no) = step(&f, p.clone(), o.clone());
+                    if let Some(j) = &d.journal {
+                        if j.kind == TxKind::Refund { refunded_in_journal += j.entries.iter().filter(|e| e.amount.get() > 0 && e.account == Account::refunds()).map(|e| e.amount.get()).sum::<i64>(); }
+                    }
+                    p = np;
+                    o = no;
+                }
+            }
+        }
+        let max = *totals.iter().max().unwrap();
+        prop_assert_eq!(p.unwrap().refunded, MinorUnits(max));
+        prop_assert_eq!(refunded_in_journal, max);
     }
 }
 
