@@ -20,6 +20,7 @@ use crate::workspace;
 
 pub const PAYSTACK_SECRET: &str = "sk_test_e2e_paystack";
 pub const STRIPE_SECRET: &str = "whsec_e2e_stripe";
+pub const FLUTTERWAVE_SECRET: &str = "flw-e2e-standard-hash";
 pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const PULL_TOKEN: &str = "e2e-pull-token";
 /// Seals runtime sources' secrets at the test edge (base64 of 32 bytes).
@@ -48,6 +49,7 @@ impl EdgeConfig {
             r#"[{{"name":"paystack","provider":"paystack"}},
                 {{"name":"paystack-ip","provider":"paystack","allow_ips":["{PAYSTACK_IP}"]}},
                 {{"name":"stripe","provider":"stripe"}},
+                {{"name":"flutterwave","provider":"flutterwave"}},
                 {{"name":"svix","provider":"standard-webhooks"}}]"#
         );
         EdgeConfig {
@@ -60,6 +62,7 @@ impl EdgeConfig {
                 ("KEFFI_SECRET_PAYSTACK".into(), PAYSTACK_SECRET.into()),
                 ("KEFFI_SECRET_PAYSTACK_IP".into(), PAYSTACK_SECRET.into()),
                 ("KEFFI_SECRET_STRIPE".into(), STRIPE_SECRET.into()),
+                ("KEFFI_SECRET_FLUTTERWAVE".into(), FLUTTERWAVE_SECRET.into()),
                 ("KEFFI_SECRET_SVIX".into(), SVIX_SECRET.into()),
                 ("KEFFI_SOURCES_KEY".into(), SOURCES_KEY.into()),
                 (

@@ -145,6 +145,17 @@ pub fn stripe_payment_intent(
     }
 }
 
+/// Any body, signed as Stripe signs it at `t`.
+pub fn stripe_body(secret: &str, t: i64, body: Vec<u8>) -> Delivery {
+    Delivery {
+        headers: json_headers(vec![(
+            "stripe-signature",
+            stripe::sign(secret.as_bytes(), t, &body),
+        )]),
+        body,
+    }
+}
+
 /// A Stripe event `id` of `kind`, signed at `t`.
 pub fn stripe_event(secret: &str, id: &str, kind: &str, t: i64) -> Delivery {
     let body = serde_json::to_vec(&serde_json::json!({

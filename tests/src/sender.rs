@@ -13,6 +13,8 @@ use crate::gateway::{self, Delivery};
 /// One event the gateway wants to deliver.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The source it is delivered to; `None`: the one `send` is given.
+    pub source: Option<&'static str>,
     pub key: String,
     pub reference: String,
     pub kind: EventKind,
@@ -39,6 +41,7 @@ pub fn event_mix(secret: &str, prefix: &str, orders: usize) -> Vec<Event> {
         let amount = 100_000 + (i as i64 % 7) * 25_000;
         let id = base + i as u64;
         events.push(Event {
+            source: None,
             key: format!("paystack:charge.success:{id}"),
             reference: reference.clone(),
             kind: EventKind::Charge { amount },
@@ -54,6 +57,7 @@ pub fn event_mix(secret: &str, prefix: &str, orders: usize) -> Vec<Event> {
             }))
             .expect("json");
             events.push(Event {
+                source: None,
                 key: format!("paystack:refund.processed:{refund_ref}"),
                 reference: reference.clone(),
                 kind: EventKind::Refund { amount: amount / 4 },
@@ -67,12 +71,88 @@ pub fn event_mix(secret: &str, prefix: &str, orders: usize) -> Vec<Event> {
             }))
             .expect("json");
             events.push(Event {
+                source: None,
                 key: format!("paystack:subscription.create:{id}"),
                 reference: reference.clone(),
                 kind: EventKind::Other,
                 delivery: gateway::paystack_body(secret, body),
             });
         }
+    }
+    events
+}
+
+/// The secrets of the three gateways' sources a mixed storm is delivered to (`paystack`,
+/// `flutterwave`, `stripe`).
+pub struct Secrets<'a> {
+    pub paystack: &'a str,
+    pub flutterwave: &'a str,
+    pub stripe: &'a str,
+}
+
+/// [`event_mix`] across three gateways: every third order is paid through Flutterwave and
+/// every third through Stripe (a `payment_intent.succeeded`, its refund a `charge.refunded`
+/// saying the refunds in all), the rest through Paystack, all for orders opened for the
+/// default gateway (a charge through another pays it).
+pub fn mixed_event_mix(secrets: &Secrets<'_>, prefix: &str, orders: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    let paystack = event_mix(secrets.paystack, prefix, orders);
+    let t = gateway::now_unix();
+    for (i, e) in paystack.into_iter().enumerate() {
+        let order = e
+            .reference
+            .rsplit('_')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(i);
+        let id = 7_000_000_000 + (prefix_hash(prefix) % 100_000) * 100_000 + order as u64;
+        let event = match (order % 3, e.kind) {
+            (1, EventKind::Charge { amount }) => Event {
+                source: Some("flutterwave"),
+                key: format!("flutterwave:charge.completed:{id}"),
+                delivery: gateway::flutterwave_charge(
+                    secrets.flutterwave,
+                    id,
+                    &e.reference,
+                    &format!("{}.{:02}", amount / 100, amount % 100),
+                    "0",
+                    "successful",
+                ),
+                ..e
+            },
+            (2, EventKind::Charge { amount }) => Event {
+                source: Some("stripe"),
+                key: format!("stripe:evt_{id}"),
+                delivery: gateway::stripe_payment_intent(
+                    secrets.stripe,
+                    &format!("evt_{id}"),
+                    "payment_intent.succeeded",
+                    &format!("pi_{id}"),
+                    &e.reference,
+                    amount,
+                    "ngn",
+                    t,
+                ),
+                ..e
+            },
+            (2, EventKind::Refund { amount }) => {
+                let body = serde_json::to_vec(&serde_json::json!({
+                    "id": format!("evt_r{id}"), "object": "event", "type": "charge.refunded",
+                    "data": {"object": {"id": format!("ch_{id}"), "object": "charge",
+                        "payment_intent": format!("pi_{id}"), "amount_refunded": amount,
+                        "currency": "ngn", "metadata": {"keffi_reference": e.reference}}}
+                }))
+                .expect("json");
+                Event {
+                    source: Some("stripe"),
+                    key: format!("stripe:evt_r{id}"),
+                    delivery: gateway::stripe_body(secrets.stripe, t, body),
+                    ..e
+                }
+            }
+            _ => e,
+        };
+        events.push(event);
     }
     events
 }
@@ -122,20 +202,22 @@ impl Default for SenderConfig {
     }
 }
 
-/// Delivers every event (each `copies` times, concurrently) to `{base}/hooks/{source}`.
+/// Delivers every event (each `copies` times, concurrently) to `{base}/hooks/{source}`, or to
+/// the event's own source when it names one.
 pub async fn send(base: &str, source: &str, events: &[Event], cfg: &SenderConfig) -> SendLog {
     let http = reqwest::Client::builder()
         .timeout(cfg.timeout)
         .build()
         .expect("a client");
-    let url = format!("{}/hooks/{source}", base.trim_end_matches('/'));
+    let base = base.trim_end_matches('/');
     let log = Arc::new(Mutex::new(SendLog::default()));
     let jobs = events
         .iter()
         .flat_map(|e| std::iter::repeat_n(e, cfg.copies.max(1)));
     stream::iter(jobs)
         .for_each_concurrent(cfg.concurrency, |event| {
-            let (http, url, log) = (http.clone(), url.clone(), log.clone());
+            let url = format!("{base}/hooks/{}", event.source.unwrap_or(source));
+            let (http, log) = (http.clone(), log.clone());
             async move {
                 let ok = deliver_with_retries(&http, &url, &event.delivery, cfg, &log).await;
                 let mut l = log.lock().expect("not poisoned");

@@ -1,4 +1,5 @@
-//! Fault injection with the exactly-once audit: a retry storm, the ledger killed twenty times,
+//! Fault injection with the exactly-once audit: a retry storm and the ledger killed twenty times
+//! (both a mixed Paystack, Flutterwave and Stripe storm),
 //! a bad link between ledger and edge, an edge restart mid-stream, a database outage, two
 //! replicas with one killed, and a soak. Sizes are small by default (CI); set
 //! `KEFFI_FAULT_SCALE=10` for the full size.
@@ -6,10 +7,19 @@
 use std::time::{Duration, Instant};
 
 use keffi_tests::audit::{create_orders, drained, exactly_once};
-use keffi_tests::edge::{EdgeConfig, TestEdge, PAYSTACK_SECRET, PULL_TOKEN};
+use keffi_tests::edge::{
+    EdgeConfig, TestEdge, FLUTTERWAVE_SECRET, PAYSTACK_SECRET, PULL_TOKEN, STRIPE_SECRET,
+};
 use keffi_tests::ledger::{TestDb, TestLedger};
 use keffi_tests::proxy::{FaultProxy, Faults};
-use keffi_tests::sender::{event_mix, send, SenderConfig};
+use keffi_tests::sender::{event_mix, mixed_event_mix, send, Secrets, SenderConfig};
+
+/// The three gateways' sources of `EdgeConfig::standard`.
+const MIXED: Secrets<'static> = Secrets {
+    paystack: PAYSTACK_SECRET,
+    flutterwave: FLUTTERWAVE_SECRET,
+    stripe: STRIPE_SECRET,
+};
 use rand::Rng;
 
 fn scale() -> usize {
@@ -40,7 +50,8 @@ async fn retry_storm_applies_each_event_once() -> anyhow::Result<()> {
     let edge = TestEdge::start(EdgeConfig::standard()).await?;
     let db = TestDb::sqlite().await?;
     let ledger = ledger_for(&db, &edge.url(""), &[]).await?;
-    let events = event_mix(PAYSTACK_SECRET, "storm", 300 * scale());
+    // Paystack, Flutterwave and Stripe at once.
+    let events = mixed_event_mix(&MIXED, "storm", 300 * scale());
     create_orders(&ledger.url(""), &events).await?;
     // Each event delivered 5 to 10 times, all at once.
     let copies = rand::thread_rng().gen_range(5..=10);
@@ -74,7 +85,7 @@ async fn retry_storm_applies_each_event_once() -> anyhow::Result<()> {
 
 async fn killed_twenty_times(db: TestDb) -> anyhow::Result<()> {
     let edge = TestEdge::start(EdgeConfig::standard()).await?;
-    let events = event_mix(PAYSTACK_SECRET, "crash", 300 * scale());
+    let events = mixed_event_mix(&MIXED, "crash", 300 * scale());
     // Orders first (through a ledger that does not pull yet), then the backlog at the edge.
     {
         let url = db.url();
