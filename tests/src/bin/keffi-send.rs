@@ -6,6 +6,7 @@
 //! scripts/send-webhook --count 200                                 # 200 distinct events, with latency figures
 //! scripts/send-webhook --reference ord_2 --subaccount ACCT_acme    # a platform account's charge for a subaccount
 //! scripts/send-webhook --provider flutterwave --reference ord_3     # a Flutterwave charge.completed
+//! scripts/send-webhook --provider stripe --reference ord_4          # a Stripe payment_intent.succeeded
 //! ```
 //! The secret defaults to the source's entry in `.dev.vars` (`KEFFI_SECRET_<SOURCE>`).
 
@@ -17,14 +18,15 @@ use clap::Parser;
 use keffi_tests::gateway;
 
 #[derive(Parser)]
-#[command(about = "Send signed sample Paystack or Flutterwave webhooks to a Keffi edge")]
+#[command(about = "Send signed sample Paystack, Flutterwave or Stripe webhooks to a Keffi edge")]
 struct Args {
     /// The edge's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8787")]
     edge: String,
-    /// Whose webhook to send: `paystack` (a `charge.success`) or `flutterwave` (a
-    /// `charge.completed`, its amounts in naira as Flutterwave writes them).
-    #[arg(long, default_value = "paystack", value_parser = ["paystack", "flutterwave"])]
+    /// Whose webhook to send: `paystack` (a `charge.success`), `flutterwave` (a
+    /// `charge.completed`, its amounts in naira as Flutterwave writes them) or `stripe` (a
+    /// `payment_intent.succeeded` naming the order in `metadata.keffi_reference`).
+    #[arg(long, default_value = "paystack", value_parser = ["paystack", "flutterwave", "stripe"])]
     provider: String,
     /// The configured source name (`/hooks/{source}`); defaults to the provider's name.
     #[arg(long)]
@@ -83,7 +85,18 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut latencies = Vec::new();
     for (reference, id) in &events {
-        let d = if args.provider == "flutterwave" {
+        let d = if args.provider == "stripe" {
+            gateway::stripe_payment_intent(
+                &secret,
+                &format!("evt_{id}"),
+                "payment_intent.succeeded",
+                &format!("pi_{id}"),
+                reference,
+                args.amount,
+                "ngn",
+                gateway::now_unix(),
+            )
+        } else if args.provider == "flutterwave" {
             // Flutterwave writes naira, not kobo.
             let naira = format!("{}.{:02}", args.amount / 100, args.amount % 100);
             let fee = gateway::paystack_local_fee(args.amount);
