@@ -230,6 +230,7 @@ mod tests {
 
     fn refund(reference: &str, amount: i64) -> Fact {
         Fact::RefundProcessed {
+            gateway: Provider::Paystack,
             reference: reference.into(),
             amount: MinorUnits(amount),
             currency: Currency::NGN,
@@ -238,6 +239,7 @@ mod tests {
 
     fn dispute(reference: &str, amount: i64) -> Fact {
         Fact::DisputeOpened {
+            gateway: Provider::Paystack,
             reference: reference.into(),
             dispute_id: "d1".into(),
             amount: MinorUnits(amount),
@@ -247,6 +249,7 @@ mod tests {
 
     fn resolved(reference: &str, amount: i64, merchant_won: bool) -> Fact {
         Fact::DisputeResolved {
+            gateway: Provider::Paystack,
             reference: reference.into(),
             dispute_id: "d1".into(),
             currency: Currency::NGN,

@@ -60,7 +60,8 @@ impl Decision {
 /// Rules, in the order they are checked:
 /// 1. A fact whose amounts cannot move money is dead ([`Fact::invalid_amounts`]): it never
 ///    parks, so it can never later be applied beside (or instead of) a real event.
-/// 2. Refunds and disputes wait (park) until their charge is captured.
+/// 2. Refunds and disputes wait (park) until their charge is captured, and are dead when they
+///    come from another gateway than the one that captured it.
 /// 3. Money leaves a payment only within what it still holds (`R + B + H ≤ C`, see
 ///    [`super::payment`]): a refund or a dispute that would take more is dead, except a
 ///    refund that fits once open disputes resolve, which waits for them.
@@ -68,6 +69,17 @@ impl Decision {
 pub fn decide(fact: &Fact, payment: Option<&Payment>, order: Option<&Order>) -> Decision {
     if let Some(why) = fact.invalid_amounts() {
         return Decision::dead(why);
+    }
+    // A refund or a dispute from another gateway than the one that captured the payment is
+    // about another capture (a customer who paid twice, through the fallback too): applied
+    // here, it would take money out of the wrong one.
+    if let (Some(gateway), Some(p)) = (fact.after_capture_gateway(), captured(payment)) {
+        if gateway != p.gateway {
+            return Decision::dead(format!(
+                "a {gateway} refund or dispute for a payment captured through {}",
+                p.gateway
+            ));
+        }
     }
     match fact {
         Fact::Noted { why, .. } => Decision::ignored(why.clone()),

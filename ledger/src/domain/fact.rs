@@ -43,6 +43,8 @@ pub enum Fact {
     /// Money went back to the customer.
     RefundProcessed {
         reference: String,
+        /// The gateway that moved the money.
+        gateway: Provider,
         amount: MinorUnits,
         currency: Currency,
     },
@@ -50,18 +52,24 @@ pub enum Fact {
     /// is new is the part above what the payment has refunded already.
     RefundedTo {
         reference: String,
+        /// The gateway that moved the money.
+        gateway: Provider,
         total: MinorUnits,
         currency: Currency,
     },
     /// A customer disputed `amount` of the payment; the gateway holds it until resolved.
     DisputeOpened {
         reference: String,
+        /// The gateway that moved the money.
+        gateway: Provider,
         dispute_id: String,
         amount: MinorUnits,
         currency: Currency,
     },
     DisputeResolved {
         reference: String,
+        /// The gateway that moved the money.
+        gateway: Provider,
         dispute_id: String,
         currency: Currency,
         resolution: Resolution,
@@ -121,6 +129,18 @@ impl Fact {
                 ..
             } => bad("dispute refund", *refund),
             Fact::DisputeResolved { .. } | Fact::ChargeFailed { .. } | Fact::Noted { .. } => None,
+        }
+    }
+
+    /// The gateway a refund or dispute says moved the money: it must be the one that
+    /// captured the payment.
+    pub fn after_capture_gateway(&self) -> Option<Provider> {
+        match self {
+            Fact::RefundProcessed { gateway, .. }
+            | Fact::RefundedTo { gateway, .. }
+            | Fact::DisputeOpened { gateway, .. }
+            | Fact::DisputeResolved { gateway, .. } => Some(*gateway),
+            _ => None,
         }
     }
 
@@ -233,6 +253,7 @@ fn from_paystack(event: PaystackEvent) -> Result<Fact, String> {
     Ok(match event {
         PaystackEvent::ChargeSuccess(c) => charge_succeeded(&c),
         PaystackEvent::Refund(RefundEvent::Processed, r) => Fact::RefundProcessed {
+            gateway: Provider::Paystack,
             reference: r.transaction_reference,
             amount: r.amount,
             currency: r.currency,
@@ -243,12 +264,14 @@ fn from_paystack(event: PaystackEvent) -> Result<Fact, String> {
                 .to_lowercase(),
         },
         PaystackEvent::Dispute(DisputeEvent::Create, d) => Fact::DisputeOpened {
+            gateway: Provider::Paystack,
             reference: d.transaction.reference,
             dispute_id: d.id.to_string(),
             amount: d.refund_amount,
             currency: d.currency,
         },
         PaystackEvent::Dispute(DisputeEvent::Resolve, d) => Fact::DisputeResolved {
+            gateway: Provider::Paystack,
             resolution: resolution(d.resolution.as_deref(), d.refund_amount)?,
             reference: d.transaction.reference,
             dispute_id: d.id.to_string(),
@@ -346,6 +369,7 @@ fn from_stripe(event: StripeEvent) -> Fact {
             abandoned: false,
         },
         StripeEvent::ChargeRefunded(r) => Fact::RefundedTo {
+            gateway: Provider::Stripe,
             reference: r.reference,
             total: r.amount_refunded,
             currency: r.currency,

@@ -21,6 +21,7 @@ fn charge(reference: &str, amount: i64, fees: i64) -> Fact {
 
 fn refund(reference: &str, amount: i64) -> Fact {
     Fact::RefundProcessed {
+        gateway: Provider::Paystack,
         reference: reference.into(),
         amount: MinorUnits(amount),
         currency: NGN,
@@ -29,6 +30,7 @@ fn refund(reference: &str, amount: i64) -> Fact {
 
 fn opened(id: &str, amount: i64) -> Fact {
     Fact::DisputeOpened {
+        gateway: Provider::Paystack,
         reference: "ord_1".into(),
         dispute_id: id.into(),
         amount: MinorUnits(amount),
@@ -38,6 +40,7 @@ fn opened(id: &str, amount: i64) -> Fact {
 
 fn resolved(id: &str, resolution: Resolution) -> Fact {
     Fact::DisputeResolved {
+        gateway: Provider::Paystack,
         reference: "ord_1".into(),
         dispute_id: id.into(),
         currency: NGN,
@@ -160,6 +163,43 @@ fn unknown_reference_records_an_order_less_payment_for_review() {
     let p = p.unwrap();
     assert_eq!(p.status, PaymentStatus::Success);
     assert!(p.review_reason.unwrap().contains("no order"));
+}
+
+/// A customer who paid twice (Paystack, then the Flutterwave fallback, whose capture is the
+/// dead second one): a Flutterwave refund of that second payment never takes money out of
+/// the Paystack one, and neither does a dispute of it.
+#[test]
+fn refunds_and_disputes_from_another_gateway_than_the_capture_are_dead() {
+    let (_, p, o) = step(
+        &charge("ord_1", 500_000, 0),
+        Some(pending()),
+        Some(order(500_000)),
+    );
+    let other = Fact::RefundProcessed {
+        gateway: Provider::Flutterwave,
+        reference: "ord_1".into(),
+        amount: MinorUnits(500_000),
+        currency: NGN,
+    };
+    let (d, p, _) = step(&other, p, o);
+    assert!(
+        matches!(d.outcome, Outcome::Dead(ref why) if why.contains("captured through paystack")),
+        "{:?}",
+        d.outcome
+    );
+    assert_eq!(p.unwrap().refunded, MinorUnits::ZERO);
+    let dispute = Fact::DisputeOpened {
+        gateway: Provider::Stripe,
+        reference: "ord_1".into(),
+        dispute_id: "dp_1".into(),
+        amount: MinorUnits(1),
+        currency: NGN,
+    };
+    let d = decide(&dispute, Some(&pending()), None);
+    assert!(
+        matches!(d.outcome, Outcome::Parked(_)),
+        "before any capture it waits, as any dispute"
+    );
 }
 
 #[test]
@@ -447,6 +487,7 @@ fn any_fact() -> impl Strategy<Value = Fact> {
                     reason: "x".into(),
                 },
                 5 => Fact::RefundedTo {
+                    gateway: Provider::Paystack,
                     reference: "ord_1".into(),
                     total: MinorUnits(amount),
                     currency: NGN,
@@ -515,7 +556,7 @@ proptest! {
     #[test]
     fn refunds_in_all_count_once_whatever_the_order(case in totals_arriving_in_any_order()) {
         let (totals, order_of_arrival, charge_at) = case;
-        let fact = |t: i64| Fact::RefundedTo { reference: "ord_1".into(), total: MinorUnits(t), currency: NGN };
+        let fact = |t: i64| Fact::RefundedTo { gateway: Provider::Paystack, reference: "ord_1".into(), total: MinorUnits(t), currency: NGN };
         // Every total arrives at least once; the charge somewhere among them.
         let mut arrivals: Vec<Fact> = order_of_arrival.iter().map(|i| fact(totals[*i])).collect();
         arrivals.extend(totals.iter().map(|t| fact(*t)));
