@@ -144,6 +144,10 @@ async fn reconcile(args: keffi_ledger::config::ReconcileArgs) -> anyhow::Result<
             "still pending",
             summary.count(Outcome::StillPending) + summary.count(Outcome::NotFound),
         ),
+        (
+            "another merchant's (not applied)",
+            summary.count(Outcome::Elsewhere),
+        ),
         ("errors", summary.count(Outcome::Error)),
     ];
     if args.dry_run {
