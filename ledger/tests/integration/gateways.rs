@@ -6,13 +6,13 @@
 //! not the first one again. Stripe's PaymentIntent events pay and fail orders too, and its
 //! `charge.refunded`, which says the refunds so far in all, refunds each part once.
 
-use crate::common::{self, dm, unbalanced_transactions};
+use crate::common::{self, dm, order, unbalanced_transactions};
 
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};
 use keffi_ledger::pipeline::{apply_batch, Incoming};
 use keffi_ledger::store::{now_ms, InboxStatus, Store};
 use keffi_shared::headers::RequestHeaders;
-use keffi_shared::{derive_event, Currency, Envelope, MinorUnits, Provider};
+use keffi_shared::{derive_event, Envelope, MinorUnits, Provider};
 
 const STRIPE_SAMPLE: &[u8] =
     include_bytes!("../../../shared/tests/fixtures/stripe/payment-intent-succeeded.json");
@@ -52,20 +52,6 @@ fn charge(id: u64, reference: &str, amount: &str, fee: &str, status: &str) -> In
         )
         .into_bytes(),
     )
-}
-
-async fn order(store: &Store, reference: &str, amount: i64) {
-    store
-        .create_order(
-            &dm(),
-            reference,
-            MinorUnits(amount),
-            Currency::NGN,
-            None,
-            now_ms(),
-        )
-        .await
-        .unwrap();
 }
 
 async fn the_published_sample_pays_an_order_in_minor_units(store: &Store) {

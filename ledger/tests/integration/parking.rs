@@ -2,7 +2,7 @@
 //! overflow, on both backends (SQLite in a temp file, a fresh Postgres database).
 
 use crate::common;
-use crate::common::dm;
+use crate::common::{dm, order};
 
 use std::time::Duration;
 
@@ -12,24 +12,9 @@ use keffi_ledger::pipeline::{apply_batch, replay, sweep_forever, sweep_parked, I
 use keffi_ledger::store::journal::Balance;
 use keffi_ledger::store::reconcile::Orphan;
 use keffi_ledger::store::{now_ms, InboxStatus, Store};
-use keffi_shared::{Currency, MinorUnits};
 
 const HOUR_MS: i64 = 3_600_000;
 const PARK_TIMEOUT: Duration = Duration::from_secs(72 * 3600);
-
-async fn order(store: &Store, reference: &str, amount: i64) {
-    store
-        .create_order(
-            &dm(),
-            reference,
-            MinorUnits(amount),
-            Currency::NGN,
-            None,
-            now_ms(),
-        )
-        .await
-        .unwrap();
-}
 
 /// Applies `event` alone and returns its inbox id.
 async fn apply(store: &Store, event: &Incoming) -> i64 {

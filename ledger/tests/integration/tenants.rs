@@ -5,26 +5,12 @@
 //! ids; a source routed to a merchant. And a database made by the code before merchants
 //! existed migrates to the default merchant with nothing lost.
 
-use crate::common::{self, add_merchant, charge, dm, of, refund};
+use crate::common::{self, add_merchant, charge, dm, of, order_of as order, refund};
 
 use keffi_ledger::domain::{OrderStatus, PaymentStatus};
 use keffi_ledger::pipeline::{apply_batch, replay, routed, Incoming};
 use keffi_ledger::store::{now_ms, Store};
 use keffi_shared::{Currency, MinorUnits};
-
-async fn order(store: &Store, m: &keffi_shared::MerchantId, reference: &str, amount: i64) {
-    store
-        .create_order(
-            m,
-            reference,
-            MinorUnits(amount),
-            Currency::NGN,
-            None,
-            now_ms(),
-        )
-        .await
-        .unwrap();
-}
 
 fn sales(balances: &[keffi_ledger::store::journal::Balance]) -> i128 {
     balances

@@ -80,6 +80,26 @@ pub async fn add_merchant(store: &Store, id: &str) -> MerchantId {
     m
 }
 
+/// Creates the default merchant's order `reference` of `amount` kobo, now.
+pub async fn order(store: &Store, reference: &str, amount: i64) {
+    order_of(store, &dm(), reference, amount).await;
+}
+
+/// Creates `merchant`'s order `reference` of `amount` kobo, now.
+pub async fn order_of(store: &Store, merchant: &MerchantId, reference: &str, amount: i64) {
+    store
+        .create_order(
+            merchant,
+            reference,
+            keffi_shared::MinorUnits(amount),
+            keffi_shared::Currency::NGN,
+            None,
+            keffi_ledger::store::now_ms(),
+        )
+        .await
+        .unwrap();
+}
+
 /// `event`, as the merchant's (its source routed to it).
 pub fn of(merchant: &MerchantId, mut event: Incoming) -> Incoming {
     event.merchant = merchant.clone();
