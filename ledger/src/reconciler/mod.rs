@@ -76,7 +76,8 @@ pub struct Summary {
     pub dry_run: bool,
     pub checked: u64,
     /// Outcome name → count: `paid`, `failed`, `abandoned`, `still_pending`, `not_found`,
-    /// `gave_up`, `error`.
+    /// `gave_up`, `elsewhere` (a platform account's transaction of another merchant's),
+    /// `error`.
     pub outcomes: BTreeMap<String, u64>,
     /// The first few errors, for humans.
     pub errors: Vec<String>,
