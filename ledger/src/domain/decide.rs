@@ -6,7 +6,7 @@ use keffi_shared::{Currency, MinorUnits};
 use super::fact::{Fact, Resolution};
 use super::journal::JournalTx;
 use super::order::{Order, OrderStatus};
-use super::payment::{Dispute, DisputeState, Payment, PaymentStatus};
+use super::payment::{Capture, Dispute, DisputeState, Payment, PaymentStatus};
 
 /// What becomes of the event that stated the fact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub fn decide(fact: &Fact, payment: Option<&Payment>, order: Option<&Order>) -> 
     // about another capture (a customer who paid twice, through the fallback too): applied
     // here, it would take money out of the wrong one.
     if let (Some(gateway), Some(p)) = (fact.after_capture_gateway(), captured(payment)) {
-        if gateway != p.gateway {
+        if !p.captured_through(gateway) {
             return Decision::dead(format!(
                 "a {gateway} refund or dispute for a payment captured through {}",
                 p.gateway
@@ -291,6 +291,60 @@ fn money_moved(
     }
 }
 
+/// Another capture for a reference already paid (the customer paid twice, perhaps through
+/// the fallback gateway): the money is real, so it is journaled, kept on the payment beside
+/// the first, and the payment and its order wait for a human to refund one.
+fn second_capture(fact: &Fact, p: &Payment, order: Option<&Order>) -> Decision {
+    let Fact::ChargeSucceeded {
+        reference,
+        gateway,
+        gateway_id,
+        amount,
+        currency,
+        fees,
+        ..
+    } = fact
+    else {
+        return Decision::dead("not a charge");
+    };
+    if *currency != p.currency {
+        return Decision::dead(format!(
+            "a second charge ({gateway} {gateway_id}) for reference {reference} in {currency}, \
+             already paid in {}",
+            p.currency
+        ));
+    }
+    let journal = match JournalTx::charge(reference, *gateway, *amount, *fees, *currency) {
+        Ok(j) => j,
+        Err(e) => return Decision::dead(format!("journal: {e}")),
+    };
+    let why = format!(
+        "captured twice: {} {} for {}, then {gateway} {gateway_id} for {amount}; refund one",
+        p.gateway,
+        p.gateway_id.as_deref().unwrap_or_default(),
+        p.amount
+    );
+    let mut next = p.clone();
+    next.also_captured.push(Capture {
+        gateway: *gateway,
+        gateway_id: gateway_id.clone(),
+        amount: *amount,
+        fees: *fees,
+    });
+    next.review_reason = Some(why.clone());
+    next.status = next.status_from_money();
+    Decision {
+        outcome: Outcome::Applied,
+        payment: Some(next),
+        order: order.map(|o| Order {
+            status: OrderStatus::NeedsReview,
+            review_reason: Some(why),
+            ..o.clone()
+        }),
+        journal: Some(journal),
+    }
+}
+
 /// The order after its payment moved to `status`; `needs_review` stays until a human acts.
 fn follow(order: &Order, status: PaymentStatus) -> Order {
     let mut next = order.clone();
@@ -317,14 +371,10 @@ fn charge_succeeded(fact: &Fact, payment: Option<&Payment>, order: Option<&Order
     };
     if let Some(p) = payment.filter(|p| p.status.is_captured()) {
         // The same fact by another route (webhook after the reconciler, or a re-sent event).
-        return match &p.gateway_id {
-            Some(id) if id != gateway_id || p.gateway != *gateway => Decision::dead(format!(
-                "a second charge ({gateway} {gateway_id}) for reference {reference}, already \
-                 paid by {} {id}",
-                p.gateway
-            )),
-            _ => Decision::ignored(format!("payment already {}: nothing to do", p.status)),
-        };
+        if p.gateway_id.is_none() || p.captured_by(*gateway, gateway_id) {
+            return Decision::ignored(format!("payment already {}: nothing to do", p.status));
+        }
+        return second_capture(fact, p, order);
     }
     let journal = match JournalTx::charge(reference, *gateway, *amount, *fees, *currency) {
         Ok(j) => j,
@@ -390,6 +440,19 @@ pub fn order_meets_payment(order: &Order, payment: &Payment) -> Option<(Order, P
         return None;
     }
     let mut p = payment.clone();
+    if !payment.also_captured.is_empty() {
+        // Paid twice before the order existed: a human refunds one first.
+        let why = payment
+            .review_reason
+            .clone()
+            .unwrap_or_else(|| "captured twice: refund one".into());
+        let order = Order {
+            status: OrderStatus::NeedsReview,
+            review_reason: Some(why),
+            ..order.clone()
+        };
+        return Some((order, p));
+    }
     if let Some(why) = mismatch(order, payment) {
         p.review_reason = Some(why.clone());
         let order = Order {

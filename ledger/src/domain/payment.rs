@@ -102,6 +102,19 @@ pub struct Payment {
     pub paid_at: Option<String>,
     /// Why a human should look at this payment (e.g. no order for the reference).
     pub review_reason: Option<String>,
+    /// Captures beyond the first for this reference (a customer who paid twice, through the
+    /// fallback gateway too): each journaled, the payment held for review.
+    pub also_captured: Vec<Capture>,
+}
+
+/// A capture beyond a payment's first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Capture {
+    #[schema(value_type = String)]
+    pub gateway: Provider,
+    pub gateway_id: String,
+    pub amount: MinorUnits,
+    pub fees: MinorUnits,
 }
 
 impl Payment {
@@ -127,6 +140,7 @@ impl Payment {
             disputes: Vec::new(),
             paid_at: None,
             review_reason: None,
+            also_captured: Vec::new(),
         }
     }
 
@@ -139,12 +153,33 @@ impl Payment {
     /// open disputes hold. Never negative for a payment that keeps its invariants.
     pub fn free(&self) -> MinorUnits {
         MinorUnits(
-            self.amount
+            self.captured_total()
                 .get()
                 .saturating_sub(self.refunded.get())
                 .saturating_sub(self.charged_back.get())
                 .saturating_sub(self.held().get()),
         )
+    }
+
+    /// Every capture of this reference: the first and any beyond it.
+    pub fn captured_total(&self) -> MinorUnits {
+        self.also_captured.iter().fold(self.amount, |sum, c| {
+            sum.checked_add(c.amount).unwrap_or(MinorUnits::MAX_AMOUNT)
+        })
+    }
+
+    /// Whether `gateway`'s transaction `id` is one of this payment's captures.
+    pub fn captured_by(&self, gateway: Provider, id: &str) -> bool {
+        (self.gateway == gateway && self.gateway_id.as_deref() == Some(id))
+            || self
+                .also_captured
+                .iter()
+                .any(|c| c.gateway == gateway && c.gateway_id == id)
+    }
+
+    /// Whether `gateway` captured any of this payment's money.
+    pub fn captured_through(&self, gateway: Provider) -> bool {
+        self.gateway == gateway || self.also_captured.iter().any(|c| c.gateway == gateway)
     }
 
     /// The dispute with the gateway's id `id`, if reported.
@@ -159,7 +194,7 @@ impl Payment {
             PaymentStatus::Disputed
         } else if returned == 0 {
             PaymentStatus::Success
-        } else if returned >= self.amount.get() {
+        } else if returned >= self.captured_total().get() {
             PaymentStatus::Refunded
         } else {
             PaymentStatus::PartiallyRefunded
@@ -185,10 +220,14 @@ impl Payment {
             let out = i128::from(self.refunded.get())
                 + i128::from(self.charged_back.get())
                 + i128::from(held.get());
-            if out > i128::from(self.amount.get()) {
+            if out > i128::from(self.captured_total().get()) {
                 return Err(format!(
                     "{}: refunded {} + charged back {} + held {} exceed the captured {}",
-                    self.reference, self.refunded, self.charged_back, held, self.amount
+                    self.reference,
+                    self.refunded,
+                    self.charged_back,
+                    held,
+                    self.captured_total()
                 ));
             }
             if self.status != self.status_from_money() {
@@ -202,6 +241,7 @@ impl Payment {
         } else if self.refunded != MinorUnits::ZERO
             || self.charged_back != MinorUnits::ZERO
             || !self.disputes.is_empty()
+            || !self.also_captured.is_empty()
         {
             return Err(format!(
                 "{}: money moved on a payment never captured",

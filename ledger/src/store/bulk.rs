@@ -244,8 +244,8 @@ impl Tx {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO payments (merchant_id, reference, gateway, gateway_id, amount,
                          requested_amount, currency, fees, channel, status, refunded,
-                         charged_back, disputes, paid_at, review_reason, created_at_ms,
-                         updated_at_ms) ",
+                         charged_back, disputes, paid_at, review_reason, also_captured,
+                         also_captured_total, created_at_ms, updated_at_ms) ",
                 );
                 q.push_values(chunk, |mut b, p| {
                     b.push_bind(merchant.as_str())
@@ -263,6 +263,8 @@ impl Tx {
                         .push_bind(disputes_json(p))
                         .push_bind(&p.paid_at)
                         .push_bind(&p.review_reason)
+                        .push_bind(captures_json(p))
+                        .push_bind(p.captured_total().get() - p.amount.get())
                         .push_bind(now_ms)
                         .push_bind(now_ms);
                 });
@@ -276,6 +278,8 @@ impl Tx {
                          refunded = excluded.refunded, charged_back = excluded.charged_back,
                          disputes = excluded.disputes,
                          paid_at = excluded.paid_at, review_reason = excluded.review_reason,
+                         also_captured = excluded.also_captured,
+                         also_captured_total = excluded.also_captured_total,
                          updated_at_ms = excluded.updated_at_ms",
                 );
                 q.build().execute(c).await.map(|r| r.rows_affected())
@@ -410,6 +414,12 @@ impl Tx {
 }
 
 /// A payment's disputes as stored (see `PaymentRow::disputes`).
+/// NULL for none, as every payment before there were second captures.
+fn captures_json(p: &Payment) -> Option<String> {
+    (!p.also_captured.is_empty())
+        .then(|| serde_json::to_string(&p.also_captured).unwrap_or_else(|_| "[]".into()))
+}
+
 fn disputes_json(p: &Payment) -> String {
     serde_json::to_string(&p.disputes).unwrap_or_else(|_| "[]".into())
 }

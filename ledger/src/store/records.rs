@@ -38,6 +38,8 @@ pub struct PaymentRecord {
     pub disputes: Vec<crate::domain::payment::Dispute>,
     pub paid_at: Option<String>,
     pub review_reason: Option<String>,
+    /// Captures beyond the first (the customer paid twice): each journaled; refund one.
+    pub also_captured: Vec<crate::domain::payment::Capture>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -47,7 +49,9 @@ impl TryFrom<PaymentRow> for PaymentRecord {
     fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
         let disputes = r.disputes()?;
         let held = crate::domain::payment::held_by(&disputes);
+        let also_captured = r.also_captured()?;
         Ok(PaymentRecord {
+            also_captured,
             reference: r.reference,
             gateway: gateway(&r.gateway)?,
             gateway_id: r.gateway_id,

@@ -7,7 +7,7 @@ use keffi_shared::{Currency, MerchantId, MinorUnits, Provider};
 use serde::Serialize;
 
 use super::StoreError;
-use crate::domain::payment::Dispute;
+use crate::domain::payment::{Capture, Dispute};
 use crate::domain::{Order, Payment, PaymentStatus};
 
 /// What became of an inbox event. Stored as its snake_case name in a TEXT column.
@@ -97,7 +97,7 @@ pub struct InboxEvent {
 /// The columns a [`PaymentRow`] reads, in its order.
 pub(crate) const PAYMENT_ROW_COLUMNS: &str = "reference, gateway, gateway_id, amount, \
      requested_amount, currency, fees, channel, status, refunded, charged_back, disputes, \
-     paid_at, review_reason, created_at_ms, updated_at_ms";
+     paid_at, review_reason, also_captured, created_at_ms, updated_at_ms";
 
 /// The same without the row's timestamps: what the apply path reads, locked. SQLite copies
 /// every column of every row out of the statement, and a batch reads up to a thousand rows,
@@ -105,7 +105,7 @@ pub(crate) const PAYMENT_ROW_COLUMNS: &str = "reference, gateway, gateway_id, am
 /// the order's timestamps and metadata.
 pub(crate) const PAYMENT_STATE_COLUMNS: &str = "reference, gateway, gateway_id, amount, \
      requested_amount, currency, fees, channel, status, refunded, charged_back, disputes, \
-     paid_at, review_reason";
+     paid_at, review_reason, also_captured";
 
 /// The one read model of the `payments` table: the domain's [`Payment`] and the API's
 /// [`PaymentRecord`](super::records::PaymentRecord) are both built from it.
@@ -126,6 +126,8 @@ pub(crate) struct PaymentRow {
     pub disputes: String,
     pub paid_at: Option<String>,
     pub review_reason: Option<String>,
+    /// JSON, see [`Payment::also_captured`]; NULL for none.
+    pub also_captured: Option<String>,
     /// Absent from the apply path's select ([`PAYMENT_STATE_COLUMNS`]), so 0 there; the
     /// domain's [`Payment`] has no timestamps.
     #[sqlx(default)]
@@ -135,6 +137,15 @@ pub(crate) struct PaymentRow {
 }
 
 impl PaymentRow {
+    pub fn also_captured(&self) -> Result<Vec<Capture>, StoreError> {
+        match self.also_captured.as_deref() {
+            None => Ok(Vec::new()),
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                StoreError::Corrupt(format!("captures of payment {}: {e}", self.reference))
+            }),
+        }
+    }
+
     pub fn disputes(&self) -> Result<Vec<Dispute>, StoreError> {
         serde_json::from_str(&self.disputes).map_err(|e| {
             StoreError::Corrupt(format!("disputes of payment {}: {e}", self.reference))
@@ -165,6 +176,7 @@ impl TryFrom<PaymentRow> for Payment {
             currency: currency(&r.currency)?,
             status: r.status,
             disputes: r.disputes()?,
+            also_captured: r.also_captured()?,
             gateway: gateway(&r.gateway)?,
             reference: r.reference,
             gateway_id: r.gateway_id,

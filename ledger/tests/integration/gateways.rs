@@ -2,8 +2,8 @@
 //! (its amounts are naira, decimals included), to an order opened for the default gateway,
 //! which is then the payment's gateway, with its fee and balance accounts; a failed charge
 //! fails the order; an amount that would round is dead with the reason; and a charge of the
-//! other gateway for the paid reference, with the same transaction id, is a second capture,
-//! not the first one again. Stripe's PaymentIntent events pay and fail orders too, and its
+//! other gateway for the paid reference, with the same transaction id, is a second capture
+//! (journaled, held for review), not the first one again. Stripe's PaymentIntent events pay and fail orders too, and its
 //! `charge.refunded`, which says the refunds so far in all, refunds each part once.
 
 use crate::common::{self, dm, order, unbalanced_transactions};
@@ -149,8 +149,10 @@ async fn failures_and_amounts_that_would_round(store: &Store) {
 }
 on_both_stores!(failures_and_amounts_that_would_round);
 
-/// Paid through Flutterwave with transaction 1001: Paystack's transaction 1001 for the same
-/// reference is another gateway's capture, not the same one arriving again.
+/// Paid through Flutterwave with transaction 1001, then through Paystack with its own 1001:
+/// another capture, not the first arriving again. The money is real: it is journaled beside
+/// the first, the order waits for a human, and Paystack's refund of its capture comes out of
+/// the payment while the order stays for review.
 async fn the_same_id_from_the_other_gateway_is_another_capture(store: &Store) {
     order(store, "ord_1", 500_000).await;
     apply_batch(
@@ -167,12 +169,51 @@ async fn the_same_id_from_the_other_gateway_is_another_capture(store: &Store) {
     )
     .await
     .unwrap();
-    assert_eq!(report.dead, 1, "{report:?}");
+    assert_eq!(report.applied, 1, "{report:?}");
     let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
     assert_eq!(
         (p.gateway, p.status),
         (Provider::Flutterwave, PaymentStatus::Success)
     );
+    assert_eq!(p.also_captured.len(), 1);
+    assert_eq!(p.also_captured[0].gateway, Provider::Paystack);
+    assert_eq!(p.captured_total(), MinorUnits(1_000_000));
+    let o = store.order(&dm(), "ord_1").await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::NeedsReview);
+    assert!(o.review_reason.unwrap().contains("captured twice"));
+    let kinds: Vec<String> = store
+        .journal_for(&dm(), "ord_1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.kind.clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["charge", "charge"],
+        "both captures are in the books"
+    );
+    // Its retry is nothing new.
+    let again = apply_batch(
+        store,
+        &[common::charge(1001, "ord_1", 500_000, 7_500)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.duplicates, 1);
+    let refunded = apply_batch(store, &[common::refund("ord_1", "rf_dup", 500_000)], None)
+        .await
+        .unwrap();
+    assert_eq!(refunded.applied, 1, "{refunded:?}");
+    let p = store.payment(&dm(), "ord_1").await.unwrap().unwrap();
+    assert_eq!(
+        (p.refunded, p.status),
+        (MinorUnits(500_000), PaymentStatus::PartiallyRefunded)
+    );
+    let o = store.order(&dm(), "ord_1").await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::NeedsReview, "a human closes it");
+    assert_eq!(unbalanced_transactions(store).await, 0);
 }
 on_both_stores!(the_same_id_from_the_other_gateway_is_another_capture);
 

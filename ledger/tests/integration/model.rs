@@ -339,6 +339,8 @@ enum DState {
 struct MPayment {
     /// (gateway id, captured, requested)
     captured: Option<(u64, i64, i64)>,
+    /// Captures beyond the first: (gateway id, amount).
+    extra: Vec<(u64, i64)>,
     /// The captured money is in GHS (orders are in NGN).
     ghs: bool,
     failed: bool,
@@ -356,8 +358,13 @@ impl MPayment {
             .sum()
     }
 
+    /// Every capture: the first and those beyond it.
+    fn total(&self) -> i64 {
+        self.captured.map_or(0, |c| c.1) + self.extra.iter().map(|e| e.1).sum::<i64>()
+    }
+
     fn free(&self) -> i64 {
-        self.captured.map_or(0, |c| c.1) - self.refunded - self.charged_back - self.held()
+        self.total() - self.refunded - self.charged_back - self.held()
     }
 
     fn status(&self) -> &'static str {
@@ -366,7 +373,7 @@ impl MPayment {
             None => "pending",
             Some(_) if self.held() > 0 => "disputed",
             Some(_) if self.refunded + self.charged_back == 0 => "success",
-            Some((_, c, _)) if self.refunded + self.charged_back >= c => "refunded",
+            Some(_) if self.refunded + self.charged_back >= self.total() => "refunded",
             Some(_) => "partially_refunded",
         }
     }
@@ -539,11 +546,19 @@ impl Model {
     fn charge(&mut self, r: usize, gw: u64, (amount, requested): (i64, i64), ghs: bool) -> Status {
         let p = self.payments.entry(r).or_default();
         if let Some((paid_by, _, _)) = p.captured {
-            return if paid_by == gw {
-                Status::Ignored
-            } else {
-                Status::Dead
-            };
+            if paid_by == gw || p.extra.iter().any(|e| e.0 == gw) {
+                return Status::Ignored;
+            }
+            // Paid twice: journaled beside the first, in the same currency only; the order
+            // waits for a human.
+            if ghs != p.ghs {
+                return Status::Dead;
+            }
+            p.extra.push((gw, amount));
+            if let Some((_, s)) = self.orders.get_mut(&r) {
+                *s = "needs_review";
+            }
+            return Status::Applied;
         }
         *p = MPayment {
             captured: Some((gw, amount, requested)),
@@ -624,6 +639,7 @@ impl Model {
         }
         let p = self.payments.entry(r).or_default();
         let status = match p.captured {
+            Some(_) if !p.extra.is_empty() => "needs_review",
             Some((_, _, requested)) if requested != amount || p.ghs => "needs_review",
             Some(_) => follow(p.status()),
             None => "pending",
@@ -820,7 +836,7 @@ async fn compare(store: &Store, case: &Case, model: &Model) -> Result<(), String
                     sum("disputes_held"),
                 );
                 let row = (
-                    usize::from(p.status.is_captured()),
+                    usize::from(p.status.is_captured()) + p.also_captured.len(),
                     p.refunded.get(),
                     p.charged_back.get(),
                     p.held().get(),

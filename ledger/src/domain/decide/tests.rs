@@ -112,19 +112,85 @@ fn the_same_charge_again_is_a_recorded_no_op() {
     assert!(d.journal.is_none() && d.payment.is_none() && d.order.is_none());
 }
 
+/// The customer paid twice (another transaction, here through the fallback gateway): the
+/// second capture is journaled too, kept beside the first, and payment and order wait for a
+/// human; its retry changes nothing; its refund comes out of the payment's money, and the
+/// other gateway's refund is now one of this payment's.
 #[test]
-fn a_second_charge_with_another_gateway_id_is_dead() {
+fn a_second_capture_is_journaled_and_held_for_review() {
     let (_, p, o) = step(
         &charge("ord_1", 500_000, 0),
         Some(pending()),
         Some(order(500_000)),
     );
-    let mut other = charge("ord_1", 500_000, 0);
-    if let Fact::ChargeSucceeded { gateway_id, .. } = &mut other {
-        *gateway_id = "999".into();
+    let other = Fact::ChargeSucceeded {
+        reference: "ord_1".into(),
+        gateway: Provider::Flutterwave,
+        gateway_id: "999".into(),
+        amount: MinorUnits(500_000),
+        requested_amount: None,
+        currency: NGN,
+        fees: MinorUnits(7_000),
+        channel: None,
+        paid_at: None,
+    };
+    let (d, p, o) = step(&other, p, o);
+    assert_eq!(d.outcome, Outcome::Applied);
+    let j = d.journal.expect("the second capture is journaled");
+    assert_eq!(j.check_balanced(), Ok(()));
+    let pay = p.clone().unwrap();
+    assert_eq!(pay.captured_total(), MinorUnits(1_000_000));
+    assert!(pay
+        .review_reason
+        .as_deref()
+        .unwrap()
+        .contains("captured twice"));
+    assert_eq!(o.as_ref().unwrap().status, OrderStatus::NeedsReview);
+    assert_eq!(pay.check_invariants(), Ok(()));
+    // The same second capture again: nothing.
+    let (again, p, o) = step(&other, p, o);
+    assert!(
+        matches!(again.outcome, Outcome::Ignored(_)),
+        "{:?}",
+        again.outcome
+    );
+    // Flutterwave refunds its capture: out of this payment, which still holds the first.
+    let flw_refund = Fact::RefundProcessed {
+        gateway: Provider::Flutterwave,
+        reference: "ord_1".into(),
+        amount: MinorUnits(500_000),
+        currency: NGN,
+    };
+    let (d, p, o) = step(&flw_refund, p, o);
+    assert_eq!(d.outcome, Outcome::Applied);
+    let pay = p.unwrap();
+    assert_eq!(
+        (pay.refunded, pay.status),
+        (MinorUnits(500_000), PaymentStatus::PartiallyRefunded)
+    );
+    assert_eq!(
+        o.unwrap().status,
+        OrderStatus::NeedsReview,
+        "a human closes it"
+    );
+    // In another currency it cannot stand beside the first: dead.
+    let mut ghs = other.clone();
+    if let Fact::ChargeSucceeded {
+        currency,
+        gateway_id,
+        ..
+    } = &mut ghs
+    {
+        *currency = "GHS".parse().unwrap();
+        *gateway_id = "1000".into();
     }
+    let (_, p, o) = step(
+        &charge("ord_1", 500_000, 0),
+        Some(pending()),
+        Some(order(500_000)),
+    );
     assert!(matches!(
-        decide(&other, p.as_ref(), o.as_ref()).outcome,
+        decide(&ghs, p.as_ref(), o.as_ref()).outcome,
         Outcome::Dead(_)
     ));
 }
