@@ -368,6 +368,12 @@ fn from_stripe(event: StripeEvent) -> Fact {
             gateway: Provider::Stripe,
             abandoned: false,
         },
+        StripeEvent::PaymentCanceled(pi) => Fact::ChargeFailed {
+            reason: "gateway reports the payment canceled".into(),
+            reference: pi.reference,
+            gateway: Provider::Stripe,
+            abandoned: true,
+        },
         StripeEvent::ChargeRefunded(r) => Fact::RefundedTo {
             gateway: Provider::Stripe,
             reference: r.reference,

@@ -233,21 +233,25 @@ async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
         )
         .await
         .unwrap();
-    store
-        .create_order_via(
-            &dm(),
-            "ord_no",
-            MinorUnits(5000),
-            "USD".parse().unwrap(),
-            Provider::Stripe,
-            None,
-            now_ms(),
-        )
-        .await
-        .unwrap();
+    for reference in ["ord_gone", "ord_no"] {
+        store
+            .create_order_via(
+                &dm(),
+                reference,
+                MinorUnits(5000),
+                "USD".parse().unwrap(),
+                Provider::Stripe,
+                None,
+                now_ms(),
+            )
+            .await
+            .unwrap();
+    }
     let failed = serde_json::json!({"id": "evt_f", "type": "payment_intent.payment_failed", "data": {"object": {
         "id": "pi_f", "amount": 5000, "currency": "usd", "metadata": {"keffi_reference": "ord_no"},
         "last_payment_error": {"message": "Your card was declined."}}}});
+    let canceled = serde_json::json!({"id": "evt_c", "type": "payment_intent.canceled", "data": {"object": {
+        "id": "pi_c", "amount": 5000, "currency": "usd", "metadata": {"keffi_reference": "ord_gone"}}}});
     let odd = serde_json::json!({"id": "evt_u", "type": "payment_intent.succeeded", "data": {"object": {
         "id": "pi_u", "amount": 150_050, "amount_received": 150_050, "currency": "ugx"}}});
     let report = apply_batch(
@@ -256,12 +260,13 @@ async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
             delivered(Provider::Stripe, STRIPE_SAMPLE.to_vec()),
             delivered(Provider::Stripe, serde_json::to_vec(&failed).unwrap()),
             delivered(Provider::Stripe, serde_json::to_vec(&odd).unwrap()),
+            delivered(Provider::Stripe, serde_json::to_vec(&canceled).unwrap()),
         ],
         None,
     )
     .await
     .unwrap();
-    assert_eq!((report.applied, report.dead), (2, 1), "{report:?}");
+    assert_eq!((report.applied, report.dead), (3, 1), "{report:?}");
     let o = store.order(&dm(), "ord_stripe_1").await.unwrap().unwrap();
     assert_eq!(o.status, OrderStatus::Paid);
     let p = store.payment(&dm(), "ord_stripe_1").await.unwrap().unwrap();
@@ -269,6 +274,8 @@ async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
     assert_eq!(p.gateway_id.as_deref(), Some("pi_1PgafyB7WZ01zgkWSjxsAJo3"));
     let no = store.order(&dm(), "ord_no").await.unwrap().unwrap();
     assert_eq!(no.status, OrderStatus::Failed);
+    let gone = store.order(&dm(), "ord_gone").await.unwrap().unwrap();
+    assert_eq!(gone.status, OrderStatus::Abandoned);
 
     // Two partial refunds say 300 then 500 in all; the 300 again, late, says nothing new.
     let refunded = |event: &str, total: i64| {

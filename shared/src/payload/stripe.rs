@@ -27,6 +27,8 @@ pub enum StripeEvent {
     PaymentSucceeded(PaymentIntent),
     /// `payment_intent.payment_failed`.
     PaymentFailed(PaymentIntent),
+    /// `payment_intent.canceled`: it will never be paid.
+    PaymentCanceled(PaymentIntent),
     /// `charge.refunded`: the charge's refunds so far, in all.
     ChargeRefunded(ChargeRefunds),
     /// Any other event, recorded and not acted on.
@@ -131,6 +133,7 @@ impl StripeEvent {
             "payment_intent.payment_failed" => {
                 StripeEvent::PaymentFailed(intent(&raw.kind, raw.data)?)
             }
+            "payment_intent.canceled" => StripeEvent::PaymentCanceled(intent(&raw.kind, raw.data)?),
             "charge.refunded" => StripeEvent::ChargeRefunded(refunds(&raw.kind, raw.data)?),
             _ => StripeEvent::Other { event: raw.kind },
         })
@@ -277,6 +280,16 @@ mod tests {
         assert_eq!(
             (p.reference.as_str(), p.failure.as_deref()),
             ("ord_9", Some("Your card was declined."))
+        );
+        let canceled = event(
+            "payment_intent.canceled",
+            serde_json::json!({"id": "pi_3", "amount": 500, "currency": "usd",
+                "cancellation_reason": "abandoned"}),
+        )
+        .unwrap();
+        assert!(
+            matches!(canceled, StripeEvent::PaymentCanceled(ref p) if p.reference == "pi_3"),
+            "{canceled:?}"
         );
         assert_eq!(
             event("customer.created", serde_json::json!({})).unwrap(),
