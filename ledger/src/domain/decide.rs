@@ -83,6 +83,8 @@ pub fn decide(fact: &Fact, payment: Option<&Payment>, order: Option<&Order>) -> 
     }
     match fact {
         Fact::Noted { why, .. } => Decision::ignored(why.clone()),
+        // The pipeline resolves these first; one that reaches here names no payment found.
+        Fact::ByGatewayId { fact, .. } => decide(fact, payment, order),
         Fact::ChargeSucceeded { .. } => charge_succeeded(fact, payment, order),
         Fact::ChargeFailed {
             abandoned, reason, ..

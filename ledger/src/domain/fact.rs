@@ -79,6 +79,15 @@ pub enum Fact {
         reference: Option<String>,
         why: String,
     },
+    /// `fact`, about the payment whose `gateway` transaction is `gateway_id` (a Stripe
+    /// dispute names only its PaymentIntent): the pipeline finds that payment's reference and
+    /// applies `fact` about it ([`Fact::resolved`]). Until then its reference is the
+    /// transaction id, so one no payment has parks there.
+    ByGatewayId {
+        gateway: Provider,
+        gateway_id: String,
+        fact: Box<Fact>,
+    },
 }
 
 /// How a dispute ended.
@@ -95,6 +104,42 @@ impl Fact {
     /// Why the fact's amounts cannot move money (zero, negative, above the ceiling, fees
     /// larger than the charge), if they cannot. Such an event is dead before anything else is
     /// decided, so it never parks, never applies and never touches another event.
+    /// The fact about `reference` (the payment's, once found), or, with none found, about the
+    /// transaction id itself.
+    pub fn resolved(self, reference: Option<&str>) -> Fact {
+        let Fact::ByGatewayId {
+            gateway_id, fact, ..
+        } = self
+        else {
+            return self;
+        };
+        let to = reference.unwrap_or(&gateway_id).to_owned();
+        let mut fact = *fact;
+        match &mut fact {
+            Fact::ChargeSucceeded { reference, .. }
+            | Fact::ChargeFailed { reference, .. }
+            | Fact::RefundProcessed { reference, .. }
+            | Fact::RefundedTo { reference, .. }
+            | Fact::DisputeOpened { reference, .. }
+            | Fact::DisputeResolved { reference, .. } => *reference = to,
+            Fact::Noted { reference, .. } => *reference = Some(to),
+            Fact::ByGatewayId { .. } => {}
+        }
+        fact
+    }
+
+    /// The gateway transaction this fact names its payment by, if it does.
+    pub fn by_gateway_id(&self) -> Option<(Provider, &str)> {
+        match self {
+            Fact::ByGatewayId {
+                gateway,
+                gateway_id,
+                ..
+            } => Some((*gateway, gateway_id)),
+            _ => None,
+        }
+    }
+
     pub fn invalid_amounts(&self) -> Option<String> {
         let bad = |what: &str, a: MinorUnits| {
             (!a.is_valid_amount()).then(|| {
@@ -128,6 +173,7 @@ impl Fact {
                 resolution: Resolution::CustomerRefunded { refund },
                 ..
             } => bad("dispute refund", *refund),
+            Fact::ByGatewayId { fact, .. } => fact.invalid_amounts(),
             Fact::DisputeResolved { .. } | Fact::ChargeFailed { .. } | Fact::Noted { .. } => None,
         }
     }
@@ -140,6 +186,7 @@ impl Fact {
             | Fact::RefundedTo { gateway, .. }
             | Fact::DisputeOpened { gateway, .. }
             | Fact::DisputeResolved { gateway, .. } => Some(*gateway),
+            Fact::ByGatewayId { fact, .. } => fact.after_capture_gateway(),
             _ => None,
         }
     }
@@ -153,6 +200,7 @@ impl Fact {
             | Fact::DisputeOpened { reference, .. }
             | Fact::DisputeResolved { reference, .. } => Some(reference),
             Fact::Noted { reference, .. } => reference.as_deref(),
+            Fact::ByGatewayId { gateway_id, .. } => Some(gateway_id),
         }
     }
 
@@ -172,7 +220,7 @@ impl Fact {
             }
             Provider::Stripe => {
                 let event = StripeEvent::parse(&envelope.body).map_err(|e| e.to_string())?;
-                Ok(from_stripe(event))
+                from_stripe(event)
             }
             other => Ok(Fact::Noted {
                 reference: None,
@@ -346,8 +394,8 @@ fn flutterwave_charge(c: flutterwave::Charge) -> Fact {
 /// Stripe's PaymentIntent outcomes. Stripe's fee is not in the event (it is on the charge's
 /// balance transaction), so the charge's fee is recorded as 0: the merchant balance is gross
 /// for Stripe until fees are read from the balance transactions.
-fn from_stripe(event: StripeEvent) -> Fact {
-    match event {
+fn from_stripe(event: StripeEvent) -> Result<Fact, String> {
+    Ok(match event {
         StripeEvent::PaymentSucceeded(pi) => Fact::ChargeSucceeded {
             gateway: Provider::Stripe,
             gateway_id: pi.id,
@@ -368,6 +416,45 @@ fn from_stripe(event: StripeEvent) -> Fact {
             gateway: Provider::Stripe,
             abandoned: false,
         },
+        StripeEvent::DisputeCreated(d) if d.status.starts_with("warning") => Fact::Noted {
+            reference: None,
+            why: format!("dispute {} is an inquiry: no money is held", d.id),
+        },
+        StripeEvent::DisputeCreated(d) => Fact::ByGatewayId {
+            gateway: Provider::Stripe,
+            fact: Box::new(Fact::DisputeOpened {
+                reference: d.payment.clone(),
+                gateway: Provider::Stripe,
+                dispute_id: d.id,
+                amount: d.amount,
+                currency: d.currency,
+            }),
+            gateway_id: d.payment,
+        },
+        StripeEvent::DisputeClosed(d) => {
+            let resolution = match d.status.as_str() {
+                "won" => Resolution::MerchantWon,
+                "lost" => Resolution::CustomerRefunded { refund: d.amount },
+                "warning_closed" => {
+                    return Ok(Fact::Noted {
+                        reference: None,
+                        why: format!("inquiry {} closed: no money moved", d.id),
+                    })
+                }
+                other => return Err(format!("dispute {} closed as `{other}`", d.id)),
+            };
+            Fact::ByGatewayId {
+                gateway: Provider::Stripe,
+                fact: Box::new(Fact::DisputeResolved {
+                    reference: d.payment.clone(),
+                    gateway: Provider::Stripe,
+                    dispute_id: d.id,
+                    currency: d.currency,
+                    resolution,
+                }),
+                gateway_id: d.payment,
+            }
+        }
         StripeEvent::PaymentCanceled(pi) => Fact::ChargeFailed {
             reason: "gateway reports the payment canceled".into(),
             reference: pi.reference,
@@ -384,7 +471,7 @@ fn from_stripe(event: StripeEvent) -> Fact {
             reference: None,
             why: format!("`{event}` is not an event the ledger acts on"),
         },
-    }
+    })
 }
 
 /// Paystack's dispute resolutions. An unknown one is not guessed at: the event is dead and a

@@ -174,6 +174,7 @@ async fn apply_with(
         .iter()
         .map(|i| Fact::from_envelope(&i.envelope))
         .collect();
+    let facts = resolved(store, events, facts).await?;
     // Fast path: the whole batch set-wise, no savepoints, since almost every batch applies
     // without a store error. If it fails, nothing was committed, and the batch is applied
     // again with a savepoint around each event, so only a failing event is recorded dead.
@@ -202,6 +203,49 @@ async fn apply_with(
     crate::telemetry_metrics::phases(&report.phases);
     report.count_in_metrics();
     Ok(report)
+}
+
+/// `facts` with each one that names its payment by a gateway transaction id (a Stripe dispute)
+/// about that payment's reference, one read per merchant and gateway. One whose payment is not
+/// (yet) known stays about the transaction id, and parks there.
+async fn resolved(
+    store: &Store,
+    events: &[Incoming],
+    mut facts: Vec<Result<Fact, String>>,
+) -> Result<Vec<Result<Fact, String>>, StoreError> {
+    let mut wanted: std::collections::HashMap<(&MerchantId, keffi_shared::Provider), Vec<&str>> =
+        std::collections::HashMap::new();
+    for (event, fact) in events.iter().zip(&facts) {
+        if let Some((gateway, id)) = fact.as_ref().ok().and_then(Fact::by_gateway_id) {
+            wanted
+                .entry((&event.merchant, gateway))
+                .or_default()
+                .push(id);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(facts);
+    }
+    let mut found = std::collections::HashMap::new();
+    for ((merchant, gateway), ids) in wanted {
+        let refs = store
+            .references_by_gateway_id(merchant, gateway, &ids)
+            .await?;
+        for (id, reference) in refs {
+            found.insert((merchant.clone(), gateway, id), reference);
+        }
+    }
+    for (event, fact) in events.iter().zip(facts.iter_mut()) {
+        let Ok(f) = fact else { continue };
+        let Some((gateway, id)) = f.by_gateway_id() else {
+            continue;
+        };
+        let reference = found
+            .get(&(event.merchant.clone(), gateway, id.to_owned()))
+            .cloned();
+        *f = f.clone().resolved(reference.as_deref());
+    }
+    Ok(facts)
 }
 
 /// Set-wise attempts that may lose a race with another writer before the batch is applied
@@ -449,9 +493,12 @@ pub async fn replay(
     let Some(peek) = store.inbox_event(merchant, id).await? else {
         return Ok(None);
     };
+    // A fact that names its payment by a gateway transaction is about the reference it was
+    // stored under.
     let fact = Envelope::from_json(&peek.envelope)
         .map_err(|e| StoreError::Corrupt(format!("inbox event {id}: {e}")))
-        .map(|envelope| Fact::from_envelope(&envelope))?;
+        .map(|envelope| Fact::from_envelope(&envelope))?
+        .map(|f| f.resolved(peek.reference.as_deref()));
     let mut tx = store.begin().await?;
     if let Some(reference) = fact.as_ref().ok().and_then(Fact::reference) {
         tx.lock_references(&[(merchant, reference)]).await?;

@@ -286,7 +286,10 @@ fn readable(parked: Vec<InboxEvent>) -> Result<Vec<ParkedEvent>, StoreError> {
     for event in parked {
         let envelope = Envelope::from_json(&event.envelope)
             .map_err(|e| StoreError::Corrupt(format!("inbox event {}: {e}", event.id)))?;
+        // One that names its payment by a gateway transaction waits on the reference it was
+        // stored under.
         if let Ok(fact) = Fact::from_envelope(&envelope) {
+            let fact = fact.resolved(event.reference.as_deref());
             out.push(ParkedEvent { id: event.id, fact });
         }
     }

@@ -173,3 +173,31 @@ impl Store {
         row.map(Payment::try_from).transpose()
     }
 }
+
+impl Store {
+    /// The reference of each of `merchant`'s payments `gateway` captured as one of `ids`.
+    pub async fn references_by_gateway_id(
+        &self,
+        merchant: &MerchantId,
+        gateway: Provider,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let list: Vec<String> = (3..3 + ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT gateway_id, reference FROM payments
+             WHERE gateway_id IN ({}) AND merchant_id = $1 AND gateway = $2",
+            list.join(", ")
+        );
+        let rows: Vec<(String, String)> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&sql).bind(merchant.as_str()).bind(gateway.as_str());
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -318,3 +318,104 @@ async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
     assert_eq!(unbalanced_transactions(store).await, 0);
 }
 on_both_stores!(stripe_payment_intents_pay_and_fail_orders);
+
+/// A Stripe dispute names only the PaymentIntent: the pipeline finds the payment whose Stripe
+/// transaction it is and holds, then charges back, its money; an inquiry moves nothing; a
+/// dispute of a PaymentIntent no payment has waits (parked) on that id. Replaying a stored
+/// one finds the same payment.
+async fn stripe_disputes_find_their_payment_by_its_payment_intent(store: &Store) {
+    store
+        .create_order_via(
+            &dm(),
+            "ord_d",
+            MinorUnits(2000),
+            "USD".parse().unwrap(),
+            Provider::Stripe,
+            None,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let body =
+        |value: serde_json::Value| delivered(Provider::Stripe, serde_json::to_vec(&value).unwrap());
+    let paid = body(
+        serde_json::json!({"id": "evt_p", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": "pi_d", "amount": 2000, "amount_received": 2000, "currency": "usd",
+        "metadata": {"keffi_reference": "ord_d"}}}}),
+    );
+    let dispute = |event: &str, kind: &str, status: &str, pi: &str| {
+        body(
+            serde_json::json!({"id": event, "type": kind, "data": {"object": {
+            "id": "dp_1", "object": "dispute", "amount": 2000, "currency": "usd",
+            "charge": "ch_d", "payment_intent": pi, "status": status}}}),
+        )
+    };
+    apply_batch(store, &[paid], None).await.unwrap();
+    let report = apply_batch(
+        store,
+        &[
+            dispute(
+                "evt_i",
+                "charge.dispute.created",
+                "warning_needs_response",
+                "pi_d",
+            ),
+            dispute("evt_o", "charge.dispute.created", "needs_response", "pi_d"),
+            dispute(
+                "evt_x",
+                "charge.dispute.created",
+                "needs_response",
+                "pi_nobody",
+            ),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.ignored, report.applied, report.parked),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    let p = store.payment(&dm(), "ord_d").await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.held()),
+        (PaymentStatus::Disputed, MinorUnits(2000))
+    );
+    let o = store.order(&dm(), "ord_d").await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Disputed);
+    let closed = apply_batch(
+        store,
+        &[dispute("evt_c", "charge.dispute.closed", "lost", "pi_d")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(closed.applied, 1, "{closed:?}");
+    let p = store.payment(&dm(), "ord_d").await.unwrap().unwrap();
+    assert_eq!(
+        (p.charged_back, p.held(), p.status),
+        (MinorUnits(2000), MinorUnits::ZERO, PaymentStatus::Refunded)
+    );
+    // The parked one waits on the PaymentIntent's id; replayed, it still finds no payment.
+    let dm = dm();
+    let parked = store
+        .list_events_where(
+            &keffi_ledger::store::timeline::EventFilter {
+                status: Some(InboxStatus::Parked),
+                ..keffi_ledger::store::timeline::EventFilter::of(&dm)
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(parked[0].reference.as_deref(), Some("pi_nobody"));
+    let again = keffi_ledger::pipeline::replay(store, &dm, parked[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.after, InboxStatus::Parked);
+    assert_eq!(unbalanced_transactions(store).await, 0);
+}
+on_both_stores!(stripe_disputes_find_their_payment_by_its_payment_intent);

@@ -31,6 +31,10 @@ pub enum StripeEvent {
     PaymentCanceled(PaymentIntent),
     /// `charge.refunded`: the charge's refunds so far, in all.
     ChargeRefunded(ChargeRefunds),
+    /// `charge.dispute.created`.
+    DisputeCreated(ChargeDispute),
+    /// `charge.dispute.closed`.
+    DisputeClosed(ChargeDispute),
     /// Any other event, recorded and not acted on.
     Other { event: String },
 }
@@ -61,6 +65,31 @@ pub struct ChargeRefunds {
     pub reference: String,
     pub amount_refunded: MinorUnits,
     pub currency: Currency,
+}
+
+/// A dispute of a charge. It names the payment only by its PaymentIntent (or, for a charge
+/// made without one, the charge), not by the order's reference: the ledger finds the payment
+/// whose Stripe transaction that is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeDispute {
+    pub id: String,
+    /// The PaymentIntent's id, else the charge's.
+    pub payment: String,
+    pub amount: MinorUnits,
+    pub currency: Currency,
+    /// `warning_*` for an inquiry (no money moves); `needs_response`, `under_review`, then
+    /// `won` or `lost`.
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+struct RawDispute {
+    id: String,
+    amount: i64,
+    currency: Currency,
+    charge: Option<String>,
+    payment_intent: Option<String>,
+    status: String,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +163,8 @@ impl StripeEvent {
                 StripeEvent::PaymentFailed(intent(&raw.kind, raw.data)?)
             }
             "payment_intent.canceled" => StripeEvent::PaymentCanceled(intent(&raw.kind, raw.data)?),
+            "charge.dispute.created" => StripeEvent::DisputeCreated(dispute(&raw.kind, raw.data)?),
+            "charge.dispute.closed" => StripeEvent::DisputeClosed(dispute(&raw.kind, raw.data)?),
             "charge.refunded" => StripeEvent::ChargeRefunded(refunds(&raw.kind, raw.data)?),
             _ => StripeEvent::Other { event: raw.kind },
         })
@@ -170,6 +201,23 @@ fn metadata_reference(
         ))),
         None => Ok(None),
     }
+}
+
+/// The dispute a `charge.dispute.*` event carries.
+fn dispute(kind: &str, data: Option<RawData>) -> Result<ChargeDispute, PayloadError> {
+    let d: RawDispute = object(kind, data)?;
+    let payment = d
+        .payment_intent
+        .or(d.charge)
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| malformed(kind)("neither `payment_intent` nor `charge`".into()))?;
+    Ok(ChargeDispute {
+        payment,
+        amount: minor_units(d.amount, d.currency).map_err(malformed(kind))?,
+        currency: d.currency,
+        status: d.status,
+        id: d.id,
+    })
 }
 
 /// The charge a `charge.refunded` event carries.
@@ -337,5 +385,35 @@ mod tests {
             refunded(serde_json::json!({"id": "ch_3", "currency": "usd"})).is_err(),
             "no amount_refunded"
         );
+    }
+
+    #[test]
+    fn a_dispute_names_its_payment_intent() {
+        let StripeEvent::DisputeCreated(d) = event(
+            "charge.dispute.created",
+            serde_json::json!({"id": "dp_1", "object": "dispute", "amount": 1000, "currency": "usd",
+                "charge": "ch_1", "payment_intent": "pi_1", "reason": "general", "status": "needs_response"}),
+        )
+        .unwrap() else {
+            panic!("not a dispute");
+        };
+        assert_eq!(
+            (d.payment.as_str(), d.amount, d.status.as_str()),
+            ("pi_1", MinorUnits(1000), "needs_response")
+        );
+        let by_charge = event(
+            "charge.dispute.closed",
+            serde_json::json!({"id": "dp_2", "amount": 5, "currency": "usd", "charge": "ch_2", "payment_intent": null, "status": "lost"}),
+        )
+        .unwrap();
+        assert!(
+            matches!(by_charge, StripeEvent::DisputeClosed(ref d) if d.payment == "ch_2"),
+            "{by_charge:?}"
+        );
+        assert!(event(
+            "charge.dispute.created",
+            serde_json::json!({"id": "dp_3", "amount": 5, "currency": "usd", "status": "x"})
+        )
+        .is_err());
     }
 }
