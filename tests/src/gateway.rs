@@ -136,13 +136,7 @@ pub fn stripe_payment_intent(
         }}
     }))
     .expect("json");
-    Delivery {
-        headers: json_headers(vec![(
-            "stripe-signature",
-            stripe::sign(secret.as_bytes(), t, &body),
-        )]),
-        body,
-    }
+    stripe_body(secret, t, body)
 }
 
 /// Any body, signed as Stripe signs it at `t`.

@@ -43,6 +43,22 @@ fn delivered(provider: Provider, body: Vec<u8>) -> Incoming {
     }
 }
 
+/// An order of `amount` cents, opened for Stripe.
+async fn stripe_order(store: &Store, reference: &str, amount: i64) {
+    store
+        .create_order_via(
+            &dm(),
+            reference,
+            MinorUnits(amount),
+            "USD".parse().unwrap(),
+            Provider::Stripe,
+            None,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+}
+
 fn charge(id: u64, reference: &str, amount: &str, fee: &str, status: &str) -> Incoming {
     flutterwave(
         format!(
@@ -221,31 +237,9 @@ on_both_stores!(the_same_id_from_the_other_gateway_is_another_capture);
 /// `metadata.keffi_reference`), in the currency's smallest unit as Stripe writes it (UGX with
 /// its two always-zero decimals dropped), and a failed payment fails its order.
 async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
-    store
-        .create_order_via(
-            &dm(),
-            "ord_stripe_1",
-            MinorUnits(1099),
-            "USD".parse().unwrap(),
-            Provider::Stripe,
-            None,
-            now_ms(),
-        )
-        .await
-        .unwrap();
+    stripe_order(store, "ord_stripe_1", 1099).await;
     for reference in ["ord_gone", "ord_no"] {
-        store
-            .create_order_via(
-                &dm(),
-                reference,
-                MinorUnits(5000),
-                "USD".parse().unwrap(),
-                Provider::Stripe,
-                None,
-                now_ms(),
-            )
-            .await
-            .unwrap();
+        stripe_order(store, reference, 5000).await;
     }
     let failed = serde_json::json!({"id": "evt_f", "type": "payment_intent.payment_failed", "data": {"object": {
         "id": "pi_f", "amount": 5000, "currency": "usd", "metadata": {"keffi_reference": "ord_no"},
@@ -324,18 +318,7 @@ on_both_stores!(stripe_payment_intents_pay_and_fail_orders);
 /// dispute of a PaymentIntent no payment has waits (parked) on that id. Replaying a stored
 /// one finds the same payment.
 async fn stripe_disputes_find_their_payment_by_its_payment_intent(store: &Store) {
-    store
-        .create_order_via(
-            &dm(),
-            "ord_d",
-            MinorUnits(2000),
-            "USD".parse().unwrap(),
-            Provider::Stripe,
-            None,
-            now_ms(),
-        )
-        .await
-        .unwrap();
+    stripe_order(store, "ord_d", 2000).await;
     let body =
         |value: serde_json::Value| delivered(Provider::Stripe, serde_json::to_vec(&value).unwrap());
     let paid = body(
