@@ -14,10 +14,18 @@ use keffi_ledger::store::{now_ms, InboxStatus, Store};
 use keffi_shared::headers::RequestHeaders;
 use keffi_shared::{derive_event, Envelope, MinorUnits, Provider};
 
-const STRIPE_SAMPLE: &[u8] =
-    include_bytes!("../../../shared/tests/fixtures/stripe/payment-intent-succeeded.json");
-const SAMPLE: &[u8] =
-    include_bytes!("../../../shared/tests/fixtures/flutterwave/charge-completed.json");
+/// A provider's published sample, kept with the payload parsers in
+/// `shared/tests/fixtures/` (see its README for where each comes from).
+fn fixture(path: &str) -> Vec<u8> {
+    let file = keffi_tests::workspace::root()
+        .join("shared/tests/fixtures")
+        .join(path);
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+fn flutterwave_sample() -> Vec<u8> {
+    fixture("flutterwave/charge-completed.json")
+}
 
 /// A Flutterwave webhook body, as the edge would have stored it.
 fn flutterwave(body: Vec<u8>) -> Incoming {
@@ -72,7 +80,7 @@ fn charge(id: u64, reference: &str, amount: &str, fee: &str, status: &str) -> In
 
 async fn the_published_sample_pays_an_order_in_minor_units(store: &Store) {
     order(store, "Links-616626414629", 10_000).await;
-    let report = apply_batch(store, &[flutterwave(SAMPLE.to_vec())], None)
+    let report = apply_batch(store, &[flutterwave(flutterwave_sample())], None)
         .await
         .unwrap();
     assert_eq!(report.applied, 1, "{report:?}");
@@ -111,7 +119,7 @@ async fn the_published_sample_pays_an_order_in_minor_units(store: &Store) {
         assert!(entries.contains(&want), "{entries:?}");
     }
     // Flutterwave's retry of the same event is a duplicate.
-    let again = apply_batch(store, &[flutterwave(SAMPLE.to_vec())], None)
+    let again = apply_batch(store, &[flutterwave(flutterwave_sample())], None)
         .await
         .unwrap();
     assert_eq!(again.duplicates, 1);
@@ -251,7 +259,10 @@ async fn stripe_payment_intents_pay_and_fail_orders(store: &Store) {
     let report = apply_batch(
         store,
         &[
-            delivered(Provider::Stripe, STRIPE_SAMPLE.to_vec()),
+            delivered(
+                Provider::Stripe,
+                fixture("stripe/payment-intent-succeeded.json"),
+            ),
             delivered(Provider::Stripe, serde_json::to_vec(&failed).unwrap()),
             delivered(Provider::Stripe, serde_json::to_vec(&odd).unwrap()),
             delivered(Provider::Stripe, serde_json::to_vec(&canceled).unwrap()),
