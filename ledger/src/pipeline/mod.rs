@@ -20,7 +20,7 @@ mod route;
 mod set_wise;
 mod sweep;
 
-pub use route::{route_held, routed, Routed};
+pub use route::{payee_of, route_held, routed, Routed};
 pub use sweep::{adopt_orders_behind, sweep_forever, sweep_parked};
 
 use keffi_shared::wire::EdgePosition;

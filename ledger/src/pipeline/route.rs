@@ -63,9 +63,9 @@ pub async fn routed(
                         out.released.extend(released.map(|id| (id, m.clone())));
                         m
                     }
-                    Placed::Held(reason) => {
+                    Placed::Held(reason, reference) => {
                         tracing::warn!(source = %envelope.source, key = %envelope.key, %reason, "event held: no merchant can be told from it");
-                        out.held.push(held(&envelope, origin, reason));
+                        out.held.push(held(&envelope, origin, reason, reference));
                         continue;
                     }
                 }
@@ -83,13 +83,16 @@ pub async fn routed(
 enum Placed {
     /// To the merchant, releasing the held row of this event if there is one.
     To(MerchantId, Option<i64>),
-    Held(String),
+    /// Held, with why, and the reference the event is about.
+    Held(String, Option<String>),
 }
 
 /// What routing one split source's events of a batch reads, read once per batch.
 struct Splitting {
     metadata_key: Option<String>,
     source: String,
+    /// Each event's hints, by its key, read once.
+    hints: HashMap<String, PayeeHints>,
     stored: HashMap<String, MerchantId>,
     waiting: HashMap<String, i64>,
     subaccounts: HashMap<String, MerchantId>,
@@ -107,18 +110,13 @@ impl Splitting {
         envelopes: &[&Envelope],
     ) -> Result<Splitting, StoreError> {
         let keys: Vec<&str> = envelopes.iter().map(|e| e.key.as_str()).collect();
-        let hints: Vec<PayeeHints> = envelopes
+        let hints: HashMap<String, PayeeHints> = envelopes
             .iter()
-            .map(|e| PayeeHints::read(&e.body, metadata_key))
+            .map(|e| (e.key.to_string(), PayeeHints::read(&e.body, metadata_key)))
             .collect();
-        let codes: BTreeSet<&str> = hints.iter().flat_map(|h| h.codes()).collect();
+        let codes: BTreeSet<&str> = hints.values().flat_map(|h| h.codes()).collect();
         let codes: Vec<&str> = codes.into_iter().collect();
-        let named: Vec<MerchantId> = hints
-            .iter()
-            .filter_map(|h| MerchantId::parse(h.metadata.as_deref()?).ok())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let named = named_merchants(hints.values());
         Ok(Splitting {
             metadata_key: metadata_key.map(str::to_owned),
             source: source.to_owned(),
@@ -129,19 +127,30 @@ impl Splitting {
                 .existing_merchants(&named.iter().collect::<Vec<_>>())
                 .await?,
             by_reference: HashMap::new(),
+            hints,
         })
     }
 
     async fn place(&mut self, store: &Store, e: &Envelope) -> Result<Placed, StoreError> {
-        if e.provider != Provider::Paystack && !self.stored.contains_key(e.key.as_str()) {
-            return Ok(Placed::Held(format!(
-                "a split source places Paystack events only, not {}",
-                e.provider.as_str()
-            )));
-        }
-        let hints = PayeeHints::read(&e.body, self.metadata_key.as_deref());
         let fact = Fact::from_envelope(e).ok();
         let reference = fact.as_ref().and_then(|f| f.reference());
+        if e.provider != Provider::Paystack && !self.stored.contains_key(e.key.as_str()) {
+            return Ok(Placed::Held(
+                format!(
+                    "a split source places Paystack events only, not {}",
+                    e.provider.as_str()
+                ),
+                reference.map(str::to_owned),
+            ));
+        }
+        let read;
+        let hints = match self.hints.get(e.key.as_str()) {
+            Some(h) => h,
+            None => {
+                read = PayeeHints::read(&e.body, self.metadata_key.as_deref());
+                &read
+            }
+        };
         let needs_reference = hints.codes().is_empty() && hints.metadata.is_none();
         if let (Some(r), true) = (reference, needs_reference) {
             if !self.by_reference.contains_key(r) {
@@ -159,7 +168,7 @@ impl Splitting {
             merchants: &self.merchants,
             by_reference,
         };
-        Ok(match route(&hints, reference, &known) {
+        Ok(match route(hints, reference, &known) {
             Route::To(m) => {
                 if let Some(r) = reference {
                     self.by_reference
@@ -171,26 +180,62 @@ impl Splitting {
                 self.stored.insert(e.key.to_string(), m.clone());
                 Placed::To(m, self.waiting.remove(e.key.as_str()))
             }
-            Route::Held(reason) => Placed::Held(reason),
+            Route::Held(reason) => Placed::Held(reason, reference.map(str::to_owned)),
         })
     }
 }
 
-fn held(e: &Envelope, origin: Option<EdgePosition>, reason: String) -> NewHeld {
+fn held(
+    e: &Envelope,
+    origin: Option<EdgePosition>,
+    reason: String,
+    reference: Option<String>,
+) -> NewHeld {
     NewHeld {
         source: e.source.clone(),
         key: e.key.to_string(),
         provider: e.provider.as_str().to_owned(),
         event_type: e.event_type.clone(),
-        reference: Fact::from_envelope(e)
-            .ok()
-            .and_then(|f| f.reference().map(str::to_owned)),
+        reference,
         reason,
         received_at_ms: e.received_at_ms,
         shard: origin.map(|p| i64::from(p.shard)),
         seq: origin.map(|p| p.seq as i64),
         envelope_json: e.to_json(),
     }
+}
+
+/// The merchant ids the hints' metadata names, each once.
+fn named_merchants<'a>(hints: impl Iterator<Item = &'a PayeeHints>) -> Vec<MerchantId> {
+    hints
+        .filter_map(|h| MerchantId::parse(h.metadata.as_deref()?).ok())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Where a split source's payload `body` goes by what it names alone (its subaccounts, split
+/// and metadata; nothing stored, no earlier events of a reference): the reconciler asks this of
+/// a verify answer, a transaction the source's account holds.
+pub async fn payee_of(
+    store: &Store,
+    source: &str,
+    metadata_key: Option<&str>,
+    body: &[u8],
+) -> Result<Route, StoreError> {
+    let hints = PayeeHints::read(body, metadata_key);
+    let subaccounts = store.subaccount_merchants(source, &hints.codes()).await?;
+    let named = named_merchants(std::iter::once(&hints));
+    let merchants = store
+        .existing_merchants(&named.iter().collect::<Vec<_>>())
+        .await?;
+    let known = Known {
+        stored_at: None,
+        subaccounts: &subaccounts,
+        merchants: &merchants,
+        by_reference: &[],
+    };
+    Ok(route(&hints, None, &known))
 }
 
 /// Tries every held, unrouted event again, oldest first (a charge before the refund that

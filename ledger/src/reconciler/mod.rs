@@ -25,13 +25,12 @@ use tracing::field::Empty;
 use tracing::Instrument as _;
 
 use crate::changes::Changes;
-use crate::domain::route::{route, Known, Route};
+use crate::domain::route::Route;
 use crate::pipeline::{apply_batch, Incoming};
 use crate::shutdown::Shutdown;
 use crate::store::splits::SourceRoute;
 use crate::store::{now_ms, Store};
 use decide::{Action, Outcome};
-use keffi_shared::payload::paystack::payee::PayeeHints;
 use verify::{VerifyClient, VerifyError};
 
 /// The inbox source of the reconciler's facts, and the envelope header naming the reference
@@ -211,23 +210,8 @@ async fn placed_with(
     let verify::Verified::Found { raw, .. } = answer else {
         return Ok(true);
     };
-    let hints = PayeeHints::read(raw, metadata_key.as_deref());
-    let subaccounts = store.subaccount_merchants(source, &hints.codes()).await?;
-    let named: Vec<MerchantId> = hints
-        .metadata
-        .iter()
-        .filter_map(|n| MerchantId::parse(n.as_str()).ok())
-        .collect();
-    let merchants = store
-        .existing_merchants(&named.iter().collect::<Vec<_>>())
-        .await?;
-    let known = Known {
-        stored_at: None,
-        subaccounts: &subaccounts,
-        merchants: &merchants,
-        by_reference: &[],
-    };
-    Ok(route(&hints, None, &known) == Route::To(merchant.clone()))
+    let placed = crate::pipeline::payee_of(store, source, metadata_key.as_deref(), raw).await?;
+    Ok(placed == Route::To(merchant.clone()))
 }
 
 /// Runs one pass. `progress(done, total)` is called after each payment.
