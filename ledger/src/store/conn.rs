@@ -41,3 +41,11 @@ macro_rules! on_tx {
 
 pub(crate) use on_pool;
 pub(crate) use on_tx;
+
+/// `$from, $from+1, …` for `n` values: the placeholders of an `IN (…)` list.
+pub(crate) fn params(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -89,8 +89,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (2..=ids.len() + 1).map(|i| format!("${i}")).collect();
-        let list = placeholders.join(", ");
+        let list = super::conn::params(2, ids.len());
         let tx_sql = format!(
             "SELECT t.id, t.reference, t.kind, t.event_id, e.idempotency_key AS event_key,
                     t.posted_at_ms

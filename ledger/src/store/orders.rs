@@ -185,11 +185,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(Default::default());
         }
-        let list: Vec<String> = (3..3 + ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT gateway_id, reference FROM payments
              WHERE gateway_id IN ({}) AND merchant_id = $1 AND gateway = $2",
-            list.join(", ")
+            super::conn::params(3, ids.len())
         );
         let rows: Vec<(String, String)> = on_pool!(self, c => {
             let mut q = sqlx::query_as(&sql).bind(merchant.as_str()).bind(gateway.as_str());

@@ -8,7 +8,7 @@ use keffi_shared::MerchantId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::conn::{on_pool, on_tx};
+use super::conn::{on_pool, on_tx, params};
 use super::rows::merchant;
 use super::{Store, StoreError, Tx};
 
@@ -132,14 +132,6 @@ pub struct NewHeld {
     pub shard: Option<i64>,
     pub seq: Option<i64>,
     pub envelope_json: String,
-}
-
-/// `$from, $from+1, …` for `n` values.
-fn params(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Store {
