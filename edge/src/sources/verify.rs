@@ -62,7 +62,7 @@ pub async fn call(
     set("authorization", &format!("Bearer {key}"))?;
     set("accept", "application/json")?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers.clone());
+    init.with_method(Method::Get).with_headers(headers);
     let outbound = Request::new_with_init(target.as_str(), &init)
         .map_err(|e| Rejection::GatewayUnavailable(e.to_string()))?;
     let fetch = Fetch::Request(outbound);

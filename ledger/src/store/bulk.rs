@@ -414,7 +414,7 @@ impl Tx {
 }
 
 /// A payment's disputes as stored (see `PaymentRow::disputes`).
-/// NULL for none, as every payment before there were second captures.
+/// NULL when the payment has no capture beyond its first.
 fn captures_json(p: &Payment) -> Option<String> {
     (!p.also_captured.is_empty())
         .then(|| serde_json::to_string(&p.also_captured).unwrap_or_else(|_| "[]".into()))
